@@ -1,0 +1,49 @@
+# The project's commands. `make help` lists them.
+#   make build   fetch + verify the MIMIC-IV demo, then dbt build (seeds, models, tests)
+#   make test    every test: pytest (Python modules, data step, dbt end to end)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# dbt reads profiles.yml from the project root; MIMIC_SEGMENTS_DB overrides the DuckDB path.
+export DBT_PROFILES_DIR := $(CURDIR)
+DBT := $(BIN)/dbt
+
+.DEFAULT_GOAL := help
+.PHONY: help install data build dbt-build docs test lint clean
+
+help: ## List the commands
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+data: $(STAMP) ## Fetch and verify the demo tables into seeds/mimic_demo/ (MIMIC_DEMO_DIR: use a local copy)
+	$(BIN)/python -m mimic_segments.demo_data
+
+dbt-build: $(STAMP) ## dbt build only (expects `make data` to have run)
+	$(DBT) build
+
+build: data dbt-build ## Build everything on the demo: data step, then dbt build
+
+docs: $(STAMP) ## Generate the dbt docs site into target/
+	$(DBT) docs generate
+
+test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff on the Python code
+	$(BIN)/ruff check src tests python_models
+	$(BIN)/ruff format --check src tests python_models
+
+clean: ## Remove build outputs (keeps .venv and the fetched data)
+	rm -rf target logs mimic_segments.duckdb mimic_segments.duckdb.wal
