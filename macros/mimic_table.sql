@@ -1,0 +1,27 @@
+{#-
+    The single seam between this project and the MIMIC-IV tables.
+
+    Every staging model reads its raw table through `mimic_table('<mimic table name>')`, so
+    pointing the project at another copy of MIMIC-IV (full-size files, a warehouse) changes
+    this macro's configuration, never a staging model.
+
+    Modes (var `mimic_source_mode`):
+      demo_seeds  the open 100-patient demo, loaded by `dbt seed` from seeds/mimic_demo/.
+                  Returned as a ref() so that dbt orders every seed before the views that read it,
+                  and a plain `dbt build` on an empty database works.
+-#}
+{% macro mimic_table(table_name) -%}
+    {%- set known_tables = ['patients', 'admissions', 'diagnoses_icd', 'd_icd_diagnoses', 'icustays'] -%}
+    {%- if table_name not in known_tables -%}
+        {{ exceptions.raise_compiler_error(
+            "mimic_table(): unknown MIMIC-IV table '" ~ table_name ~ "'; expected one of "
+            ~ known_tables | join(', ')) }}
+    {%- endif -%}
+    {%- set mode = var('mimic_source_mode', 'demo_seeds') -%}
+    {%- if mode == 'demo_seeds' -%}
+        {{ ref(table_name) }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(
+            "var mimic_source_mode='" ~ mode ~ "' is not supported; expected 'demo_seeds'") }}
+    {%- endif -%}
+{%- endmacro %}

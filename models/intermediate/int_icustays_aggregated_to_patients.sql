@@ -1,0 +1,27 @@
+-- One row per patient with at least one ICU stay.
+with
+
+icustays as (
+
+    select
+        subject_id,
+        hadm_id,
+        stay_id,
+        icu_length_of_stay_days
+    from {{ ref('stg_mimic__icustays') }}
+
+),
+
+aggregated as (
+
+    select
+        subject_id,
+        count(*) as icu_stay_count,
+        sum(icu_length_of_stay_days) as total_icu_days,
+        count(distinct hadm_id) as num_admissions_with_icu
+    from icustays
+    group by subject_id
+
+)
+
+select * from aggregated
