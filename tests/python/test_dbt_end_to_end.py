@@ -1,0 +1,167 @@
+"""End to end: the data step and `dbt build` on the real MIMIC-IV demo 2.2.
+
+Builds into a temporary DuckDB file (MIMIC_SEGMENTS_DB) with its own target path, so it never
+touches a developer's database, then checks facts of the real demo and the contracts of the
+marts: 100 patients, 275 admissions, 4,506 diagnosis rows, 140 ICU stays, ICD-9 leading zeros,
+one cluster per patient, identical output on a rerun.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from mimic_segments import demo_data
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT = Path(sys.executable).with_name("dbt")
+
+
+def _demo_source_dir() -> Path | None:
+    """The local copy of the release CI and developers point at, if any."""
+    configured = os.environ.get("MIMIC_DEMO_DIR")
+    if configured:
+        return Path(configured)
+    sibling = REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2"
+    return sibling if sibling.is_dir() else None
+
+
+def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(DBT), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    # The data step is idempotent: a no-op when seeds/mimic_demo/ is already verified.
+    demo_data.fetch_demo(REPO_ROOT / demo_data.DEFAULT_DEST, source_dir=_demo_source_dir())
+    work = tmp_path_factory.mktemp("dbt")
+    env = dict(os.environ)
+    env.update(
+        DBT_PROFILES_DIR=str(REPO_ROOT),
+        MIMIC_SEGMENTS_DB=str(work / "e2e.duckdb"),
+        DBT_TARGET_PATH=str(work / "target"),
+        DBT_LOG_PATH=str(work / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def built(dbt_env: dict[str, str]) -> dict[str, str]:
+    result = run_dbt(dbt_env, "build")
+    assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout
+    return dbt_env
+
+
+@pytest.fixture()
+def db(built: dict[str, str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True)
+    yield connection
+    connection.close()
+
+
+def scalar(db: duckdb.DuckDBPyConnection, sql: str) -> object:
+    row = db.execute(sql).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.mark.parametrize(
+    ("relation", "rows"),
+    [
+        ("raw.patients", 100),
+        ("raw.admissions", 275),
+        ("raw.diagnoses_icd", 4506),
+        ("raw.icustays", 140),
+        ("raw.d_icd_diagnoses", 109775),
+        ("staging.stg_mimic__patients", 100),
+        ("staging.stg_mimic__admissions", 275),
+        ("staging.stg_mimic__diagnoses_icd", 4506),
+        ("staging.stg_mimic__icustays", 140),
+        ("marts.patient_features", 100),
+        ("marts.patient_clusters", 100),
+    ],
+)
+def test_real_demo_row_counts(db: duckdb.DuckDBPyConnection, relation: str, rows: int) -> None:
+    assert scalar(db, f"select count(*) from {relation}") == rows
+
+
+def test_features_reconcile_with_the_source_tables(db: duckdb.DuckDBPyConnection) -> None:
+    totals = db.execute(
+        "select sum(num_admissions), sum(icu_stay_count), round(sum(total_icu_days), 6),"
+        " count(distinct subject_id) from marts.patient_features"
+    ).fetchone()
+    # 515.113067... is the sum of icustays.los in the demo release.
+    assert totals == (275, 140, pytest.approx(515.113067, abs=1e-6), 100)
+
+
+def test_icd9_leading_zeros_survive(db: duckdb.DuckDBPyConnection) -> None:
+    column_type = scalar(
+        db,
+        "select data_type from information_schema.columns"
+        " where table_schema = 'raw' and table_name = 'diagnoses_icd' and column_name = 'icd_code'",
+    )
+    assert column_type == "VARCHAR"
+    assert scalar(db, "select count(*) from staging.stg_mimic__diagnoses_icd where icd_code like '0%'") == 60
+    assert scalar(db, "select count(*) from staging.stg_mimic__diagnoses_icd where icd_code = '0389'") > 0
+    # every coded diagnosis finds its title, which a lost zero on either side would break
+    assert (
+        scalar(
+            db,
+            "select count(*) from staging.stg_mimic__diagnoses_icd d"
+            " left join staging.stg_mimic__d_icd_diagnoses t using (icd_version, icd_code)"
+            " where t.long_title is null",
+        )
+        == 0
+    )
+
+
+def test_each_patient_in_exactly_one_of_four_clusters(db: duckdb.DuckDBPyConnection) -> None:
+    per_patient = db.execute(
+        "select f.subject_id, count(c.subject_id) as n from marts.patient_features f"
+        " left join marts.patient_clusters c using (subject_id) group by f.subject_id having n <> 1"
+    ).fetchall()
+    assert per_patient == []
+    assert scalar(db, "select count(distinct cluster_id) from marts.patient_clusters") == 4
+    assert scalar(db, "select min(cluster_id) from marts.patient_clusters") == 0
+    assert scalar(db, "select sum(num_patients) from marts.segment_profiles") == 100
+    assert scalar(db, "select sum(share_of_patients) from marts.segment_profiles") == pytest.approx(1.0)
+
+
+def test_days_since_last_admission_is_within_each_patient_timeline(db: duckdb.DuckDBPyConnection) -> None:
+    low, high = db.execute(
+        "select min(days_since_last_admission), max(days_since_last_admission) from marts.patient_features"
+    ).fetchone()
+    # Within a patient's own timeline the gap is at most the span of the release (2008-2019).
+    assert 0 <= low <= high <= 12 * 366
+
+
+def _table_fingerprint(db_path: str, relation: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(db_path, read_only=True) as connection:
+        return connection.execute(f"select * from {relation} order by all").fetchall()
+
+
+def test_rerun_gives_identical_tables(built: dict[str, str]) -> None:
+    relations = ["marts.patient_features", "marts.patient_clusters", "marts.segment_profiles"]
+    before = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DB"], r) for r in relations}
+    run_dbt(built, "run", "--select", "patient_features", "patient_clusters", "segment_profiles")
+    after = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DB"], r) for r in relations}
+    assert after == before
+
+
+def test_docs_generate(built: dict[str, str]) -> None:
+    run_dbt(built, "docs", "generate")
+    catalog = Path(built["DBT_TARGET_PATH"]) / "catalog.json"
+    assert catalog.is_file()
