@@ -1,0 +1,535 @@
+"""Benchmark: this project's `dbt build` against pandas and one DuckDB query, at MIMIC-IV scale.
+
+For each size N (default 10,000, 100,000 and 364,627 patients, MIMIC-IV 3.1's count):
+
+1. generate a MIMIC-shaped release of N patients (``mimic_segments.generator``, seed 42,
+   3.1 volumes) under ``data/bench/release-<N>/``, unless it is already there;
+2. run each approach once untimed (warm-up: dbt's parse cache, the OS file cache) and check
+   that they agree on every feature of every patient and on every cluster id:
+   (a) ``dbt build`` in full-release mode (every model, data test, unit test, the Python model),
+   (b) pandas + scikit-learn (``bench/approaches.py pandas``),
+   (c) one DuckDB query + the same K-Means fit (``bench/approaches.py duckdb``);
+3. time ``--runs`` rounds of (a), (b), (c), each in its own process: wall time and the
+   process's peak resident memory (``wait4`` rusage), and for (a) dbt's per-node timings from
+   ``run_results.json``;
+4. write the medians, ratios, per-model timings, machine and method to ``BENCHMARKS.md`` and
+   the raw numbers to ``data/bench/results.json``.
+
+Usage::
+
+    python bench/run_benchmark.py [--sizes 10000,100000,364627] [--runs 3] [--out BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from approaches import FEATURE_COLUMNS  # noqa: E402
+
+from mimic_segments import generator  # noqa: E402
+
+PYTHON = Path(sys.executable)
+DBT = PYTHON.with_name("dbt")
+DEFAULT_SIZES = (10_000, 100_000, 364_627)
+SEED = 42
+RELEASE = "3.1"
+LAST_DATA_YEAR = generator.RELEASES[RELEASE].last_data_year
+TARGETS = {"dbt_seconds": 45.0, "dbt_peak_gb": 3.0, "a_over_c": 2.5}
+
+
+def log(message: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Running one measured process
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    approach: str
+    seconds: float
+    peak_rss_mb: float
+    node_seconds: dict[str, float] = field(default_factory=dict)
+    startup_seconds: float | None = None
+
+
+def measure(command: list[str], env: dict[str, str], log_path: Path) -> tuple[float, float]:
+    """Run ``command``; return (wall seconds, peak RSS in MB of the process and its children)."""
+    with log_path.open("w") as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        tail = log_path.read_text()[-4000:]
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}); log {log_path}:\n{tail}")
+    return seconds, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+@dataclass
+class Size:
+    patients: int
+    release_dir: Path
+    work_dir: Path
+    rows: dict[str, int]
+    generation_seconds: float | None
+
+    @property
+    def db_path(self) -> Path:
+        return self.work_dir / "bench.duckdb"
+
+    def dbt_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DBT_PROFILES_DIR=str(REPO_ROOT),
+            MIMIC_SEGMENTS_DB=str(self.db_path),
+            DBT_TARGET_PATH=str(self.work_dir / "target"),
+            DBT_LOG_PATH=str(self.work_dir / "logs"),
+            DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        )
+        return env
+
+    def dbt_command(self) -> list[str]:
+        variables = json.dumps(
+            {
+                "mimic_source_mode": "release",
+                "mimic_release_dir": str(self.release_dir),
+                "mimic_last_data_year": LAST_DATA_YEAR,
+            }
+        )
+        return [str(DBT), "build", "--vars", variables]
+
+    def approach_command(self, approach: str, features_out: Path | None = None) -> list[str]:
+        command = [
+            str(PYTHON),
+            str(REPO_ROOT / "bench" / "approaches.py"),
+            approach,
+            "--release-dir",
+            str(self.release_dir),
+            "--last-data-year",
+            str(LAST_DATA_YEAR),
+        ]
+        if features_out is not None:
+            command += ["--features-out", str(features_out)]
+        return command
+
+
+def prepare(patients: int, data_dir: Path) -> Size:
+    release_dir = data_dir / f"release-{patients}"
+    marker = release_dir / "generated.json"
+    expected = {"patients": patients, "seed": SEED, "release": RELEASE, "volumes": "release"}
+    params_mtime = generator.PARAMS_PATH.stat().st_mtime
+    if marker.is_file():
+        recorded = json.loads(marker.read_text())
+        if recorded.get("spec") == expected and recorded.get("params_mtime") == params_mtime:
+            log(f"N={patients:,}: using the generated release in {release_dir}")
+            return Size(patients, release_dir, data_dir / f"work-{patients}", recorded["rows"], recorded["seconds"])
+    shutil.rmtree(release_dir, ignore_errors=True)
+    log(f"N={patients:,}: generating a MIMIC-shaped release into {release_dir}")
+    summary = generator.generate_release(
+        release_dir, patients, SEED, release=RELEASE, volumes="release", progress=lambda line: log(f"  {line}")
+    )
+    marker.write_text(
+        json.dumps(
+            {"spec": expected, "params_mtime": params_mtime, "rows": summary.rows, "seconds": summary.seconds}
+        )
+    )
+    return Size(patients, release_dir, data_dir / f"work-{patients}", summary.rows, summary.seconds)
+
+
+# --------------------------------------------------------------------------------------------
+# Agreement check
+# --------------------------------------------------------------------------------------------
+
+
+def _dbt_features(db_path: Path) -> pd.DataFrame:
+    columns = ", ".join(f"f.{c}" for c in FEATURE_COLUMNS)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute(
+            f"select {columns}, c.cluster_id from marts.patient_features f "
+            "left join marts.patient_clusters c using (subject_id) order by f.subject_id"
+        ).df()
+
+
+def _parquet(path: Path) -> pd.DataFrame:
+    with duckdb.connect() as con:
+        return con.execute(f"select * from read_parquet('{path}') order by subject_id").df()
+
+
+def compare_features(reference: pd.DataFrame, other: pd.DataFrame, label: str) -> list[str]:
+    """Differences between two feature tables, patient by patient; empty if they agree."""
+    problems: list[str] = []
+    if len(reference) != len(other):
+        return [f"{label}: {len(other):,} patients, expected {len(reference):,}"]
+    ids = reference["subject_id"].to_numpy()
+    if not np.array_equal(ids, other["subject_id"].to_numpy()):
+        return [f"{label}: different subject_ids"]
+    for column in [*FEATURE_COLUMNS[1:], "cluster_id"]:
+        left, right = reference[column], other[column]
+        left_na, right_na = left.isna().to_numpy(), right.isna().to_numpy()
+        differ = left_na != right_na
+        both = ~(left_na | right_na)
+        if pd.api.types.is_numeric_dtype(left) and pd.api.types.is_numeric_dtype(right):
+            a = left.to_numpy(dtype="float64", na_value=np.nan)[both]
+            b = right.to_numpy(dtype="float64", na_value=np.nan)[both]
+            differ[both] = ~np.isclose(a, b, rtol=1e-9, atol=1e-9)
+        elif pd.api.types.is_datetime64_any_dtype(left) or pd.api.types.is_datetime64_any_dtype(right):
+            a = pd.to_datetime(left[both]).dt.date.to_numpy()
+            b = pd.to_datetime(right[both]).dt.date.to_numpy()
+            differ[both] = a != b
+        else:
+            differ[both] = left[both].astype(str).to_numpy() != right[both].astype(str).to_numpy()
+        if differ.any():
+            first = int(np.flatnonzero(differ)[0])
+            problems.append(
+                f"{label}: {column} differs for {int(differ.sum()):,} patients "
+                f"(e.g. subject_id {ids[first]}: {left.iloc[first]!r} vs {right.iloc[first]!r})"
+            )
+    return problems
+
+
+def verify(size: Size) -> dict[str, Any]:
+    """Untimed warm-up of (a), (b), (c) that also proves they compute the same thing."""
+    size.work_dir.mkdir(parents=True, exist_ok=True)
+    size.db_path.unlink(missing_ok=True)
+    log(f"N={size.patients:,}: warm-up + agreement check: (a) dbt build")
+    measure(size.dbt_command(), size.dbt_env(), size.work_dir / "verify-dbt.log")
+    reference = _dbt_features(size.db_path)
+    problems: list[str] = []
+    for approach in ("pandas", "duckdb"):
+        log(f"N={size.patients:,}: warm-up + agreement check: ({'b' if approach == 'pandas' else 'c'}) {approach}")
+        out = size.work_dir / f"verify-{approach}.parquet"
+        measure(size.approach_command(approach, out), dict(os.environ), size.work_dir / f"verify-{approach}.log")
+        problems += compare_features(reference, _parquet(out), f"({approach} vs dbt)")
+    if problems:
+        raise SystemExit("the approaches disagree; not timing them:\n  " + "\n  ".join(problems))
+    log(f"N={size.patients:,}: (a), (b) and (c) agree on all {len(reference):,} patients, features and clusters")
+    return {"patients_compared": len(reference), "columns_compared": [*FEATURE_COLUMNS[1:], "cluster_id"]}
+
+
+# --------------------------------------------------------------------------------------------
+# Timed runs
+# --------------------------------------------------------------------------------------------
+
+
+def _node_timings(target: Path) -> tuple[dict[str, float], float | None]:
+    results = json.loads((target / "run_results.json").read_text())
+    nodes = {r["unique_id"]: float(r["execution_time"]) for r in results["results"]}
+    started = dt.datetime.fromisoformat(results["metadata"]["invocation_started_at"].replace("Z", "+00:00"))
+    first = min(
+        (
+            dt.datetime.fromisoformat(t["started_at"].replace("Z", "+00:00"))
+            for r in results["results"]
+            for t in r["timing"]
+            if t.get("started_at")
+        ),
+        default=None,
+    )
+    return nodes, (first - started).total_seconds() if first else None
+
+
+def timed_round(size: Size, round_number: int, runs: int) -> list[Measurement]:
+    out: list[Measurement] = []
+    label = f"N={size.patients:,} run {round_number}/{runs}"
+    size.db_path.unlink(missing_ok=True)  # every dbt build starts from an empty database
+    seconds, peak = measure(size.dbt_command(), size.dbt_env(), size.work_dir / f"run{round_number}-dbt.log")
+    nodes, startup = _node_timings(size.work_dir / "target")
+    out.append(Measurement("a_dbt", seconds, peak, nodes, startup))
+    log(f"{label}: (a) dbt build {seconds:6.2f} s, peak {peak:7.0f} MB")
+    for key, approach in (("b_pandas", "pandas"), ("c_duckdb", "duckdb")):
+        seconds, peak = measure(
+            size.approach_command(approach), dict(os.environ), size.work_dir / f"run{round_number}-{approach}.log"
+        )
+        out.append(Measurement(key, seconds, peak))
+        log(f"{label}: ({key[0]}) {approach:<9} {seconds:6.2f} s, peak {peak:7.0f} MB")
+    return out
+
+
+def summarise(size: Size, measurements: list[Measurement], agreement: dict[str, Any]) -> dict[str, Any]:
+    by_approach: dict[str, list[Measurement]] = {}
+    for m in measurements:
+        by_approach.setdefault(m.approach, []).append(m)
+    approaches = {
+        name: {
+            "median_seconds": statistics.median(m.seconds for m in ms),
+            "min_seconds": min(m.seconds for m in ms),
+            "max_seconds": max(m.seconds for m in ms),
+            "peak_rss_mb": max(m.peak_rss_mb for m in ms),
+            "runs": [m.seconds for m in ms],
+        }
+        for name, ms in by_approach.items()
+    }
+    dbt_runs = by_approach["a_dbt"]
+    node_ids = sorted({node for m in dbt_runs for node in m.node_seconds})
+    node_medians = {node: statistics.median(m.node_seconds.get(node, 0.0) for m in dbt_runs) for node in node_ids}
+    a = approaches["a_dbt"]["median_seconds"]
+    return {
+        "patients": size.patients,
+        "rows": size.rows,
+        "generation_seconds": size.generation_seconds,
+        "agreement": agreement,
+        "approaches": approaches,
+        "a_over_b": a / approaches["b_pandas"]["median_seconds"],
+        "a_over_c": a / approaches["c_duckdb"]["median_seconds"],
+        "dbt_startup_seconds": statistics.median(m.startup_seconds or 0.0 for m in dbt_runs),
+        "dbt_node_median_seconds": node_medians,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    import dbt.version
+    import sklearn
+
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "dbt-core": dbt.version.__version__,
+        "duckdb": duckdb.__version__,
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def _short(node: str) -> str:
+    return node.split(".", 2)[-1] if node.startswith(("model.", "operation.")) else node
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`bench/run_benchmark.py`) on "
+        f"{results['date']}; raw numbers in `data/bench/results.json` (not committed).",
+        "",
+        "## What is compared",
+        "",
+        "On a MIMIC-shaped generated release of N patients (`mimic_segments.generator`, seed "
+        f"{SEED}, MIMIC-IV {RELEASE} volumes per patient; gzipped CSVs in the official layout):",
+        "",
+        "- **(a) dbt**: this project's full `dbt build` in full-release mode "
+        "(`mimic_source_mode: release`): the on-run-start release check, every model (staging and "
+        "intermediate as tables), every data test and unit test, and the K-Means Python model, "
+        "into an empty DuckDB file each run.",
+        "- **(b) pandas**: what a user would otherwise write: pandas reads the same CSVs, computes "
+        "the same features with groupby/merge, then the same scikit-learn StandardScaler + K-Means "
+        "(`bench/approaches.py pandas`).",
+        "- **(c) DuckDB**: the lower bound: one hand-written DuckDB query over the same CSVs for "
+        "the same features, then the same fit (`bench/approaches.py duckdb`).",
+        "",
+        "Before timing, each approach runs once untimed (warm-up: dbt's parse cache, the OS file "
+        "cache) and the three results are compared patient by patient: every column of "
+        "`patient_features` (floats to 1e-9) and the cluster id. The benchmark stops if any differ. "
+        f"Then {results['runs']} rounds of (a), (b), (c), each a fresh process: wall time "
+        "(median reported, min-max in brackets) and the process's peak resident memory "
+        "(`wait4` rusage, max over runs).",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {key} | {value} |" for key, value in results["machine"].items()]
+    lines += [
+        "",
+        "## Results",
+        "",
+        "| N patients | admissions | diagnoses | ICU stays | (a) dbt build | (b) pandas | (c) DuckDB "
+        "| a/b | a/c | peak RSS a / b / c |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size in results["sizes"]:
+        ap = size["approaches"]
+        rows = size["rows"]
+
+        def cell(name: str, ap: dict[str, Any] = ap) -> str:
+            m = ap[name]
+            return f"{m['median_seconds']:.1f} s [{m['min_seconds']:.1f}-{m['max_seconds']:.1f}]"
+
+        rss = " / ".join(f"{ap[n]['peak_rss_mb'] / 1024:.2f}" for n in ("a_dbt", "b_pandas", "c_duckdb"))
+        lines.append(
+            f"| {size['patients']:,} | {rows['hosp/admissions']:,} | {rows['hosp/diagnoses_icd']:,} "
+            f"| {rows['icu/icustays']:,} | {cell('a_dbt')} | {cell('b_pandas')} | {cell('c_duckdb')} "
+            f"| {size['a_over_b']:.2f} | {size['a_over_c']:.2f} | {rss} GB |"
+        )
+    largest = results["sizes"][-1]
+    a = largest["approaches"]["a_dbt"]
+    checks = [
+        ("dbt build within 45 s", a["median_seconds"] <= TARGETS["dbt_seconds"], f"{a['median_seconds']:.1f} s"),
+        (
+            "dbt build within 3 GB peak RSS",
+            a["peak_rss_mb"] / 1024 <= TARGETS["dbt_peak_gb"],
+            f"{a['peak_rss_mb'] / 1024:.2f} GB",
+        ),
+        ("(a) no slower than (b)", largest["a_over_b"] <= 1.0, f"a/b = {largest['a_over_b']:.2f}"),
+        ("a/c at most 2.5", largest["a_over_c"] <= TARGETS["a_over_c"], f"a/c = {largest['a_over_c']:.2f}"),
+    ]
+    lines += [
+        "",
+        f"### Targets at N = {largest['patients']:,} (2 cores)",
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, ok, value in checks]
+
+    lines += [
+        "",
+        f"### Where (a)'s time goes at N = {largest['patients']:,}",
+        "",
+        "Median per-node execution time from dbt's `run_results.json` over the timed runs (2 "
+        "threads, so nodes overlap and the sum exceeds the wall time). "
+        f"dbt start-up (process start to the first node: parse, adapter, catalog) took "
+        f"{largest['dbt_startup_seconds']:.1f} s.",
+        "",
+        "| node | seconds |",
+        "| --- | ---: |",
+    ]
+    nodes = largest["dbt_node_median_seconds"]
+    non_tests = {k: v for k, v in nodes.items() if not k.startswith(("test.", "unit_test."))}
+    for node, seconds in sorted(non_tests.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {_short(node)} | {seconds:.2f} |")
+    tests = [v for k, v in nodes.items() if k.startswith("test.")]
+    units = [v for k, v in nodes.items() if k.startswith("unit_test.")]
+    slowest = sorted(((k, v) for k, v in nodes.items() if k.startswith("test.")), key=lambda kv: -kv[1])[:5]
+    lines.append(f"| {len(tests)} data tests (sum) | {sum(tests):.2f} |")
+    lines.append(f"| {len(units)} unit tests (sum) | {sum(units):.2f} |")
+    lines += ["", "Slowest data tests:", ""]
+    lines += [f"- `{k.split('.')[2]}`: {v:.2f} s" for k, v in slowest]
+
+    gen = results.get("generator_throughput")
+    if gen:
+        lines += [
+            "",
+            "## Generator throughput",
+            "",
+            f"`python -m mimic_segments.generator --patients {gen['patients']:,}`: "
+            f"{gen['seconds']:.1f} s wall, peak RSS {gen['peak_rss_mb']:.0f} MB, "
+            f"{gen['patients'] / gen['seconds']:,.0f} patients/s; rows: "
+            + ", ".join(f"{k} {v:,}" for k, v in gen["rows"].items())
+            + ".",
+        ]
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        "make bench                                   # all three sizes, 3 runs each",
+        "make bench BENCH_ARGS='--sizes 10000 --runs 3'",
+        "```",
+        "",
+        "Generated releases and work files go to `data/bench/` (git-ignored); about 1 GB at the "
+        "default sizes.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def generator_throughput(patients: int, data_dir: Path) -> dict[str, Any]:
+    out = data_dir / "generator-throughput"
+    shutil.rmtree(out, ignore_errors=True)
+    log(f"generator throughput: {patients:,} patients")
+    seconds, peak = measure(
+        [str(PYTHON), "-m", "mimic_segments.generator", "--patients", str(patients), "--seed", str(SEED), "--out", str(out)],
+        dict(os.environ),
+        data_dir / "generator-throughput.log",
+    )
+    rows = {}
+    for line in (data_dir / "generator-throughput.log").read_text().splitlines():
+        if line.startswith("wrote "):
+            for part in line.split(": ", 1)[1].split(", "):
+                name, count = part.rsplit(" ", 1)
+                rows[name] = int(count.replace(",", ""))
+    shutil.rmtree(out, ignore_errors=True)
+    log(f"generator throughput: {seconds:.1f} s, peak {peak:.0f} MB")
+    return {"patients": patients, "seconds": seconds, "peak_rss_mb": peak, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES), help="comma-separated N")
+    parser.add_argument("--runs", type=int, default=3, help="timed rounds per size (default 3)")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data" / "bench")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--generator-patients", type=int, default=1_000_000, help="generator throughput run (0 to skip)"
+    )
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+
+    results: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "runs": args.runs,
+        "machine": machine(),
+        "sizes": [],
+    }
+    for patients in sizes:
+        size = prepare(patients, args.data_dir)
+        agreement = verify(size)
+        measurements: list[Measurement] = []
+        for round_number in range(1, args.runs + 1):
+            measurements += timed_round(size, round_number, args.runs)
+        summary = summarise(size, measurements, agreement)
+        results["sizes"].append(summary)
+        log(
+            f"N={patients:,}: medians a {summary['approaches']['a_dbt']['median_seconds']:.1f} s, "
+            f"b {summary['approaches']['b_pandas']['median_seconds']:.1f} s, "
+            f"c {summary['approaches']['c_duckdb']['median_seconds']:.1f} s; "
+            f"a/b {summary['a_over_b']:.2f}, a/c {summary['a_over_c']:.2f}"
+        )
+    if args.generator_patients > 0:
+        results["generator_throughput"] = generator_throughput(args.generator_patients, args.data_dir)
+    (args.data_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    args.out.write_text(render(results))
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
