@@ -143,7 +143,9 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
     df["days_since_last_admission"] = (
         df["estimated_as_of_date"] - df["last_admitted_at"].dt.normalize()
     ).dt.days.astype("Int64")
-    df["age_at_last_admission"] = (df["anchor_age"] + df["last_admit_year"] - df["anchor_year"]).astype("Int64")
+    df["age_at_last_admission"] = (df["anchor_age"] + df["last_admit_year"] - df["anchor_year"]).astype(
+        "Int64"
+    )
     age = df["age_at_last_admission"]
     df["age_bucket"] = np.select(
         [age.isna().to_numpy(), (age < 45).fillna(False), (age < 65).fillna(False), (age < 80).fillna(False)],
@@ -157,9 +159,7 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
 # (c) one DuckDB query
 # --------------------------------------------------------------------------------------------
 
-_READ = (
-    "read_csv('{path}', header = true, auto_detect = false, columns = {columns})"  # explicit types
-)
+_READ = "read_csv('{path}', header = true, auto_detect = false, columns = {columns})"  # explicit types
 _COLUMNS = {
     "patients": "{'subject_id': 'BIGINT', 'gender': 'VARCHAR', 'anchor_age': 'INTEGER', "
     "'anchor_year': 'INTEGER', 'anchor_year_group': 'VARCHAR', 'dod': 'DATE'}",
@@ -194,7 +194,9 @@ admissions as (
     group by subject_id
 ),
 diagnoses as (
-    select subject_id, count(distinct icd_version::varchar || ':' || upper(trim(icd_code))) as num_unique_icd_diagnoses
+    select
+        subject_id,
+        count(distinct icd_version::varchar || ':' || upper(trim(icd_code))) as num_unique_icd_diagnoses
     from {read("hosp", "diagnoses_icd")}
     group by subject_id
 ),
@@ -289,7 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         out = features.merge(assignments[["subject_id", "cluster_id"]], on="subject_id", how="left")
         with duckdb.connect() as con:
             con.register("out_frame", out)
-            con.execute(f"copy (select * from out_frame order by subject_id) to '{args.features_out}' (format parquet)")
+            con.execute(
+                f"copy (select * from out_frame order by subject_id) to '{args.features_out}' "
+                "(format parquet)"
+            )
     print(f"{args.approach}: {len(features):,} patients in {time.perf_counter() - started:.2f} s")
     return 0
 

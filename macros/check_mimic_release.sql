@@ -7,7 +7,7 @@
     before any model and fails the whole invocation with a message naming the file and what
     was expected when the directory is unset or not the official layout, a table's file is
     missing, or its columns differ from those the source declares. It reads only each file's
-    first line (CSV) or its schema (Parquet). In `demo_seeds` mode it does nothing.
+    first line (CSV) or its schema (Parquet), in two queries. In `demo_seeds` mode it does nothing.
 -#}
 {% macro check_mimic_release() %}
     {%- if not execute or var('mimic_source_mode', 'demo_seeds') != 'release' -%}
@@ -36,14 +36,25 @@
             ~ "<module>/<table>.csv.gz files) or 'parquet' (<module>/<table>.parquet copies)") }}
     {%- endif -%}
 
-    {#- 1. Layout: every table's file exists where the official layout puts it. -#}
-    {%- set missing = [] -%}
+    {%- set paths = {} -%}
     {%- for table in tables -%}
-        {%- set path = release_dir ~ '/' ~ table.meta.module ~ '/' ~ table.identifier ~ extension -%}
-        {%- set found = run_query("select count(*) from glob('" ~ path ~ "')").columns[0].values()[0] -%}
-        {%- if found == 0 -%}
-            {%- do missing.append(path) -%}
-        {%- endif -%}
+        {%- do paths.update({table.name: release_dir ~ '/' ~ table.meta.module ~ '/' ~ table.identifier ~ extension}) -%}
+    {%- endfor -%}
+
+    {#- 1. Layout: every table's file exists where the official layout puts it (one query). -#}
+    {%- set exists_sql -%}
+        {%- for table in tables %}
+        select '{{ table.name }}' as table_name, (select count(*) from glob('{{ paths[table.name] }}')) as files
+        {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+    {%- endset -%}
+    {%- set found = {} -%}
+    {%- for row in run_query(exists_sql) -%}
+        {%- do found.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
+    {%- set missing = [] -%}
+    {%- for table in tables if found[table.name] == 0 -%}
+        {%- do missing.append(paths[table.name]) -%}
     {%- endfor -%}
     {%- if missing -%}
         {%- set present = run_query(
@@ -56,27 +67,36 @@
             ~ (present | join(', ') if present else 'no files') ~ ".") }}
     {%- endif -%}
 
-    {#- 2. Columns: each file names exactly the declared columns (CSV: in order, as the reader assumes). -#}
+    {#- 2. Columns: each file names exactly the declared columns (CSV: in order, as the reader
+        assumes; one query reads every header line, or every Parquet schema). -#}
+    {%- set columns_sql -%}
+        {%- for table in tables %}
+        {%- if release_format == 'csv' %}
+        select '{{ table.name }}' as table_name, (
+            select header_line from read_csv('{{ paths[table.name] }}', header = false, auto_detect = false,
+                columns = {'header_line': 'VARCHAR'}, delim = '	', quote = '', escape = '', strict_mode = false)
+            limit 1
+        ) as header_line
+        {%- else %}
+        select '{{ table.name }}' as table_name, (
+            select string_agg(column_name, ',') from (describe select * from read_parquet('{{ paths[table.name] }}'))
+        ) as header_line
+        {%- endif %}
+        {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+    {%- endset -%}
+    {%- set headers = {} -%}
+    {%- for row in run_query(columns_sql) -%}
+        {%- do headers.update({row[0]: row[1] or ''}) -%}
+    {%- endfor -%}
     {%- for table in tables -%}
-        {%- set path = release_dir ~ '/' ~ table.meta.module ~ '/' ~ table.identifier ~ extension -%}
+        {%- set path = paths[table.name] -%}
         {%- set expected = fromyaml(table.meta.columns).keys() | list -%}
-        {%- if release_format == 'csv' -%}
-            {%- set first_line = run_query(
-                "select header_line from read_csv('" ~ path ~ "', header = false, auto_detect = false, "
-                ~ "columns = {'header_line': 'VARCHAR'}, delim = '\t', quote = '', escape = '', "
-                ~ "strict_mode = false) limit 1").columns[0].values() -%}
-            {%- set header = (first_line[0] or '') if first_line else '' -%}
-            {%- set actual = [] -%}
-            {%- for name in header.split(',') if name | trim -%}
-                {%- do actual.append(name | trim | replace('"', '') | lower) -%}
-            {%- endfor -%}
-            {%- set matches = actual == expected -%}
-        {%- else -%}
-            {%- set actual = run_query(
-                "select column_name from (describe select * from read_parquet('" ~ path ~ "'))"
-            ).columns[0].values() | map('lower') | list -%}
-            {%- set matches = (actual | sort) == (expected | sort) -%}
-        {%- endif -%}
+        {%- set actual = [] -%}
+        {%- for name in headers[table.name].split(',') if name | trim -%}
+            {%- do actual.append(name | trim | replace('"', '') | lower) -%}
+        {%- endfor -%}
+        {%- set matches = (actual == expected) if release_format == 'csv' else ((actual | sort) == (expected | sort)) -%}
         {%- if not matches -%}
             {{ exceptions.raise_compiler_error(
                 "MIMIC-IV file '" ~ path ~ "' does not have the columns of " ~ table.meta.module ~ "/"

@@ -45,6 +45,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import queue
@@ -270,7 +271,7 @@ def build_model(
 
     edges = [int(e) for e in p["anchor_age_bin_edges"]]
     bin_counts = p["anchor_age_bin_counts"]
-    bins = tuple((low, high - 1) for low, high in zip(edges, edges[1:], strict=False))
+    bins = tuple((low, high - 1) for low, high in itertools.pairwise(edges))
     age_weights = np.array([bin_counts.get(str(low), 0) for low, _ in bins], dtype="float64")
 
     admissions_per_patient = IntDistribution.from_counts(a["per_patient_counts"], minimum=1)
@@ -321,7 +322,9 @@ def build_model(
         marital_status=Categorical.from_counts(a["marital_status_counts"]),
         race=Categorical.from_counts(a["race_counts"]),
         dod_share_after_discharge=float(params["deaths"]["dod_share_without_hospital_death"]),
-        dod_days_after_discharge=LogNormal.from_params(params["deaths"]["dod_days_after_last_discharge_lognormal"]),
+        dod_days_after_discharge=LogNormal.from_params(
+            params["deaths"]["dod_days_after_last_discharge_lognormal"]
+        ),
         diagnoses_per_admission=diagnoses_per_admission,
         diagnosis_keep_share=diagnosis_keep_share,
         codes={int(v): Categorical.from_counts(counts) for v, counts in d["code_counts"].items()},
@@ -419,7 +422,9 @@ def generate_chunk(
         rows = np.flatnonzero(adm_type == t)
         los[rows] = dist.sample(rng, rows.size)
     los_s = np.maximum((los * SECONDS_PER_DAY).astype("int64") // 60 * 60, 60)
-    gap_s = np.maximum((model.readmission_gap_days.sample(rng, total) * SECONDS_PER_DAY).astype("int64"), 3600)
+    gap_s = np.maximum(
+        (model.readmission_gap_days.sample(rng, total) * SECONDS_PER_DAY).astype("int64"), 3600
+    )
     # admission k starts a gap after stay k-1 ends; the first starts at first_admit
     gap_s = np.where(position == 0, 0, gap_s)
     previous_los = np.where(position == 0, 0, np.roll(los_s, 1))
@@ -460,9 +465,7 @@ def generate_chunk(
     # ---- deaths (patients.dod) --------------------------------------------------------------
     last_discharge = np.zeros(n, dtype="int64")
     np.maximum.at(last_discharge, owner, discharge)
-    later_death = (
-        (n_adm > 0) & ~died_patient & (rng.random(n) < model.dod_share_after_discharge)
-    )
+    later_death = (n_adm > 0) & ~died_patient & (rng.random(n) < model.dod_share_after_discharge)
     later_days = np.maximum(model.dod_days_after_discharge.sample(rng, n), 1.0).astype("int64")
     dod_real = np.where(died_patient, last_discharge, last_discharge + later_days * SECONDS_PER_DAY)
     has_dod = died_patient | (later_death & (dod_real < release_end))
@@ -637,7 +640,8 @@ def _csv_bytes(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame, s
     if frame.empty:
         return b""
     columns = ", ".join(
-        f"cast({column} as date) as {column}" if column in DATE_COLUMNS else column for column in COLUMNS[name]
+        f"cast({column} as date) as {column}" if column in DATE_COLUMNS else column
+        for column in COLUMNS[name]
     )
     con.register("chunk_frame", frame)
     try:
@@ -680,7 +684,9 @@ def generate_release(
     out_dir = Path(out_dir)
     for module in ("hosp", "icu"):
         (out_dir / module).mkdir(parents=True, exist_ok=True)
-    writers = {name: _GzipCsvWriter(out_dir / f"{name}.csv.gz", COLUMNS[name], COMPRESS_LEVEL) for name in COLUMNS}
+    writers = {
+        name: _GzipCsvWriter(out_dir / f"{name}.csv.gz", COLUMNS[name], COMPRESS_LEVEL) for name in COLUMNS
+    }
     rows = dict.fromkeys(COLUMNS, 0)
     codes_used: set[tuple[int, str]] = set()
     con = duckdb.connect()
@@ -774,7 +780,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
     print(
-        f"wrote a MIMIC-IV {args.release}-shaped release to {summary.out_dir} in {summary.seconds:.1f} s: {counts}"
+        f"wrote a MIMIC-IV {args.release}-shaped release to {summary.out_dir} "
+        f"in {summary.seconds:.1f} s: {counts}"
     )
     return 0
 

@@ -15,7 +15,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any
 import duckdb
 
 DEFAULT_OUT = Path(__file__).with_name("generator_params.json")
+DEFAULT_DOC = Path(__file__).resolve().parents[2] / "docs" / "generator.md"
 TABLES = {
     "patients": "hosp/patients.csv.gz",
     "admissions": "hosp/admissions.csv.gz",
@@ -76,7 +79,10 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
 
 def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
     """``sql`` returns (key, count); keys become strings, NULL becomes ''. Ordered by key."""
-    return {("" if key is None else str(key)): int(count) for key, count in sorted(_rows(con, sql), key=lambda row: str(row[0]))}
+    return {
+        ("" if key is None else str(key)): int(count)
+        for key, count in sorted(_rows(con, sql), key=lambda row: str(row[0]))
+    }
 
 
 def _lognormal(con: duckdb.DuckDBPyConnection, values_sql: str, floor: float) -> dict[str, float]:
@@ -94,7 +100,7 @@ def fit(demo_dir: Path) -> dict[str, Any]:
     con = _connect(demo_dir)
     n_patients = _rows(con, "select count(*) from patients")[0][0]
     age_cases = " ".join(
-        f"when anchor_age < {high} then '{low}'" for low, high in zip(AGE_BIN_EDGES, AGE_BIN_EDGES[1:], strict=False)
+        f"when anchor_age < {high} then '{low}'" for low, high in itertools.pairwise(AGE_BIN_EDGES)
     )
     patients = {
         "n": int(n_patients),
@@ -105,7 +111,9 @@ def fit(demo_dir: Path) -> dict[str, Any]:
         ),
         "anchor_year_min": int(_rows(con, "select min(anchor_year) from patients")[0][0]),
         "anchor_year_max": int(_rows(con, "select max(anchor_year) from patients")[0][0]),
-        "anchor_year_group_counts": _counts(con, "select anchor_year_group, count(*) from patients group by 1"),
+        "anchor_year_group_counts": _counts(
+            con, "select anchor_year_group, count(*) from patients group by 1"
+        ),
         # years from anchor_year to the patient's first admission (0 = in the anchor year)
         "first_admission_years_after_anchor_counts": _counts(
             con,
@@ -136,7 +144,8 @@ def fit(demo_dir: Path) -> dict[str, Any]:
             )
             for (admission_type,) in _rows(
                 con,
-                f"select admission_type from admissions group by 1 having count(*) >= {MIN_TYPE_ROWS} order by 1",
+                "select admission_type from admissions group by 1 "
+                f"having count(*) >= {MIN_TYPE_ROWS} order by 1",
             )
         },
         "readmission_gap_days_lognormal": _lognormal(
@@ -149,7 +158,8 @@ def fit(demo_dir: Path) -> dict[str, Any]:
             str(admission_type): round(float(share), 6)
             for admission_type, share in _rows(
                 con,
-                "select admission_type, avg((edregtime is not null)::int) from admissions group by 1 order by 1",
+                "select admission_type, avg((edregtime is not null)::int) from admissions "
+                "group by 1 order by 1",
             )
         },
         "ed_hours_before_admission_lognormal": _lognormal(
@@ -165,13 +175,16 @@ def fit(demo_dir: Path) -> dict[str, Any]:
             con, "select admission_location, count(*) from admissions group by 1"
         ),
         "discharge_location_counts_alive": _counts(
-            con, "select discharge_location, count(*) from admissions where hospital_expire_flag = 0 group by 1"
+            con,
+            "select discharge_location, count(*) from admissions where hospital_expire_flag = 0 group by 1",
         ),
         "insurance_counts": _counts(con, "select insurance, count(*) from admissions group by 1"),
         "language_counts": _counts(con, "select language, count(*) from admissions group by 1"),
         "marital_status_counts": _counts(con, "select marital_status, count(*) from admissions group by 1"),
         "race_counts": _counts(con, "select race, count(*) from admissions group by 1"),
-        "distinct_providers": int(_rows(con, "select count(distinct admit_provider_id) from admissions")[0][0]),
+        "distinct_providers": int(
+            _rows(con, "select count(distinct admit_provider_id) from admissions")[0][0]
+        ),
     }
 
     deaths = {
@@ -220,7 +233,8 @@ def fit(demo_dir: Path) -> dict[str, Any]:
         "los_days_lognormal": _lognormal(con, "select los as x from icustays", MIN_DAYS),
         "intime_days_after_admission_lognormal": _lognormal(
             con,
-            "select epoch(i.intime - a.admittime) / 86400 as x from icustays i join admissions a using (hadm_id)",
+            "select epoch(i.intime - a.admittime) / 86400 as x "
+            "from icustays i join admissions a using (hadm_id)",
             MIN_DAYS,
         ),
         "first_careunit_counts": _counts(con, "select first_careunit, count(*) from icustays group by 1"),
@@ -239,6 +253,128 @@ def fit(demo_dir: Path) -> dict[str, Any]:
     }
 
 
+def _share(counts: dict[str, int], limit: int | None = None) -> str:
+    total = float(sum(counts.values()))
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = items if limit is None else items[:limit]
+    text = ", ".join(f"{key or '(empty)'} {count / total:.1%}" for key, count in shown)
+    return text + (f", {len(items) - limit} more" if limit is not None and len(items) > limit else "")
+
+
+def _ln(params: dict[str, float], unit: str) -> str:
+    return (
+        f"log-normal, median {math.exp(params['mu']):.3g} {unit} "
+        f"(mu {params['mu']:.3f}, sigma {params['sigma']:.3f}, n {params['n']})"
+    )
+
+
+def render_markdown(params: dict[str, Any]) -> str:
+    """``docs/generator.md``: the fitted numbers, one table row per distribution."""
+    p, a, deaths, d, i = (
+        params["patients"],
+        params["admissions"],
+        params["deaths"],
+        params["diagnoses"],
+        params["icustays"],
+    )
+    n_codes = {version: len(codes) for version, codes in d["code_counts"].items()}
+    top_codes = {
+        version: ", ".join(code for code, _ in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
+        for version, codes in d["code_counts"].items()
+    }
+    edges = p["anchor_age_bin_edges"]
+    bin_label = {
+        str(low): (f"{low}-{high - 1}" if high - 1 > low else str(low))
+        for low, high in itertools.pairwise(edges)
+    }
+    rows = [
+        ("patients: gender", _share(p["gender_counts"])),
+        (
+            "patients: anchor_age (91 = older than 89; uniform within a bin)",
+            _share({bin_label[k]: v for k, v in p["anchor_age_bin_counts"].items()}),
+        ),
+        (
+            "patients: shifted anchor_year",
+            f"uniform {p['anchor_year_min']}-{p['anchor_year_max']} (the demo's range)",
+        ),
+        (
+            "patients: anchor_year_group",
+            f"demo: {_share(p['anchor_year_group_counts'])}; the demo covers two groups only, so the "
+            "generator draws the group uniformly from the release's (2008 - 2010 ... 2017 - 2019 for "
+            "2.2, ... 2020 - 2022 for 3.1)",
+        ),
+        (
+            "first admission, years after anchor_year",
+            _share(p["first_admission_years_after_anchor_counts"]),
+        ),
+        ("admissions per admitted patient", _share(a["per_patient_counts"], 8)),
+        ("admission_type", _share(a["admission_type_counts"])),
+        ("length of stay, all types (days)", _ln(a["los_days_lognormal_pooled"], "days")),
+        *(
+            (f"length of stay, {t} (days)", _ln(fit, "days"))
+            for t, fit in a["los_days_lognormal_by_type"].items()
+        ),
+        ("gap from a discharge to the next admission", _ln(a["readmission_gap_days_lognormal"], "days")),
+        (
+            "ED registration, share by admission type",
+            ", ".join(f"{t} {v:.0%}" for t, v in a["ed_share_by_type"].items()),
+        ),
+        ("ED registration before admission", _ln(a["ed_hours_before_admission_lognormal"], "hours")),
+        ("ED departure after admission", _ln(a["ed_hours_after_admission_lognormal"], "hours")),
+        ("patients who die in hospital (last stay)", f"{a['patients_with_hospital_death_share']:.1%}"),
+        (
+            "patients with a date of death after discharge",
+            f"{deaths['dod_share_without_hospital_death']:.1%} of the others, "
+            + _ln(deaths["dod_days_after_last_discharge_lognormal"], "days")
+            + " after the last discharge",
+        ),
+        ("admission_location", _share(a["admission_location_counts"], 5)),
+        ("discharge_location (alive)", _share(a["discharge_location_counts_alive"], 5)),
+        ("insurance", _share(a["insurance_counts"])),
+        ("language", _share(a["language_counts"])),
+        ("marital_status", _share(a["marital_status_counts"])),
+        ("race", _share(a["race_counts"], 5)),
+        ("diagnoses per admission", _share(d["per_admission_counts"], 8)),
+        (
+            "ICD version",
+            f"demo: {_share(d['icd_version_counts'])}; generated: ICD-9-CM before 2015-10-01, ICD-10-CM "
+            "from then on (the US switch), by the stay's real date",
+        ),
+        (
+            "ICD codes",
+            f"the demo's frequencies: {n_codes['9']} ICD-9-CM codes (most frequent {top_codes['9']}), "
+            f"{n_codes['10']} ICD-10-CM codes (most frequent {top_codes['10']})",
+        ),
+        ("ICU stays per admission", _share(i["per_admission_counts"])),
+        ("ICU length of stay", _ln(i["los_days_lognormal"], "days")),
+        ("ICU admission after hospital admission", _ln(i["intime_days_after_admission_lognormal"], "days")),
+        ("first_careunit", _share(i["first_careunit_counts"], 5)),
+        ("stays that change care unit", f"{i['careunit_change_share']:.1%}"),
+    ]
+    lines = [
+        "# The MIMIC-shaped generator's distributions",
+        "",
+        "Fitted by `python -m mimic_segments.generator_fit` from the MIMIC-IV Clinical Database Demo "
+        f"2.2 ({p['n']} patients, {a['n']} admissions, {d['n']:,} diagnosis rows, {i['n']} ICU stays) "
+        "and stored as aggregates only in `src/mimic_segments/generator_params.json`; this page is "
+        "rendered from that file (a test keeps them equal). How the generator uses them: the docstring "
+        "of `src/mimic_segments/generator.py`.",
+        "",
+        "Volumes: with `--volumes release` (default) the shapes above are kept and three rates are "
+        "scaled to the chosen release's published totals (3.1: 364,627 patients, 546,028 admissions, "
+        "6,364,488 diagnosis rows, 94,458 ICU stays; 2.2: 299,712 / 431,231 / 4,756,326 / 73,181): "
+        "the share of patients with any admission, diagnoses per admission (binomial thinning, at "
+        "least one) and the share of admissions with an ICU stay. The demo holds ICU patients only, "
+        "so its own rates (`--volumes demo`) are far heavier per patient than the full release.",
+        "",
+        "| distribution | fitted from the demo |",
+        "| --- | --- |",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -247,7 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MIMIC_DEMO_DIR"),
         help="MIMIC-IV demo 2.2 in its official layout (default: $MIMIC_DEMO_DIR)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON to write (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON to write (default: {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--doc", type=Path, default=DEFAULT_DOC, help=f"markdown table to write (default: {DEFAULT_DOC})"
+    )
     args = parser.parse_args(argv)
     if args.demo_dir is None:
         parser.error("--demo-dir is required (or set MIMIC_DEMO_DIR)")
@@ -257,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     args.out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n")
+    args.doc.write_text(render_markdown(params))
     n_codes = sum(len(codes) for codes in params["diagnoses"]["code_counts"].values())
     print(f"wrote {args.out}: {n_codes} ICD codes, {len(json.dumps(params))} bytes")
     return 0
@@ -264,4 +406,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
