@@ -1,5 +1,5 @@
 # The project's commands. `make help` lists them.
-#   make build   fetch + verify the MIMIC-IV demo, then dbt build (seeds, models, tests)
+#   make build   fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
 #   make test    every test: pytest (Python modules, data step, dbt end to end)
 
 SHELL := /bin/bash
@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
-data: $(STAMP) ## Fetch and verify the demo tables into seeds/mimic_demo/ (MIMIC_DEMO_DIR: use a local copy)
+data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ (MIMIC_DEMO_DIR: local copy)
 	$(BIN)/python -m mimic_segments.demo_data
+	$(BIN)/python -m mimic_segments.reference_data
 
 dbt-build: $(STAMP) ## dbt build only (expects `make data` to have run)
 	$(DBT) build
