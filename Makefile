@@ -13,7 +13,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build docs test lint clean
+.PHONY: help install data build dbt-build docs test lint charlson-parity clean
 
 help: ## List the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,8 +43,13 @@ test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on 
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff on the Python code
-	$(BIN)/ruff check src tests python_models
-	$(BIN)/ruff format --check src tests python_models
+	$(BIN)/ruff check src tests python_models scripts
+	$(BIN)/ruff format --check src tests python_models scripts
+
+# Not part of build/test: the reference SQL is MIT-LCP's, not this repository's.
+charlson-parity: $(STAMP) ## Compare admission_comorbidities with mimic-code's charlson.sql (CHARLSON_REFERENCE_SQL=path)
+	@test -n "$(CHARLSON_REFERENCE_SQL)" || { echo "set CHARLSON_REFERENCE_SQL to a local copy of mimic-code's charlson.sql" >&2; exit 2; }
+	$(BIN)/python scripts/check_charlson_parity.py "$(CHARLSON_REFERENCE_SQL)"
 
 clean: ## Remove build outputs (keeps .venv and the fetched data)
 	rm -rf target logs mimic_segments.duckdb mimic_segments.duckdb.wal

@@ -171,9 +171,10 @@ def compare(connection: duckdb.DuckDBPyConnection, reference_sql: str, max_examp
         """
     ).fetchone()
     assert counts is not None
+    pairs = ", ".join(f"r.{ref}, cast(p.{proj} as integer)" for ref, proj in COLUMN_MAP.items())
     examples = connection.execute(
         f"""
-        select r.hadm_id, {", ".join(f"r.{ref}, cast(p.{proj} as integer)" for ref, proj in COLUMN_MAP.items())}
+        select r.hadm_id, {pairs}
         from reference as r
         inner join {PROJECT_RELATION} as p on r.hadm_id = p.hadm_id
         where {" or ".join(differs.values())}
