@@ -74,7 +74,9 @@ profiles as (
         cluster_id,
         count(*) as num_patients,
         {%- for feature in profile_features %}
-        avg({{ feature }}) as mean_{{ feature }},
+        -- averaged as fixed-point numbers: a sum of floats depends on the order rows reach it
+        -- (threads), and the same input must give the same output, digit for digit
+        avg(cast({{ feature }} as {{ dbt.type_numeric() }})) as mean_{{ feature }},
         {%- endfor %}
         {%- for flag, rate in profile_flags.items() %}
         avg(case when {{ flag }} then 1.0 when not {{ flag }} then 0.0 end) as {{ rate }},
