@@ -134,29 +134,36 @@ episode_intervals as (
 
 ),
 
+episode_gaps as (
+
+    select
+        subject_id,
+        episode_number,
+        episode_ended_in_death,
+        previous_episode_ended_in_death,
+        -- calendar days from the previous discharge, as readmission windows are counted
+        {{ dbt.datediff(
+            'cast(previous_episode_discharged_at as date)',
+            'cast(episode_admitted_at as date)',
+            'day'
+        ) }} as days_since_previous_discharge
+    from episode_intervals
+
+),
+
 episode_readmissions as (
 
     select
         subject_id,
         episode_number,
         episode_ended_in_death,
-        -- calendar days from the previous discharge, as readmission windows are counted
-        {{ dbt.datediff(
-            'cast(previous_episode_discharged_at as date)',
-            'cast(episode_admitted_at as date)',
-            'day'
-        ) }} as days_since_previous_discharge,
+        days_since_previous_discharge,
         -- day 30 is within the window, day 31 is not; a death ends the timeline
         coalesce(
-            not previous_episode_ended_in_death
-            and {{ dbt.datediff(
-                'cast(previous_episode_discharged_at as date)',
-                'cast(episode_admitted_at as date)',
-                'day'
-            ) }} <= 30,
+            not previous_episode_ended_in_death and days_since_previous_discharge <= 30,
             false
         ) as is_readmission_30d
-    from episode_intervals
+    from episode_gaps
 
 ),
 
