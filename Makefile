@@ -1,5 +1,5 @@
 # The project's commands. `make help` lists them.
-#   make build          fetch + verify the MIMIC-IV demo, then dbt build (seeds, models, tests)
+#   make build          fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
 #   make test           every test: pytest (Python modules, data step, dbt end to end)
 #   make release-build  dbt build on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
 #   make bench          the benchmark behind BENCHMARKS.md
@@ -15,7 +15,11 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build docs test lint clean release-build release-parquet generate bench
+.PHONY: help install data build dbt-build docs docs-serve export test lint charlson-parity clean \
+	release-build release-parquet generate bench
+
+DOCS_PORT ?= 8080
+DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
 
 # Full-release mode: a MIMIC-IV release in its official layout (hosp/*.csv.gz, icu/*.csv.gz).
 MIMIC_RELEASE_DIR ?=
@@ -37,23 +41,33 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
-data: $(STAMP) ## Fetch and verify the demo tables into seeds/mimic_demo/ (MIMIC_DEMO_DIR: use a local copy)
+data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ (MIMIC_DEMO_DIR: local copy)
 	$(BIN)/python -m mimic_segments.demo_data
+	$(BIN)/python -m mimic_segments.reference_data
 
 dbt-build: $(STAMP) ## dbt build only (expects `make data` to have run)
+	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data in seeds/mimic_demo/: run 'make data' (or 'make build') first." >&2; exit 2; }
 	$(DBT) build
 
 build: data dbt-build ## Build everything on the demo: data step, then dbt build
 
-docs: $(STAMP) ## Generate the dbt docs site into target/
+docs: $(STAMP) ## Generate the dbt docs site into target/ (index.html, and static_index.html as one file)
+	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data: run 'make build' first." >&2; exit 2; }
 	$(DBT) docs generate
+	$(DBT) docs generate --static
+
+docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... to change)
+	$(DBT) docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
+export: $(STAMP) ## Export every mart to exports/<table>.parquet (for tools that read files)
+	$(BIN)/python -m mimic_segments.export
 
 test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff on the Python code
-	$(BIN)/ruff check src tests python_models bench
-	$(BIN)/ruff format --check src tests python_models bench
+	$(BIN)/ruff check src tests python_models scripts bench
+	$(BIN)/ruff format --check src tests python_models scripts bench
 
 release-build: $(STAMP) ## dbt build on a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
 	@test -n "$(MIMIC_RELEASE_DIR)" || { echo "set MIMIC_RELEASE_DIR to a MIMIC-IV release (hosp/, icu/)"; exit 2; }
@@ -67,6 +81,11 @@ generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patient
 
 bench: $(STAMP) ## Benchmark dbt vs pandas vs one DuckDB query; writes BENCHMARKS.md (BENCH_ARGS=...)
 	$(BIN)/python bench/run_benchmark.py $(BENCH_ARGS)
+
+# Not part of build/test: the reference SQL is MIT-LCP's, not this repository's.
+charlson-parity: $(STAMP) ## Compare admission_comorbidities with mimic-code's charlson.sql (CHARLSON_REFERENCE_SQL=path)
+	@test -n "$(CHARLSON_REFERENCE_SQL)" || { echo "set CHARLSON_REFERENCE_SQL to a local copy of mimic-code's charlson.sql" >&2; exit 2; }
+	$(BIN)/python scripts/check_charlson_parity.py "$(CHARLSON_REFERENCE_SQL)"
 
 clean: ## Remove build outputs (keeps .venv and the fetched data)
 	rm -rf target logs mimic_segments.duckdb mimic_segments.duckdb.wal
