@@ -13,7 +13,10 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build docs test lint clean
+.PHONY: help install data build dbt-build docs docs-serve export test lint clean
+
+DOCS_PORT ?= 8080
+DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
 
 help: ## List the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,12 +34,21 @@ data: $(STAMP) ## Fetch and verify the demo tables into seeds/mimic_demo/ (MIMIC
 	$(BIN)/python -m mimic_segments.demo_data
 
 dbt-build: $(STAMP) ## dbt build only (expects `make data` to have run)
+	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data in seeds/mimic_demo/: run 'make data' (or 'make build') first." >&2; exit 2; }
 	$(DBT) build
 
 build: data dbt-build ## Build everything on the demo: data step, then dbt build
 
-docs: $(STAMP) ## Generate the dbt docs site into target/
+docs: $(STAMP) ## Generate the dbt docs site into target/ (index.html, and static_index.html as one file)
+	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data: run 'make build' first." >&2; exit 2; }
 	$(DBT) docs generate
+	$(DBT) docs generate --static
+
+docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... to change)
+	$(DBT) docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
+export: $(STAMP) ## Export every mart to exports/<table>.parquet (for tools that read files)
+	$(BIN)/python -m mimic_segments.export
 
 test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
 	$(BIN)/python -m pytest

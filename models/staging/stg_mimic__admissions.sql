@@ -25,7 +25,7 @@ renamed as (
         coalesce(nullif(trim(admission_location), ''), 'Unknown') as admission_location,
         coalesce(nullif(trim(discharge_location), ''), 'Unknown') as discharge_location,
         coalesce(nullif(trim(insurance), ''), 'Unknown') as insurance,
-        coalesce(nullif(nullif(trim(language), ''), '?'), 'Unknown') as language,
+        coalesce(nullif(nullif(trim(language), ''), '?'), 'Unknown') as spoken_language,
         coalesce(nullif(trim(marital_status), ''), 'Unknown') as marital_status,
         coalesce(nullif(trim(race), ''), 'Unknown') as race,
         cast(hospital_expire_flag as integer) = 1 as is_hospital_death,

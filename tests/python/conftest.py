@@ -1,0 +1,81 @@
+"""Shared fixtures: one `dbt build` of the real demo per test session, in a temp directory.
+
+The build goes to a temporary DuckDB file (MIMIC_SEGMENTS_DB) with its own target and log paths,
+so tests never touch a developer's database or docs site.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from mimic_segments import demo_data
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT = Path(sys.executable).with_name("dbt")
+
+
+def _demo_source_dir() -> Path | None:
+    """The local copy of the release CI and developers point at, if any."""
+    configured = os.environ.get("MIMIC_DEMO_DIR")
+    if configured:
+        return Path(configured)
+    sibling = REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2"
+    return sibling if sibling.is_dir() else None
+
+
+def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(DBT), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    # The data step is idempotent: a no-op when seeds/mimic_demo/ is already verified.
+    demo_data.fetch_demo(REPO_ROOT / demo_data.DEFAULT_DEST, source_dir=_demo_source_dir())
+    work = tmp_path_factory.mktemp("dbt")
+    env = dict(os.environ)
+    env.update(
+        DBT_PROFILES_DIR=str(REPO_ROOT),
+        MIMIC_SEGMENTS_DB=str(work / "e2e.duckdb"),
+        DBT_TARGET_PATH=str(work / "target"),
+        DBT_LOG_PATH=str(work / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def built(dbt_env: dict[str, str]) -> dict[str, str]:
+    result = run_dbt(dbt_env, "build")
+    assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout
+    return dbt_env
+
+
+DbtRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def dbt(built: dict[str, str]) -> DbtRunner:
+    """Run a dbt command against the session's built demo database."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_dbt(built, *args)
+
+    return run
+
+
+@pytest.fixture()
+def db(built: dict[str, str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True)
+    yield connection
+    connection.close()
