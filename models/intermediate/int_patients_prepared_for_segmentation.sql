@@ -48,7 +48,5 @@ encoded as (
 
 select
     subject_id,
-    {%- for feature in features %}
-    {{ feature }}{{ "," if not loop.last }}
-    {%- endfor %}
+    {{ features | join(',\n    ') }}
 from encoded

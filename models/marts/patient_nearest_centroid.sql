@@ -9,9 +9,7 @@ inputs as (
 
     select
         subject_id,
-        {%- for feature in features %}
-        {{ feature }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ features | join(',\n        ') }}
     from {{ ref('int_patients_prepared_for_segmentation') }}
 
 ),

@@ -10,9 +10,7 @@ patients as (
     select
         subject_id,
         cluster_id,
-        {%- for attribute in attributes %}
-        {{ attribute }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ attributes | join(',\n        ') }}
     from {{ ref('patient_segments') }}
 
 ),
@@ -24,7 +22,7 @@ patient_categories as (
     select
         subject_id,
         cluster_id,
-        '{{ attribute }}' as attribute,
+        '{{ attribute }}' as attribute_name,
         {{ attribute }} as category
     from patients
     {%- if not loop.last %}
@@ -37,12 +35,12 @@ patient_categories as (
 categories as (
 
     select
-        attribute,
+        attribute_name,
         category,
         count(*) as num_population_patients
     from patient_categories
     group by
-        attribute,
+        attribute_name,
         category
 
 ),
@@ -68,13 +66,13 @@ segment_counts as (
 
     select
         cluster_id,
-        attribute,
+        attribute_name,
         category,
         count(*) as num_patients
     from patient_categories
     group by
         cluster_id,
-        attribute,
+        attribute_name,
         category
 
 ),
@@ -85,7 +83,7 @@ grid as (
     select
         segment_sizes.cluster_id,
         segment_sizes.num_segment_patients,
-        categories.attribute,
+        categories.attribute_name,
         categories.category,
         categories.num_population_patients
     from segment_sizes
@@ -95,7 +93,7 @@ grid as (
 
 select
     grid.cluster_id,
-    grid.attribute,
+    grid.attribute_name,
     grid.category,
     coalesce(segment_counts.num_patients, 0) as num_patients,
     coalesce(segment_counts.num_patients, 0) * 1.0 / grid.num_segment_patients as share_of_segment,
@@ -105,5 +103,5 @@ cross join population
 left join segment_counts
     on
         grid.cluster_id = segment_counts.cluster_id
-        and grid.attribute = segment_counts.attribute
+        and grid.attribute_name = segment_counts.attribute_name
         and grid.category = segment_counts.category

@@ -48,9 +48,7 @@ features as (
 
     select
         subject_id,
-        {%- for feature in profile_features %}
-        {{ feature }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ profile_features | join(',\n        ') }}
     from {{ ref('patient_features') }}
 
 ),
@@ -70,10 +68,10 @@ top_diagnoses as (
 segment_features as (
 
     select
-        segments.cluster_id,
         {%- for feature in profile_features %}
-        features.{{ feature }}{{ "," if not loop.last }}
+        features.{{ feature }},
         {%- endfor %}
+        segments.cluster_id
     from segments
     inner join features on segments.subject_id = features.subject_id
 
@@ -81,12 +79,13 @@ segment_features as (
 
 population as (
 
+    -- a feature with no spread gets a NULL standard deviation, not a division by zero
     select
         {%- for feature in profile_features %}
         avg({{ feature }}) as population_mean_{{ feature }},
-        -- NULL rather than a division by zero for a feature with no spread
-        nullif(stddev_pop({{ feature }}), 0) as population_sd_{{ feature }}{{ "," if not loop.last }}
+        nullif(stddev_pop({{ feature }}), 0) as population_sd_{{ feature }},
         {%- endfor %}
+        count(*) as num_population_patients
     from segment_features
 
 ),
@@ -94,14 +93,14 @@ population as (
 profiles as (
 
     select
+        {%- for feature in profile_features %}
+        avg({{ feature }}) as mean_{{ feature }},
+        percentile_cont(0.5) within group (order by {{ feature }}) as median_{{ feature }},
+        {%- endfor %}
         cluster_id,
         count(*) as num_patients,
         -- window over the grouped rows: this segment's share of all segmented patients
-        count(*) * 1.0 / sum(count(*)) over () as share_of_patients,
-        {%- for feature in profile_features %}
-        avg({{ feature }}) as mean_{{ feature }},
-        percentile_cont(0.5) within group (order by {{ feature }}) as median_{{ feature }}{{ "," if not loop.last }}
-        {%- endfor %}
+        count(*) * 1.0 / sum(count(*)) over () as share_of_patients
     from segment_features
     group by cluster_id
 
@@ -117,8 +116,9 @@ select
     {%- for feature in profile_features %}
     profiles.mean_{{ feature }},
     profiles.median_{{ feature }},
-    (profiles.mean_{{ feature }} - population.population_mean_{{ feature }})
-    / population.population_sd_{{ feature }} as zscore_{{ feature }},
+    (
+        profiles.mean_{{ feature }} - population.population_mean_{{ feature }}
+    ) / population.population_sd_{{ feature }} as zscore_{{ feature }},
     {%- endfor %}
     top_diagnoses.top_diagnoses
 from profiles

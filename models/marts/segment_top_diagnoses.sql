@@ -84,7 +84,7 @@ ranked as (
         -- most patients first; ICD version then code break ties, for a stable order
         row_number() over (
             partition by cluster_id
-            order by num_patients desc, icd_version, icd_code
+            order by num_patients desc, icd_version asc, icd_code asc
         ) as diagnosis_rank
     from segment_counts
 
