@@ -12,7 +12,7 @@ admissions as (
         insurance,
         race,
         marital_status,
-        language
+        spoken_language
     from {{ ref('stg_mimic__admissions') }}
 
 ),
@@ -25,7 +25,7 @@ ranked as (
         insurance,
         race,
         marital_status,
-        language,
+        spoken_language,
         -- latest admission first; hadm_id breaks a tie on the admission time
         row_number() over (
             partition by subject_id
