@@ -41,6 +41,6 @@ select
     insurance,
     race,
     marital_status,
-    language
+    spoken_language
 from ranked
 where recency_rank = 1
