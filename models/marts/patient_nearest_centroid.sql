@@ -3,6 +3,11 @@
 -- the clustering inputs and segment_centroids (transform, scaler mean and scale, centroid
 -- per feature). No Python: a BI tool or a later warehouse job can score new patients with
 -- this same SQL. A dbt test holds its answer to patient_clusters' for every patient.
+--
+-- The model's rows are pivoted to one column per feature so that each squared distance is an
+-- explicit sum in feature order: a sum() aggregate over long rows adds in whatever order
+-- parallel threads deliver them, and floating-point addition is not associative, so reruns
+-- would differ in the last bits.
 with
 
 inputs as (
@@ -19,72 +24,90 @@ centroids as (
     select
         cluster_id,
         feature_name,
+        transform,
+        scaler_mean,
+        scaler_scale,
         centroid_scaled
     from {{ ref('segment_centroids') }}
 
 ),
 
--- the scaling is the same in every cluster's rows (tested); keep one row per feature
+-- one row: each feature's transform and scaling (the same on every segment's rows, tested)
 feature_scaling as (
 
-    select distinct
-        feature_name,
-        transform,
-        scaler_mean,
-        scaler_scale
-    from {{ ref('segment_centroids') }}
+    select
+        {%- for feature in features %}
+        max(case when feature_name = '{{ feature }}' then transform end) as transform_{{ feature }},
+        max(case when feature_name = '{{ feature }}' then scaler_mean end) as mean_{{ feature }},
+        max(case when feature_name = '{{ feature }}' then scaler_scale end) as scale_{{ feature }},
+        {%- endfor %}
+        count(distinct feature_name) as num_model_features
+    from centroids
 
 ),
 
--- long format: one row per patient and input column
-patient_values as (
+-- one row per segment: its centroid in standardized units
+centroid_coordinates as (
 
-    {%- for feature in features %}
     select
-        subject_id,
-        '{{ feature }}' as feature_name,
-        cast({{ feature }} as double) as raw_value
-    from inputs
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+        {%- for feature in features %}
+        max(case when feature_name = '{{ feature }}' then centroid_scaled end) as centroid_{{ feature }},
+        {%- endfor %}
+        cluster_id
+    from centroids
+    group by cluster_id
 
 ),
 
--- the model's own transform and scaling; features the model does not use drop out here
-scaled_values as (
+-- the model's own transform (ln(1 + x) for log1p), then (x - mean) / scale
+scaled as (
 
     select
-        patient_values.subject_id,
-        patient_values.feature_name,
+        {%- for feature in features %}
         (
             case
-                when feature_scaling.transform = 'log1p' then ln(1 + patient_values.raw_value)
-                else patient_values.raw_value
+                when feature_scaling.transform_{{ feature }} = 'log1p'
+                    then ln(1 + cast(inputs.{{ feature }} as double))
+                else cast(inputs.{{ feature }} as double)
             end
-            - feature_scaling.scaler_mean
-        ) / feature_scaling.scaler_scale as scaled_value
-    from patient_values
-    inner join feature_scaling on patient_values.feature_name = feature_scaling.feature_name
+            - feature_scaling.mean_{{ feature }}
+        ) / feature_scaling.scale_{{ feature }} as scaled_{{ feature }},
+        {%- endfor %}
+        inputs.subject_id,
+        -- features of the input that the model also has (must be all of the model's)
+        0
+        {%- for feature in features %}
+        + case when feature_scaling.mean_{{ feature }} is not null then 1 else 0 end
+        {%- endfor %} as num_features_scored
+    from inputs
+    cross join feature_scaling
+
+),
+
+differences as (
+
+    select
+        {%- for feature in features %}
+        scaled.scaled_{{ feature }} - centroid_coordinates.centroid_{{ feature }} as difference_{{ feature }},
+        {%- endfor %}
+        scaled.subject_id,
+        centroid_coordinates.cluster_id,
+        scaled.num_features_scored
+    from scaled
+    cross join centroid_coordinates
 
 ),
 
 squared_distances as (
 
     select
-        scaled_values.subject_id,
-        centroids.cluster_id,
-        sum(
-            (scaled_values.scaled_value - centroids.centroid_scaled)
-            * (scaled_values.scaled_value - centroids.centroid_scaled)
-        ) as squared_distance,
-        count(*) as num_features_scored
-    from scaled_values
-    inner join centroids on scaled_values.feature_name = centroids.feature_name
-    group by
-        scaled_values.subject_id,
-        centroids.cluster_id
+        subject_id,
+        cluster_id,
+        num_features_scored,
+        {%- for feature in features %}
+        {{ "+ " if not loop.first }}difference_{{ feature }} * difference_{{ feature }}
+        {%- endfor %} as squared_distance
+    from differences
 
 ),
 
@@ -98,7 +121,7 @@ ranked as (
         num_features_scored,
         row_number() over (
             partition by subject_id
-            order by squared_distance, cluster_id
+            order by squared_distance asc, cluster_id asc
         ) as distance_rank
     from squared_distances
 
