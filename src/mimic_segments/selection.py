@@ -54,7 +54,15 @@ DIAGNOSTICS_COLUMNS = (
     "stability_min_ari",
     "stability_resamples",
 )
-SELECTION_COLUMNS = ("is_eligible", "is_auto_choice", "is_chosen", "selection_mode", "selection_reason")
+SELECTION_COLUMNS = (
+    "rule_min_stability",
+    "rule_min_segment_share",
+    "is_eligible",
+    "is_auto_choice",
+    "is_chosen",
+    "selection_mode",
+    "selection_reason",
+)
 
 
 @dataclass(frozen=True)
@@ -218,12 +226,15 @@ def _format(value: float) -> str:
 def select_k(diagnostics: pd.DataFrame, k: int | str, rule: SelectionRule) -> pd.DataFrame:
     """Apply the selection rule; return ``diagnostics`` plus ``SELECTION_COLUMNS``.
 
-    ``is_auto_choice`` marks the k the ``auto`` rule picks, whatever the mode; ``is_chosen``
+    ``rule_min_stability`` / ``rule_min_segment_share`` record the rule's thresholds on every
+    row. ``is_auto_choice`` marks the k the ``auto`` rule picks, whatever the mode; ``is_chosen``
     marks the k used (the fixed ``k`` in fixed mode). ``selection_reason`` explains every row.
     """
     table = diagnostics.sort_values("k", kind="mergesort").reset_index(drop=True).copy()
     stable = table["stability_mean_ari"] >= rule.min_stability
     no_tiny = table["smallest_cluster_share"] >= rule.min_cluster_share
+    table["rule_min_stability"] = float(rule.min_stability)
+    table["rule_min_segment_share"] = float(rule.min_cluster_share)
     table["is_eligible"] = (stable & no_tiny & table["silhouette"].notna()).astype(bool)
 
     eligible = table[table["is_eligible"]]
