@@ -1,5 +1,5 @@
 # The project's commands. `make help` lists them.
-#   make build   fetch + verify the MIMIC-IV demo, then dbt build (seeds, models, tests)
+#   make build   fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
 #   make test    every test: pytest (Python modules, data step, dbt end to end)
 
 SHELL := /bin/bash
@@ -13,7 +13,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build docs docs-serve export report test lint clean
+.PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
-data: $(STAMP) ## Fetch and verify the demo tables into seeds/mimic_demo/ (MIMIC_DEMO_DIR: use a local copy)
+data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ (MIMIC_DEMO_DIR: local copy)
 	$(BIN)/python -m mimic_segments.demo_data
+	$(BIN)/python -m mimic_segments.reference_data
 
 dbt-build: $(STAMP) ## dbt build only (expects `make data` to have run)
 	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data in seeds/mimic_demo/: run 'make data' (or 'make build') first." >&2; exit 2; }
@@ -57,8 +58,13 @@ test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on 
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff on the Python code
-	$(BIN)/ruff check src tests python_models
-	$(BIN)/ruff format --check src tests python_models
+	$(BIN)/ruff check src tests python_models scripts
+	$(BIN)/ruff format --check src tests python_models scripts
+
+# Not part of build/test: the reference SQL is MIT-LCP's, not this repository's.
+charlson-parity: $(STAMP) ## Compare admission_comorbidities with mimic-code's charlson.sql (CHARLSON_REFERENCE_SQL=path)
+	@test -n "$(CHARLSON_REFERENCE_SQL)" || { echo "set CHARLSON_REFERENCE_SQL to a local copy of mimic-code's charlson.sql" >&2; exit 2; }
+	$(BIN)/python scripts/check_charlson_parity.py "$(CHARLSON_REFERENCE_SQL)"
 
 clean: ## Remove build outputs (keeps .venv and the fetched data)
 	rm -rf target logs mimic_segments.duckdb mimic_segments.duckdb.wal

@@ -1,6 +1,6 @@
--- One row per patient in hosp.patients: utilization, clinical complexity, acuity and
--- demographics. Every input is already at patient grain, so these left joins cannot fan out;
--- the reconciliation tests in _marts.yml prove it on every build.
+-- One row per patient in hosp.patients: utilization, clinical complexity, retention, acuity,
+-- outcomes and demographics. Every input is already at patient grain, so these left joins
+-- cannot fan out; the reconciliation tests in _marts__models.yml prove it on every build.
 with
 
 patients as (
@@ -10,7 +10,8 @@ patients as (
         gender,
         anchor_age,
         anchor_year,
-        anchor_year_group
+        anchor_year_group,
+        date_of_death
     from {{ ref('stg_mimic__patients') }}
 
 ),
@@ -23,8 +24,24 @@ admissions as (
         total_length_of_stay_days,
         avg_length_of_stay_days,
         last_admitted_at,
+        last_discharged_at,
         last_admit_year
     from {{ ref('int_admissions_aggregated_to_patients') }}
+
+),
+
+admission_timeline as (
+
+    select
+        subject_id,
+        readmissions_30d,
+        readmission_index_stays,
+        index_stays_readmitted_30d,
+        median_days_between_admissions,
+        emergency_admissions,
+        ed_visit_count,
+        hospital_deaths
+    from {{ ref('int_admissions_sequenced_aggregated_to_patients') }}
 
 ),
 
@@ -34,6 +51,27 @@ diagnoses as (
         subject_id,
         num_unique_icd_diagnoses
     from {{ ref('int_diagnoses_aggregated_to_patients') }}
+
+),
+
+chronic_conditions as (
+
+    select
+        subject_id,
+        num_chronic_conditions,
+        num_diagnosis_rows,
+        num_rows_with_chronic_determination
+    from {{ ref('int_chronic_conditions_aggregated_to_patients') }}
+
+),
+
+charlson as (
+
+    select
+        subject_id,
+        num_charlson_conditions,
+        charlson_condition_score
+    from {{ ref('int_charlson_conditions_aggregated_to_patients') }}
 
 ),
 
@@ -64,9 +102,16 @@ joined as (
         patients.anchor_age,
         patients.anchor_year,
         patients.anchor_year_group,
+        patients.date_of_death,
         as_of.estimated_as_of_date,
         admissions.last_admitted_at,
-        admissions.last_admit_year,
+        admissions.last_discharged_at,
+        -- MIMIC-IV's documented rule for the age at an admission.
+        patients.anchor_age + admissions.last_admit_year - patients.anchor_year as age_at_last_admission,
+        admission_timeline.median_days_between_admissions,
+        admission_timeline.index_stays_readmitted_30d,
+        chronic_conditions.num_diagnosis_rows,
+        chronic_conditions.num_rows_with_chronic_determination,
 
         -- A patient with no admissions, diagnoses or ICU stays truly has zero of them.
         coalesce(admissions.num_admissions, 0) as num_admissions,
@@ -75,12 +120,23 @@ joined as (
         -- defined for every patient).
         coalesce(admissions.avg_length_of_stay_days, 0) as avg_length_of_stay_days,
         coalesce(diagnoses.num_unique_icd_diagnoses, 0) as num_unique_icd_diagnoses,
+        coalesce(chronic_conditions.num_chronic_conditions, 0) as num_chronic_conditions,
+        coalesce(charlson.num_charlson_conditions, 0) as num_charlson_conditions,
+        coalesce(charlson.charlson_condition_score, 0) as charlson_condition_score,
+        coalesce(admission_timeline.readmissions_30d, 0) as readmissions_30d,
+        coalesce(admission_timeline.readmission_index_stays, 0) as readmission_index_stays,
+        coalesce(admission_timeline.emergency_admissions, 0) as emergency_admissions,
+        coalesce(admission_timeline.ed_visit_count, 0) as ed_visit_count,
+        coalesce(admission_timeline.hospital_deaths, 0) as hospital_deaths,
         coalesce(icustays.icu_stay_count, 0) as icu_stay_count,
         coalesce(icustays.total_icu_days, 0) as total_icu_days
 
     from patients
     left join admissions on patients.subject_id = admissions.subject_id
+    left join admission_timeline on patients.subject_id = admission_timeline.subject_id
     left join diagnoses on patients.subject_id = diagnoses.subject_id
+    left join chronic_conditions on patients.subject_id = chronic_conditions.subject_id
+    left join charlson on patients.subject_id = charlson.subject_id
     left join icustays on patients.subject_id = icustays.subject_id
     left join as_of on patients.subject_id = as_of.subject_id
 
@@ -94,6 +150,13 @@ derived as (
         avg_length_of_stay_days,
         total_length_of_stay_days,
         num_unique_icd_diagnoses,
+        num_chronic_conditions,
+        num_charlson_conditions,
+        charlson_condition_score,
+        readmissions_30d,
+        readmission_index_stays,
+        median_days_between_admissions,
+        ed_visit_count,
         icu_stay_count,
         total_icu_days,
         gender,
@@ -103,8 +166,31 @@ derived as (
         -- NULL (not 0) for a patient never admitted: there is no last admission.
         {{ dbt.datediff('cast(last_admitted_at as date)', 'estimated_as_of_date', 'day') }}
             as days_since_last_admission,
-        -- MIMIC-IV's documented rule for the age at an admission.
-        anchor_age + last_admit_year - anchor_year as age_at_last_admission
+        age_at_last_admission,
+        -- conditions ever coded (hierarchy applied) + age points at the last admission;
+        -- NULL for a patient never admitted, who has no age at admission
+        charlson_condition_score + {{ charlson_age_points('age_at_last_admission') }}
+            as charlson_comorbidity_index,
+        num_chronic_conditions > 0 as has_chronic_condition,
+        -- share of the patient's diagnosis rows HCUP classified; NULL with no diagnoses
+        num_rows_with_chronic_determination * 1.0 / nullif(num_diagnosis_rows, 0)
+            as chronic_determination_coverage,
+        -- NULL with no index stay: a rate over nothing is undefined, not 0
+        index_stays_readmitted_30d * 1.0 / nullif(readmission_index_stays, 0)
+            as readmission_rate,
+        -- 0 with no admissions, like the other utilization inputs of the clustering
+        coalesce(emergency_admissions * 1.0 / nullif(num_admissions, 0), 0)
+            as emergency_admission_share,
+        hospital_deaths > 0 as in_hospital_death,
+        -- within the patient's timeline; NULL for a patient never discharged
+        case
+            when last_discharged_at is null then null
+            else coalesce(
+                {{ dbt.datediff('cast(last_discharged_at as date)', 'date_of_death', 'day') }}
+                between 0 and 365,
+                false
+            )
+        end as died_within_1y_of_last_discharge
     from joined
 
 )
@@ -117,13 +203,31 @@ select
     avg_length_of_stay_days,
     total_length_of_stay_days,
     days_since_last_admission,
+    emergency_admission_share,
+    ed_visit_count,
+
+    -- retention
+    readmissions_30d,
+    readmission_index_stays,
+    readmission_rate,
+    median_days_between_admissions,
 
     -- clinical complexity
     num_unique_icd_diagnoses,
+    charlson_comorbidity_index,
+    charlson_condition_score,
+    num_charlson_conditions,
+    num_chronic_conditions,
+    has_chronic_condition,
+    chronic_determination_coverage,
 
     -- acuity
     icu_stay_count,
     total_icu_days,
+
+    -- outcomes (profile columns for outreach lists, not clustering inputs)
+    in_hospital_death,
+    died_within_1y_of_last_discharge,
 
     -- demographics
     gender,

@@ -4,16 +4,33 @@
     'avg_length_of_stay_days',
     'total_length_of_stay_days',
     'days_since_last_admission',
+    'emergency_admission_share',
+    'ed_visit_count',
+    'readmissions_30d',
+    'median_days_between_admissions',
     'num_unique_icd_diagnoses',
+    'charlson_comorbidity_index',
+    'charlson_condition_score',
+    'num_chronic_conditions',
+    'chronic_determination_coverage',
     'icu_stay_count',
     'total_icu_days',
     'age_at_last_admission',
 ] -%}
+{#- The yes/no features profiled as the share of the segment's patients (NULLs left out). -#}
+{%- set profile_flags = {
+    'has_chronic_condition': 'share_with_chronic_condition',
+    'in_hospital_death': 'in_hospital_death_rate',
+    'died_within_1y_of_last_discharge': 'one_year_mortality_rate',
+} -%}
 
 -- One row per segment, for BI: its persona and suggested action, how big it is, and what its
--- patients look like: mean, median and z-score of every feature, and its top diagnoses.
--- The z-score puts each segment mean on the population's scale:
+-- patients look like: mean, median and z-score of every feature, outcome rates and its top
+-- diagnoses. The z-score puts each segment mean on the population's scale:
 -- (segment mean - population mean) / population standard deviation.
+--
+-- Means and variances are computed on fixed-point numbers: a sum of floats depends on the
+-- order rows reach it (threads), and the same input must give the same output, digit for digit.
 with
 
 segments as (
@@ -48,7 +65,13 @@ features as (
 
     select
         subject_id,
-        {{ profile_features | join(',\n        ') }}
+        {%- for feature in profile_features %}
+        {{ feature }},
+        {%- endfor %}
+        {%- for flag in profile_flags %}
+        {{ flag }},
+        {%- endfor %}
+        readmission_index_stays
     from {{ ref('patient_features') }}
 
 ),
@@ -69,24 +92,45 @@ segment_features as (
 
     select
         {%- for feature in profile_features %}
-        features.{{ feature }},
+        cast(features.{{ feature }} as {{ dbt.type_numeric() }}) as {{ feature }},
         {%- endfor %}
+        {%- for flag in profile_flags %}
+        features.{{ flag }},
+        {%- endfor %}
+        features.readmission_index_stays,
         segments.cluster_id
     from segments
     inner join features on segments.subject_id = features.subject_id
 
 ),
 
-population as (
+population_means as (
 
-    -- a feature with no spread gets a NULL standard deviation, not a division by zero
     select
         {%- for feature in profile_features %}
         avg({{ feature }}) as population_mean_{{ feature }},
-        nullif(stddev_pop({{ feature }}), 0) as population_sd_{{ feature }},
         {%- endfor %}
         count(*) as num_population_patients
     from segment_features
+
+),
+
+-- population variance as the mean squared deviation, the deviations rounded to fixed point
+population_spread as (
+
+    select
+        {%- for feature in profile_features %}
+        -- NULL rather than a division by zero for a feature with no spread
+        nullif(sqrt(avg(cast(
+            (segment_features.{{ feature }} - population_means.population_mean_{{ feature }})
+            * (segment_features.{{ feature }} - population_means.population_mean_{{ feature }})
+            as {{ dbt.type_numeric() }}
+        ))), 0) as population_sd_{{ feature }},
+        {%- endfor %}
+        population_means.num_population_patients
+    from segment_features
+    cross join population_means
+    group by population_means.num_population_patients
 
 ),
 
@@ -97,6 +141,11 @@ profiles as (
         avg({{ feature }}) as mean_{{ feature }},
         percentile_cont(0.5) within group (order by {{ feature }}) as median_{{ feature }},
         {%- endfor %}
+        {%- for flag, rate in profile_flags.items() %}
+        avg(case when {{ flag }} then 1.0 when not {{ flag }} then 0.0 end) as {{ rate }},
+        {%- endfor %}
+        -- pooled over the segment's index stays, not a mean of patients' rates
+        sum(readmissions_30d) * 1.0 / nullif(sum(readmission_index_stays), 0) as readmission_rate,
         cluster_id,
         count(*) as num_patients,
         -- window over the grouped rows: this segment's share of all segmented patients
@@ -117,12 +166,17 @@ select
     profiles.mean_{{ feature }},
     profiles.median_{{ feature }},
     (
-        profiles.mean_{{ feature }} - population.population_mean_{{ feature }}
-    ) / population.population_sd_{{ feature }} as zscore_{{ feature }},
+        profiles.mean_{{ feature }} - population_means.population_mean_{{ feature }}
+    ) / population_spread.population_sd_{{ feature }} as zscore_{{ feature }},
+    {%- endfor %}
+    profiles.readmission_rate,
+    {%- for rate in profile_flags.values() %}
+    profiles.{{ rate }},
     {%- endfor %}
     top_diagnoses.top_diagnoses
 from profiles
 inner join personas on profiles.cluster_id = personas.cluster_id
 left join catalogue on personas.catalogue_persona_name = catalogue.persona_name
 left join top_diagnoses on profiles.cluster_id = top_diagnoses.cluster_id
-cross join population
+cross join population_means
+cross join population_spread

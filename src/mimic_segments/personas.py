@@ -36,11 +36,18 @@ DIMENSIONS = (UTILIZATION, COMPLEXITY, ACUITY)
 FEATURE_DIMENSIONS: Mapping[str, str] = {
     "num_admissions": UTILIZATION,
     "total_length_of_stay_days": UTILIZATION,
+    "readmissions_30d": UTILIZATION,
+    "ed_visit_count": UTILIZATION,
     "num_unique_icd_diagnoses": COMPLEXITY,
+    "charlson_condition_score": COMPLEXITY,
+    "charlson_comorbidity_index": COMPLEXITY,
+    "num_chronic_conditions": COMPLEXITY,
     "icu_stay_count": ACUITY,
     "total_icu_days": ACUITY,
     # a long average stay marks severe episodes rather than frequent ones
     "avg_length_of_stay_days": ACUITY,
+    # admissions through the emergency route mark acute presentations
+    "emergency_admission_share": ACUITY,
 }
 
 # A dimension score at or beyond +/- this many standard deviations names a segment.

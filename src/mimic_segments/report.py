@@ -27,6 +27,7 @@ import html
 import io
 import os
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,12 @@ FEATURE_LABELS = {
     "num_unique_icd_diagnoses": "Distinct diagnoses",
     "icu_stay_count": "ICU stays",
     "total_icu_days": "Total ICU days",
+    "emergency_admission_share": "Emergency admissions (share)",
+    "readmissions_30d": "30-day readmissions",
+    "ed_visit_count": "ED visits",
+    "charlson_condition_score": "Charlson conditions score",
+    "charlson_comorbidity_index": "Charlson index",
+    "num_chronic_conditions": "Chronic conditions",
     "days_since_last_admission": "Days since last admission",
     "age_at_last_admission": "Age at last admission",
     "age_years": "Age (years)",
@@ -144,7 +151,7 @@ def load_report_data(database: Path) -> ReportData:
                 "select * from marts.segment_demographic_mix order by cluster_id, attribute_name, category"
             ),
             patients=read("select * from marts.patient_clusters order by subject_id"),
-            catalogue=read("select * from reference.persona_catalogue order by catalogue_order"),
+            catalogue=read("select * from raw.persona_catalogue order by catalogue_order"),
         )
 
 
@@ -186,36 +193,44 @@ def centroid_matrices(centroids: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     return scaled, original
 
 
+def _wrap(text: str, width: int = 18) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def _typical_value(feature: str, value: float) -> str:
+    return f"{value:.0%}" if feature.endswith("_share") else f"{value:,.1f}"
+
+
 def figure_centroid_heatmap(centroids: pd.DataFrame, names: dict[int, str]) -> Figure:
-    """Segments x features: standardized centroid as colour, typical value in own units as text."""
+    """Features x segments: standardized centroid as colour, typical value in own units as text."""
     scaled, original = centroid_matrices(centroids)
+    scaled, original = scaled.T, original.T  # one row per feature reads better than a wide strip
     limit = max(1.0, float(np.nanmax(np.abs(scaled.to_numpy()))))
-    fig = Figure(figsize=(1.55 * scaled.shape[1] + 3.8, 0.95 * scaled.shape[0] + 2.2), layout="constrained")
+    fig = Figure(figsize=(2.3 * scaled.shape[1] + 4.6, 0.62 * scaled.shape[0] + 2.4), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(scaled.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(scaled.shape[1]), [feature_label(f) for f in scaled.columns], rotation=30, ha="right")
-    ax.set_yticks(range(scaled.shape[0]), [names[c] for c in scaled.index])
-    ax.tick_params(labelsize=10.5)
-    for row in range(scaled.shape[0]):
+    ax.set_yticks(range(scaled.shape[0]), [feature_label(f) for f in scaled.index])
+    ax.set_xticks(range(scaled.shape[1]), [_wrap(names[c]) for c in scaled.columns])
+    ax.xaxis.tick_top()
+    ax.tick_params(labelsize=10.5, length=0)
+    for row, feature in enumerate(scaled.index):
         for col in range(scaled.shape[1]):
             z = scaled.iat[row, col]
-            value = original.iat[row, col]
             deviation = "0.0" if round(z, 1) == 0 else f"{z:+.1f}"  # no "-0.0" or "+0.0"
-            text = f"{deviation} SD\n{value:,.1f}"
             ax.text(
                 col,
                 row,
-                text,
+                f"{deviation} SD  ({_typical_value(feature, original.iat[row, col])})",
                 ha="center",
                 va="center",
-                fontsize=9.5,
+                fontsize=10,
                 color="white" if abs(z) > 0.55 * limit else "black",
             )
-    bar = fig.colorbar(image, ax=ax, shrink=0.9)
-    bar.set_label("Standard deviations from the average patient\n(after log1p where applied)")
+    bar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02)
+    bar.set_label("SD from the average patient (log1p scale where applied)")
     ax.set_title(
-        "What sets each segment apart: centroid per feature\n"
-        "(colour and first line: SD from average; second line: typical value in the feature's units)",
+        "What sets each segment apart: each segment's centre per feature\n"
+        "(colour and number: SD from the average patient; in brackets: typical value)",
         loc="left",
         fontsize=12,
     )
@@ -280,7 +295,8 @@ def figure_pca(patients: pd.DataFrame, centroids: pd.DataFrame, names: dict[int,
     shown = len(points)
     caption = (
         f"All {total:,} patients, projected with PCA on the standardized clustering features "
-        f"({explained.sum():.0%} of the variance in two dimensions)."
+        f"({explained.sum():.0%} of the variance in two dimensions). Segments that overlap here "
+        "differ along directions this view cannot show: see the heatmap."
         if shown == total
         else f"A fixed random sample of {shown:,} of {total:,} patients is drawn; "
         "the PCA is fitted on all of them."
@@ -465,9 +481,22 @@ def _fmt(value: object, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: lower-case first word unless it is a name or an acronym."""
+    first = label.split(" ", 1)[0]
+    return label if first in {"Charlson", "ICU", "ED"} else label[0].lower() + label[1:]
+
+
+def _pct(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value:.0%}"
+
+
 def persona_cards(data: ReportData) -> str:
     """One card per segment: action, size, key numbers, top diagnoses."""
     catalogue = data.catalogue.set_index("persona_name")
+    scaled, _ = centroid_matrices(data.centroids)
     cards = []
     for profile in data.profiles.itertuples(index=False):
         persona = catalogue.loc[profile.catalogue_persona_name]
@@ -484,13 +513,18 @@ def persona_cards(data: ReportData) -> str:
             ("Distinct diagnoses (median)", _fmt(profile.median_num_unique_icd_diagnoses, 0)),
             ("Age at last admission (mean)", _fmt(profile.mean_age_at_last_admission, 0)),
         ]
-        for column, label in [
-            ("in_hospital_mortality_rate", "Died in hospital"),
-            ("readmission_rate_30d", "30-day readmission rate"),
-            ("one_year_mortality_rate", "Died within 1 year of last discharge"),
-        ]:
+        # Outcome and clinical-definition columns, shown when the marts carry them.
+        optional = [
+            ("mean_emergency_admission_share", "Emergency admissions (mean share)", _pct),
+            ("mean_charlson_comorbidity_index", "Charlson index (mean)", lambda v: _fmt(v)),
+            ("mean_num_chronic_conditions", "Chronic conditions (mean)", lambda v: _fmt(v)),
+            ("readmission_rate", "30-day readmission rate", _pct),
+            ("in_hospital_death_rate", "Died in hospital", _pct),
+            ("one_year_mortality_rate", "Died within 1 year of last discharge", _pct),
+        ]
+        for column, label, formatter in optional:
             if column in data.profiles.columns:
-                numbers.append((label, f"{getattr(profile, column):.0%}"))
+                numbers.append((label, formatter(getattr(profile, column))))
         diagnoses = data.top_diagnoses[data.top_diagnoses["cluster_id"] == profile.cluster_id].head(5)
         diagnosis_rows = "".join(
             f"<tr><td>{html.escape(d.long_title)}</td><td class='num'>{d.share_of_segment:.0%}</td>"
@@ -501,6 +535,12 @@ def persona_cards(data: ReportData) -> str:
             f"<tr><td>{html.escape(k)}</td><td class='num'>{v}</td></tr>" for k, v in numbers
         )
         colour = segment_colour(profile.cluster_id)
+        centre = scaled.loc[profile.cluster_id]
+        strongest = centre.reindex(centre.abs().sort_values(ascending=False, kind="mergesort").index)[:3]
+        stands_out = "; ".join(
+            f"{'higher' if z > 0 else 'lower'} {_in_sentence(feature_label(f))} ({z:+.1f} SD)"
+            for f, z in strongest.items()
+        )
         score = profile.persona_match_score
         strength = (
             "strong"
@@ -520,6 +560,7 @@ def persona_cards(data: ReportData) -> str:
             f"""<div class="card" style="--colour: {colour}">
   <h3>{html.escape(profile.persona_name)}</h3>
   <p class="muted">{html.escape(fit)}</p>{catalogue_note}
+  <p><strong>Stands out for:</strong> {html.escape(stands_out)}</p>
   <p class="action">Suggested action: {html.escape(persona["care_management_action"])}</p>
   <p>{html.escape(persona["action_description"])}</p>
   <table>{number_rows}</table>

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mimic_segments import demo_data
+from mimic_segments import demo_data, reference_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).with_name("dbt")
@@ -40,8 +40,10 @@ def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="session")
 def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    # The data step is idempotent: a no-op when seeds/mimic_demo/ is already verified.
+    # The data steps are idempotent: a no-op when seeds/mimic_demo/ and seeds/reference/ are
+    # already verified.
     demo_data.fetch_demo(REPO_ROOT / demo_data.DEFAULT_DEST, source_dir=_demo_source_dir())
+    reference_data.build_reference(REPO_ROOT / reference_data.DEFAULT_DEST)
     work = tmp_path_factory.mktemp("dbt")
     env = dict(os.environ)
     env.update(

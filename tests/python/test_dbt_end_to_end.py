@@ -3,7 +3,10 @@
 Builds into a temporary DuckDB file (MIMIC_SEGMENTS_DB) with its own target path, so it never
 touches a developer's database, then checks facts of the real demo and the contracts of the
 marts: 100 patients, 275 admissions, 4,506 diagnosis rows, 140 ICU stays, ICD-9 leading zeros,
-one cluster per patient, identical output on a rerun.
+one cluster per patient, identical output on a rerun; and the clinical definitions: Charlson per
+admission and per patient, HCUP chronic condition coverage, readmissions and outcomes.
+(Charlson parity with MIT-LCP mimic-code is checked by scripts/check_charlson_parity.py, which
+needs a local copy of the reference SQL.)
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ def scalar(db: duckdb.DuckDBPyConnection, sql: str) -> object:
         ("staging.stg_mimic__admissions", 275),
         ("staging.stg_mimic__diagnoses_icd", 4506),
         ("staging.stg_mimic__icustays", 140),
+        ("raw.hcup_chronic_condition_indicators", 13769 + 74549),
+        ("raw.charlson_conditions", 17),
+        ("raw.charlson_icd_codes", 309),
+        ("intermediate.int_admissions_sequenced", 275),
+        ("intermediate.int_diagnoses_classified_chronic", 4506),
+        ("marts.admission_comorbidities", 275),
         ("marts.patient_features", 100),
         ("marts.patient_clusters", 100),
     ],
@@ -94,12 +103,151 @@ def test_days_since_last_admission_is_within_each_patient_timeline(db: duckdb.Du
     assert 0 <= low <= high <= 12 * 366
 
 
+NEW_FEATURES = [
+    "charlson_comorbidity_index",
+    "charlson_condition_score",
+    "num_charlson_conditions",
+    "num_chronic_conditions",
+    "has_chronic_condition",
+    "chronic_determination_coverage",
+    "readmissions_30d",
+    "readmission_index_stays",
+    "emergency_admission_share",
+    "ed_visit_count",
+    "in_hospital_death",
+    "died_within_1y_of_last_discharge",
+]
+
+
+def test_all_100_patients_carry_the_clinical_features(db: duckdb.DuckDBPyConnection) -> None:
+    # Every demo patient has an admission and a coded diagnosis, so none of these is NULL.
+    not_null = ", ".join(f"count({c})" for c in NEW_FEATURES)
+    assert db.execute(f"select {not_null} from marts.patient_features").fetchone() == (100,) * len(
+        NEW_FEATURES
+    )
+    # The rate is undefined for the 5 patients whose only stay ended in death; the median gap
+    # for the 52 patients with a single hospital episode.
+    assert scalar(db, "select count(readmission_rate) from marts.patient_features") == 95
+    assert scalar(db, "select count(median_days_between_admissions) from marts.patient_features") == 48
+
+
+def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection) -> None:
+    features = db.execute(
+        "select sum(readmissions_30d), sum(readmission_index_stays), sum(ed_visit_count),"
+        " round(sum(emergency_admission_share * num_admissions), 6),"
+        " count(*) filter (where in_hospital_death),"
+        " count(*) filter (where died_within_1y_of_last_discharge) from marts.patient_features"
+    ).fetchone()
+    admissions = db.execute(
+        "select count(*) filter (where is_readmission_30d),"
+        " count(*) filter (where is_followed_by_readmission_30d),"
+        " count(*) filter (where not is_hospital_death), count(*) filter (where is_overlapping_stay)"
+        " from intermediate.int_admissions_sequenced"
+    ).fetchone()
+    raw = db.execute(
+        "select count(edregtime), count(*) filter (where admission_type in ('EW EMER.', 'DIRECT EMER.')),"
+        " sum(hospital_expire_flag) from raw.admissions"
+    ).fetchone()
+    # 53 readmissions, each following one of the 260 index stays (275 admissions - 15 deaths;
+    # the demo has no overlapping stays).
+    assert admissions == (53, 53, 260, 0)
+    assert raw == (182, 104 + 15, 15)
+    assert features == (53, 260, 182, 119, 15, 31)
+    # MIMIC records deaths up to a year after the last discharge: all 31 are within the year.
+    assert scalar(db, "select count(dod) from raw.patients") == 31
+
+
+def test_readmission_window_on_the_real_demo(db: duckdb.DuckDBPyConnection) -> None:
+    by_gap = dict(
+        db.execute(
+            "select days_since_previous_discharge <= 30, count(*) filter (where is_readmission_30d)"
+            " from intermediate.int_admissions_sequenced where days_since_previous_discharge is not null"
+            " group by 1"
+        ).fetchall()
+    )
+    assert by_gap == {True: 53, False: 0}
+    # one demo admission comes back exactly on day 31: not a readmission
+    assert db.execute(
+        "select is_readmission_30d from intermediate.int_admissions_sequenced"
+        " where days_since_previous_discharge = 31"
+    ).fetchall() == [(False,)]
+
+
+def test_charlson_per_admission_and_per_patient(db: duckdb.DuckDBPyConnection) -> None:
+    assert scalar(db, "select count(distinct hadm_id) from marts.admission_comorbidities") == 275
+    assert scalar(db, "select sum(charlson_comorbidity_index) from marts.admission_comorbidities") == 1282
+    # ICD-10 E1010 (type 1 diabetes with ketoacidosis) is diabetes without chronic complication
+    assert db.execute(
+        "select distinct c.has_diabetes_without_chronic_complication from marts.admission_comorbidities c"
+        " join staging.stg_mimic__diagnoses_icd d using (hadm_id) where d.icd_code = 'E1010'"
+    ).fetchall() == [(True,)]
+    # per patient: conditions pooled, so never below any of the patient's admissions
+    assert (
+        scalar(
+            db,
+            "select count(*) from marts.admission_comorbidities a join marts.patient_features p"
+            " using (subject_id) where a.charlson_condition_score > p.charlson_condition_score",
+        )
+        == 0
+    )
+    assert db.execute(
+        "select sum(charlson_condition_score), sum(charlson_comorbidity_index) from marts.patient_features"
+    ).fetchone() == (321, 514)
+
+
+def test_chronic_condition_coverage_per_icd_version(db: duckdb.DuckDBPyConnection) -> None:
+    coverage = db.execute(
+        "select icd_version, count(*), count(*) filter (where chronic_status = 'chronic'),"
+        " count(*) filter (where chronic_status = 'no_determination'),"
+        " count(*) filter (where chronic_status = 'not_in_reference'),"
+        " round(avg(case when has_chronic_determination then 1.0 else 0.0 end), 3)"
+        " from intermediate.int_diagnoses_classified_chronic group by 1 order by 1"
+    ).fetchall()
+    # the numbers documented in the chronic_determination_coverage docs block
+    assert coverage == [(9, 2193, 1075, 0, 100, 0.954), (10, 2313, 1139, 504, 0, 0.782)]
+    # the ICD-9 rows HCUP does not list are all E codes (external causes)
+    assert (
+        scalar(
+            db,
+            "select count(*) from intermediate.int_diagnoses_classified_chronic"
+            " where chronic_status = 'not_in_reference' and icd_code not like 'E%'",
+        )
+        == 0
+    )
+    # leading zeros survive the reference join: 0389 is classified
+    assert db.execute(
+        "select distinct chronic_status from intermediate.int_diagnoses_classified_chronic"
+        " where icd_version = 9 and icd_code = '0389'"
+    ).fetchall() == [("not_chronic",)]
+
+
+def test_clusters_use_the_configured_features_and_profiles_the_outcomes(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    columns = {row[0] for row in db.execute("describe marts.patient_clusters").fetchall()}
+    for feature in [
+        "charlson_condition_score",
+        "num_chronic_conditions",
+        "readmissions_30d",
+        "emergency_admission_share",
+    ]:
+        assert f"scaled_{feature}" in columns
+    assert "scaled_in_hospital_death" not in columns and "scaled_charlson_comorbidity_index" not in columns
+    pooled = db.execute(
+        "select sum(readmission_rate * (select sum(readmission_index_stays) from marts.patient_features f"
+        " join marts.patient_clusters c using (subject_id) where c.cluster_id = s.cluster_id))"
+        " from marts.segment_profiles s"
+    ).fetchone()
+    assert pooled == (pytest.approx(53.0),)
+
+
 def _table_fingerprint(db_path: str, relation: str) -> list[tuple[object, ...]]:
     with duckdb.connect(db_path, read_only=True) as connection:
         return connection.execute(f"select * from {relation} order by all").fetchall()
 
 
 RERUN_MODELS = [
+    "admission_comorbidities",
     "patient_features",
     "segmentation_diagnostics",
     "segment_centroids",

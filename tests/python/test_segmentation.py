@@ -101,7 +101,7 @@ def test_adapters_read_every_config_key(model: str) -> None:
 
 
 def test_persona_catalogue_seed_matches_the_naming_rule() -> None:
-    catalogue = pd.read_csv(REPO_ROOT / "seeds" / "reference" / "persona_catalogue.csv")
+    catalogue = pd.read_csv(REPO_ROOT / "seeds" / "personas" / "persona_catalogue.csv")
     assert catalogue.sort_values("catalogue_order")["persona_name"].tolist() == CATALOGUE
     assert catalogue["care_management_action"].tolist() == [
         "Preventive outreach",

@@ -19,6 +19,8 @@ from mimic_segments.personas import SEED_PERSONAS
 pytestmark = pytest.mark.e2e
 
 CATALOGUE = sorted(p.name for p in SEED_PERSONAS)
+# var cluster_features in dbt_project.yml: utilization, complexity and acuity features
+NUM_FEATURES = 10
 
 
 def rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
@@ -65,7 +67,7 @@ def test_sql_scoring_agrees_with_python_for_every_patient(db: duckdb.DuckDBPyCon
     )
     assert disagreements == []
     scored = rows(db, "select count(*), min(num_features_scored) from marts.patient_nearest_centroid")
-    assert scored == [(100, 6)]
+    assert scored == [(100, NUM_FEATURES)]
 
 
 def test_centroids_hold_the_model(db: duckdb.DuckDBPyConnection) -> None:
@@ -75,7 +77,7 @@ def test_centroids_hold_the_model(db: duckdb.DuckDBPyConnection) -> None:
         " count(distinct (feature_name, transform, scaler_mean, scaler_scale))"
         " from marts.segment_centroids",
     )
-    assert summary == [(24, 4, 6, 6)]
+    assert summary == [(4 * NUM_FEATURES, 4, NUM_FEATURES, NUM_FEATURES)]
     sizes = rows(
         db,
         "select c.cluster_id, c.cluster_size, count(p.subject_id) from"
@@ -152,7 +154,7 @@ def test_auto_k_with_demographics_end_to_end(auto_build: Path) -> None:
         reason = diagnostics.loc[diagnostics["is_chosen"], "selection_reason"].item()
         assert reason.startswith("chosen by the auto rule")
         features = [r[0] for r in rows(db, "select distinct feature_name from marts.segment_centroids")]
-        assert {"age_years", "is_female"} <= set(features) and len(features) == 8
+        assert {"age_years", "is_female"} <= set(features) and len(features) == NUM_FEATURES + 2
         assert rows(db, "select count(distinct cluster_id) from marts.patient_clusters") == [(chosen,)]
         personas = db.execute("select * from marts.segment_personas").df()
         assert len(personas) == chosen
@@ -163,5 +165,5 @@ def test_auto_k_with_demographics_end_to_end(auto_build: Path) -> None:
             db,
             "select count(*) from marts.patient_clusters p"
             " join marts.patient_nearest_centroid s using (subject_id)"
-            " where p.cluster_id = s.cluster_id and s.num_features_scored = 8",
+            f" where p.cluster_id = s.cluster_id and s.num_features_scored = {NUM_FEATURES + 2}",
         ) == [(100,)]

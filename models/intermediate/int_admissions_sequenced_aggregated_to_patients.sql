@@ -1,0 +1,40 @@
+-- One row per patient with at least one admission: retention and utilization counts from
+-- the admission timeline. Aggregated here, before any join, so nothing is double counted.
+with
+
+admissions as (
+
+    select
+        subject_id,
+        is_emergency_admission,
+        has_ed_visit,
+        is_hospital_death,
+        is_overlapping_stay,
+        days_since_previous_discharge,
+        is_readmission_30d,
+        is_readmission_index_stay,
+        is_followed_by_readmission_30d
+    from {{ ref('int_admissions_sequenced') }}
+
+),
+
+aggregated as (
+
+    select
+        subject_id,
+        sum(case when is_readmission_30d then 1 else 0 end) as readmissions_30d,
+        sum(case when is_readmission_index_stay then 1 else 0 end) as readmission_index_stays,
+        sum(case when is_followed_by_readmission_30d then 1 else 0 end) as index_stays_readmitted_30d,
+        -- median gap out of hospital; NULL with fewer than two separate hospital episodes
+        percentile_cont(0.5) within group (order by days_since_previous_discharge)
+            as median_days_between_admissions,
+        sum(case when is_emergency_admission then 1 else 0 end) as emergency_admissions,
+        sum(case when has_ed_visit then 1 else 0 end) as ed_visit_count,
+        sum(case when is_hospital_death then 1 else 0 end) as hospital_deaths,
+        sum(case when is_overlapping_stay then 1 else 0 end) as overlapping_stays
+    from admissions
+    group by subject_id
+
+)
+
+select * from aggregated

@@ -1,0 +1,49 @@
+-- One row per diagnosis row, with HCUP's chronic condition verdict on its code (CCI for
+-- ICD-9-CM, CCIR for ICD-10-CM). See the `chronic_status` docs block.
+with
+
+diagnoses as (
+
+    select
+        subject_id,
+        hadm_id,
+        seq_num,
+        icd_version,
+        icd_code
+    from {{ ref('stg_mimic__diagnoses_icd') }}
+
+),
+
+indicators as (
+
+    select
+        icd_version,
+        icd_code,
+        chronic_status
+    from {{ ref('hcup_chronic_condition_indicators') }}
+
+),
+
+-- The reference is unique on (icd_version, icd_code), tested: a left join keeps every
+-- diagnosis row exactly once. Codes are matched exactly, version and code together.
+classified as (
+
+    select
+        diagnoses.subject_id,
+        diagnoses.hadm_id,
+        diagnoses.seq_num,
+        diagnoses.icd_version,
+        diagnoses.icd_code,
+        -- a code the reference does not list has no determination either, for a known reason
+        coalesce(indicators.chronic_status, 'not_in_reference') as chronic_status,
+        coalesce(indicators.chronic_status in ('chronic', 'not_chronic'), false)
+            as has_chronic_determination
+    from diagnoses
+    left join indicators
+        on
+            diagnoses.icd_version = indicators.icd_version
+            and diagnoses.icd_code = indicators.icd_code
+
+)
+
+select * from classified
