@@ -15,7 +15,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build docs docs-serve export test lint charlson-parity clean \
+.PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
 	release-build release-parquet generate bench
 
 DOCS_PORT ?= 8080
@@ -61,6 +61,9 @@ docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... 
 
 export: $(STAMP) ## Export every mart to exports/<table>.parquet (for tools that read files)
 	$(BIN)/python -m mimic_segments.export
+
+report: $(STAMP) ## Write reports/segmentation_report.html (+ figures/*.png) from the marts (after make build)
+	$(BIN)/python -m mimic_segments.report
 
 test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
 	$(BIN)/python -m pytest

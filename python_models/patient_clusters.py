@@ -1,21 +1,16 @@
-"""dbt Python model: K-Means patient segments over the ``patient_features`` mart.
+"""dbt Python model: every patient's segment, scored against the stored centroids.
 
-A thin adapter: it reads the mart, hands it to ``mimic_segments.clustering`` (where the logic
-and its tests live) and returns the per-patient assignments. The vars ``cluster_features``,
-``cluster_k`` and ``cluster_random_state`` reach it as model configs set in
-``python_models/_python_models.yml`` (dbt exposes vars to Python models only that way).
+A thin adapter: it reads the clustering inputs and the fitted model (``segment_centroids``)
+and hands them to ``mimic_segments.segmentation.build_patient_clusters`` (no refit). The SQL
+model ``patient_nearest_centroid`` scores the same way without Python; a dbt test holds the
+two to the same answer for every patient.
 """
 
-from mimic_segments.clustering import fit_segments, parse_feature_list
+from mimic_segments.segmentation import build_patient_clusters
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-
-    features = parse_feature_list(dbt.config.get("cluster_features"))
-    k = int(dbt.config.get("cluster_k"))
-    random_state = int(dbt.config.get("cluster_random_state"))
-
-    patient_features = dbt.ref("patient_features").df()
-    result = fit_segments(patient_features, features, k=k, random_state=random_state)
-    return result.assignments
+    inputs = dbt.ref("int_patients_prepared_for_segmentation").df()
+    centroids = dbt.ref("segment_centroids").df()
+    return build_patient_clusters(inputs, centroids)

@@ -230,3 +230,112 @@ def test_parse_feature_list_invalid(value, fragment) -> None:
     with pytest.raises(ValueError) as excinfo:
         parse_feature_list(value)
     assert fragment in str(excinfo.value)
+
+
+# --- feature preparation, assignment rule and the centroid table -------------------------
+
+
+def test_log1p_transform_then_standardize(patients) -> None:
+    frame = patients[0].assign(num_admissions=lambda f: f["num_admissions"].abs())
+    res = fit_segments(frame, FEATURES, k=4, log1p_features=["num_admissions"])
+    ordered = frame.sort_values("subject_id")
+    logged = np.log1p(ordered["num_admissions"].to_numpy())
+    expected = (logged - logged.mean()) / logged.std(ddof=0)
+    np.testing.assert_allclose(res.assignments["scaled_num_admissions"], expected, rtol=1e-12, atol=1e-12)
+    assert res.preparation.transforms == ("log1p", "none", "none", "none")
+    assert res.scaler_mean["num_admissions"] == pytest.approx(logged.mean())
+
+
+def test_log1p_rejects_negative_values() -> None:
+    frame, _ = make_patients(n=60, k=3)
+    frame["num_admissions"] = np.arange(60) - 3.0
+    with pytest.raises(ValueError, match=r"log1p feature 'num_admissions' has 3 rows with negative values"):
+        fit_segments(frame, FEATURES, k=3, log1p_features=["num_admissions"])
+
+
+def test_log1p_feature_must_be_clustered() -> None:
+    with pytest.raises(ValueError, match=r"not among the clustering features.*\['typo'\]"):
+        clustering.resolve_transforms(FEATURES, ["num_admissions", "typo"])
+
+
+def test_unknown_transform_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown transform 'sqrt'"):
+        clustering.apply_transforms(pd.DataFrame({"a": [1.0]}), ["sqrt"])
+
+
+def test_nearest_centroid_tie_goes_to_lowest_cluster() -> None:
+    centers = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 5.0]])
+    labels, distances = clustering.nearest_centroid(np.array([[0.0, 0.0], [-0.9, 0.0]]), centers)
+    assert labels.tolist() == [0, 1]
+    np.testing.assert_allclose(distances, [1.0, 0.1])
+
+
+def test_assignments_are_kmeans_labels(patients, result) -> None:
+    # The written-out assignment rule gives what K-Means itself assigned (up to renumbering).
+    frame = patients[0].sort_values("subject_id")
+    scaled = result.assignments[[f"scaled_{c}" for c in FEATURES]].to_numpy()
+    kmeans = clustering.fit_kmeans(scaled, 4, 42, 10)
+    assert adjusted_rand_score(kmeans.labels_, result.assignments["cluster_id"]) == 1.0
+    assert len(frame) == len(result.assignments)
+
+
+def test_centroid_table_holds_the_model(result) -> None:
+    table = clustering.centroid_table(result)
+    assert list(table.columns) == list(clustering.CENTROID_TABLE_COLUMNS)
+    assert len(table) == 4 * len(FEATURES)
+    assert table.groupby("cluster_id")["feature_position"].apply(list).tolist() == [[1, 2, 3, 4]] * 4
+    np.testing.assert_allclose(
+        table["centroid_transformed"], table["centroid_scaled"] * table["scaler_scale"] + table["scaler_mean"]
+    )
+    sizes = result.assignments["cluster_id"].value_counts().sort_index()
+    assert table.drop_duplicates("cluster_id")["cluster_size"].tolist() == sizes.tolist()
+
+
+def test_centroid_original_units_undo_log1p() -> None:
+    frame, _ = make_patients(n=200, k=3)
+    frame[FEATURES] = frame[FEATURES].abs()
+    res = fit_segments(frame, FEATURES, k=3, log1p_features=FEATURES[:2])
+    table = clustering.centroid_table(res)
+    logged = table["transform"] == "log1p"
+    assert logged.sum() == 2 * 3
+    np.testing.assert_allclose(
+        table.loc[logged, "centroid_original_units"], np.expm1(table.loc[logged, "centroid_transformed"])
+    )
+    np.testing.assert_array_equal(
+        table.loc[~logged, "centroid_original_units"], table.loc[~logged, "centroid_transformed"]
+    )
+
+
+def test_scoring_against_the_table_reproduces_the_fit(patients, result) -> None:
+    table = clustering.centroid_table(result)
+    shuffled = patients[0].sample(frac=1.0, random_state=7)
+    scored = clustering.score_against_centroids(shuffled, table)
+    pd.testing.assert_frame_equal(scored, result.assignments)
+
+
+def test_scoring_a_new_patient_uses_the_stored_scaling(result) -> None:
+    table = clustering.centroid_table(result)
+    centroid_3 = result.centroids_scaled.loc[3].to_numpy() * result.scaler_scale + result.scaler_mean
+    new = pd.DataFrame([{"subject_id": 1, **dict(zip(FEATURES, centroid_3, strict=True))}])
+    scored = clustering.score_against_centroids(new, table)
+    assert scored["cluster_id"].tolist() == [3]
+    assert scored["distance_to_centroid"].iloc[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_centroid_table_must_be_consistent(result) -> None:
+    table = clustering.centroid_table(result)
+    shifted = table.copy()
+    shifted.loc[shifted["cluster_id"] == 2, "scaler_mean"] += 1.0
+    with pytest.raises(ValueError, match="cluster 2 of the centroid table has other features or scaling"):
+        clustering.preparation_from_centroid_table(shifted)
+    with pytest.raises(ValueError, match=r"not numbered 0..k-1: \[0, 1, 3\]"):
+        clustering.preparation_from_centroid_table(table[table["cluster_id"] != 2])
+    with pytest.raises(ValueError, match="lacks columns"):
+        clustering.preparation_from_centroid_table(table.drop(columns="transform"))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, []), ("", []), ("  ", []), ([], []), ("a, b", ["a", "b"])]
+)
+def test_parse_optional_feature_list(value, expected) -> None:
+    assert clustering.parse_optional_feature_list(value) == expected

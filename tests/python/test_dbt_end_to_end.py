@@ -246,22 +246,25 @@ def _table_fingerprint(db_path: str, relation: str) -> list[tuple[object, ...]]:
         return connection.execute(f"select * from {relation} order by all").fetchall()
 
 
+RERUN_MODELS = [
+    "admission_comorbidities",
+    "patient_features",
+    "segmentation_diagnostics",
+    "segment_centroids",
+    "segment_personas",
+    "patient_clusters",
+    "patient_nearest_centroid",
+    "patient_segments",
+    "segment_profiles",
+    "segment_top_diagnoses",
+    "segment_demographic_mix",
+]
+
+
 def test_rerun_gives_identical_tables(built: dict[str, str], dbt: Callable[..., object]) -> None:
-    relations = [
-        "marts.admission_comorbidities",
-        "marts.patient_features",
-        "marts.patient_clusters",
-        "marts.segment_profiles",
-    ]
+    relations = [f"marts.{model}" for model in RERUN_MODELS]
     before = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DB"], r) for r in relations}
-    dbt(
-        "run",
-        "--select",
-        "admission_comorbidities",
-        "patient_features",
-        "patient_clusters",
-        "segment_profiles",
-    )
+    dbt("run", "--select", *RERUN_MODELS)
     after = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DB"], r) for r in relations}
     for relation in relations:
         changed = [(b, a) for b, a in zip(before[relation], after[relation], strict=True) if a != b]

@@ -1,0 +1,46 @@
+-- One row per patient with at least one admission: the administrative attributes recorded
+-- at their most recent admission. MIMIC-IV records insurance and race per admission, and
+-- they can change between admissions; the latest is the patient's current description.
+with
+
+admissions as (
+
+    select
+        subject_id,
+        hadm_id,
+        admitted_at,
+        insurance,
+        race,
+        marital_status,
+        spoken_language
+    from {{ ref('stg_mimic__admissions') }}
+
+),
+
+ranked as (
+
+    select
+        subject_id,
+        hadm_id,
+        insurance,
+        race,
+        marital_status,
+        spoken_language,
+        -- latest admission first; hadm_id breaks a tie on the admission time
+        row_number() over (
+            partition by subject_id
+            order by admitted_at desc, hadm_id desc
+        ) as recency_rank
+    from admissions
+
+)
+
+select
+    subject_id,
+    hadm_id as last_hadm_id,
+    insurance,
+    race,
+    marital_status,
+    spoken_language
+from ranked
+where recency_rank = 1

@@ -1,0 +1,52 @@
+{%- set features = cluster_feature_names() -%}
+{%- set demographic = cluster_demographic_feature_names() -%}
+-- One row per patient: exactly the clustering inputs, in the configured order (var
+-- cluster_features, then the demographic encodings if cluster_include_demographics is true).
+-- Every segmentation model, Python or SQL, reads its features from here, so they cannot
+-- disagree about which columns are clustered.
+with
+
+features as (
+
+    select
+        subject_id,
+        {%- for feature in features if feature not in demographic %}
+        {{ feature }},
+        {%- endfor %}
+        gender,
+        age_at_last_admission
+    from {{ ref('patient_features') }}
+
+),
+
+patients as (
+
+    select
+        subject_id,
+        anchor_age
+    from {{ ref('stg_mimic__patients') }}
+
+),
+
+-- both sides are at patient grain (tested unique), so this join is one-to-one
+encoded as (
+
+    select
+        features.subject_id,
+        {%- for feature in features if feature not in demographic %}
+        features.{{ feature }},
+        {%- endfor %}
+        -- Age at the last admission; a patient never admitted gets the age in their anchor
+        -- year instead, so the input is defined for every patient.
+        coalesce(features.age_at_last_admission, patients.anchor_age) as age_years,
+        -- 'M' and 'Unknown' both encode as 0: the encoding marks recorded female sex only.
+        case when features.gender = 'F' then 1 else 0 end as is_female
+    from features
+    left join patients on features.subject_id = patients.subject_id
+
+)
+
+select
+    subject_id,
+    {{ features | join(',\n    ') }}
+from encoded

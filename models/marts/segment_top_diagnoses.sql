@@ -1,0 +1,126 @@
+-- The most common diagnoses of each segment, by title: one row per segment and rank.
+-- Prevalence counts patients, not diagnosis rows (a code coded in five admissions of one
+-- patient counts once), and is set against the whole population's so that BI can tell a
+-- segment's distinctive conditions from the ones every segment shares.
+with
+
+segments as (
+
+    select
+        subject_id,
+        cluster_id
+    from {{ ref('patient_clusters') }}
+
+),
+
+patient_diagnoses as (
+
+    select
+        subject_id,
+        icd_version,
+        icd_code,
+        long_title
+    from {{ ref('int_diagnoses_distinct_per_patient') }}
+
+),
+
+segment_sizes as (
+
+    select
+        cluster_id,
+        count(*) as num_segment_patients
+    from segments
+    group by cluster_id
+
+),
+
+population as (
+
+    select count(*) as num_population_patients
+    from segments
+
+),
+
+population_counts as (
+
+    select
+        icd_version,
+        icd_code,
+        count(*) as num_population_patients_with_code
+    from patient_diagnoses
+    group by
+        icd_version,
+        icd_code
+
+),
+
+-- patient x distinct code joined to patient x segment: one row per patient and code
+segment_counts as (
+
+    select
+        segments.cluster_id,
+        patient_diagnoses.icd_version,
+        patient_diagnoses.icd_code,
+        patient_diagnoses.long_title,
+        count(*) as num_patients
+    from patient_diagnoses
+    inner join segments on patient_diagnoses.subject_id = segments.subject_id
+    group by
+        segments.cluster_id,
+        patient_diagnoses.icd_version,
+        patient_diagnoses.icd_code,
+        patient_diagnoses.long_title
+
+),
+
+ranked as (
+
+    select
+        cluster_id,
+        icd_version,
+        icd_code,
+        long_title,
+        num_patients,
+        -- most patients first; ICD version then code break ties, for a stable order
+        row_number() over (
+            partition by cluster_id
+            order by num_patients desc, icd_version asc, icd_code asc
+        ) as diagnosis_rank
+    from segment_counts
+
+),
+
+shares as (
+
+    select
+        ranked.cluster_id,
+        ranked.diagnosis_rank,
+        ranked.icd_version,
+        ranked.icd_code,
+        ranked.long_title,
+        ranked.num_patients,
+        ranked.num_patients * 1.0 / segment_sizes.num_segment_patients as share_of_segment,
+        population_counts.num_population_patients_with_code * 1.0
+        / population.num_population_patients as share_of_population
+    from ranked
+    inner join segment_sizes on ranked.cluster_id = segment_sizes.cluster_id
+    inner join population_counts
+        on
+            ranked.icd_version = population_counts.icd_version
+            and ranked.icd_code = population_counts.icd_code
+    cross join population
+    where ranked.diagnosis_rank <= {{ var('segment_top_diagnoses_limit') }}
+
+)
+
+select
+    cluster_id,
+    diagnosis_rank,
+    icd_version,
+    icd_code,
+    long_title,
+    num_patients,
+    share_of_segment,
+    share_of_population,
+    share_of_segment / share_of_population as prevalence_ratio
+from shares

@@ -1,0 +1,169 @@
+"""The segmentation marts on the real MIMIC-IV demo: diagnostics, personas, SQL scoring, profiles.
+
+Uses the session's demo build (conftest.py). A second build, on a copy of that database, runs
+the segmentation with `cluster_k: auto` and the demographic inputs switched on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run_dbt
+
+from mimic_segments.personas import SEED_PERSONAS
+
+pytestmark = pytest.mark.e2e
+
+CATALOGUE = sorted(p.name for p in SEED_PERSONAS)
+# var cluster_features in dbt_project.yml: utilization, complexity and acuity features
+NUM_FEATURES = 10
+
+
+def rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+    return db.execute(sql).fetchall()
+
+
+def test_diagnostics_cover_every_k_of_the_range(db: duckdb.DuckDBPyConnection) -> None:
+    table = db.execute("select * from marts.segmentation_diagnostics order by k").df()
+    assert table["k"].tolist() == [2, 3, 4, 5, 6, 7, 8]
+    assert table.loc[table["is_chosen"], "k"].tolist() == [4]
+    assert (table["selection_mode"] == "fixed").all()
+    # 100 patients: below every sample cap, so each k is fitted and scored on all of them
+    assert (table["fit_sample_size"] == 100).all()
+    assert (table["silhouette_sample_size"] == 100).all()
+    assert (table["stability_resamples"] == 10).all()
+    for column in ["inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "stability_mean_ari"]:
+        assert table[column].notna().all(), column
+    assert table["inertia"].is_monotonic_decreasing
+    assert table["is_auto_choice"].sum() == 1
+    chosen_reason = table.loc[table["is_chosen"], "selection_reason"].item()
+    assert chosen_reason.startswith("chosen: fixed by var cluster_k = 4")
+
+
+def test_four_named_personas_one_each(db: duckdb.DuckDBPyConnection) -> None:
+    personas = db.execute(
+        "select p.cluster_id, p.persona_name, p.naming_rule, count(c.subject_id) as n"
+        " from marts.segment_personas p join marts.patient_clusters c using (cluster_id)"
+        " group by all order by p.cluster_id"
+    ).df()
+    assert sorted(personas["persona_name"]) == CATALOGUE
+    assert (personas["naming_rule"] == "catalogue assignment").all()
+    assert personas["n"].sum() == 100
+    # the lowest-need segment (cluster 0 by the numbering rule) is the healthy persona
+    assert personas.loc[personas["cluster_id"] == 0, "persona_name"].item() == "Low-utilization, healthy"
+
+
+def test_sql_scoring_agrees_with_python_for_every_patient(db: duckdb.DuckDBPyConnection) -> None:
+    disagreements = rows(
+        db,
+        "select p.subject_id, p.cluster_id, s.cluster_id from marts.patient_clusters p"
+        " full outer join marts.patient_nearest_centroid s using (subject_id)"
+        " where p.cluster_id is distinct from s.cluster_id"
+        " or abs(p.distance_to_centroid - s.distance_to_centroid) > 1e-9",
+    )
+    assert disagreements == []
+    scored = rows(db, "select count(*), min(num_features_scored) from marts.patient_nearest_centroid")
+    assert scored == [(100, NUM_FEATURES)]
+
+
+def test_centroids_hold_the_model(db: duckdb.DuckDBPyConnection) -> None:
+    summary = rows(
+        db,
+        "select count(*), count(distinct cluster_id), count(distinct feature_name),"
+        " count(distinct (feature_name, transform, scaler_mean, scaler_scale))"
+        " from marts.segment_centroids",
+    )
+    assert summary == [(4 * NUM_FEATURES, 4, NUM_FEATURES, NUM_FEATURES)]
+    sizes = rows(
+        db,
+        "select c.cluster_id, c.cluster_size, count(p.subject_id) from"
+        " (select distinct cluster_id, cluster_size from marts.segment_centroids) c"
+        " join marts.patient_clusters p using (cluster_id)"
+        " group by all having c.cluster_size <> count(p.subject_id)",
+    )
+    assert sizes == []
+    # the scaler's mean of log1p(num_admissions) is the mean over all 100 demo patients
+    mean = rows(
+        db,
+        "select distinct c.scaler_mean - (select avg(ln(1 + num_admissions)) from marts.patient_features)"
+        " from marts.segment_centroids c where c.feature_name = 'num_admissions'",
+    )
+    assert abs(mean[0][0]) < 1e-12
+
+
+def test_profiles_are_complete(db: duckdb.DuckDBPyConnection) -> None:
+    profiles = db.execute("select * from marts.segment_profiles order by cluster_id").df()
+    assert len(profiles) == 4
+    assert profiles["num_patients"].sum() == 100
+    assert profiles["share_of_patients"].sum() == pytest.approx(1.0)
+    assert sorted(profiles["persona_name"]) == CATALOGUE
+    assert profiles["care_management_action"].notna().all()
+    assert profiles["top_diagnoses"].str.count("; ").eq(2).all()
+    # z-scores weighted by segment size average to 0 (each is a centred segment mean)
+    weighted = (profiles["zscore_num_admissions"] * profiles["num_patients"]).sum() / 100
+    assert weighted == pytest.approx(0.0, abs=1e-9)
+    for feature in ["num_admissions", "total_icu_days", "age_at_last_admission"]:
+        assert profiles[f"median_{feature}"].notna().all(), feature
+    assert rows(db, "select count(*) from marts.segment_top_diagnoses where share_of_segment > 1") == [(0,)]
+    mix = rows(
+        db,
+        "select attribute_name, count(distinct cluster_id), round(sum(num_patients))"
+        " from marts.segment_demographic_mix group by all order by all",
+    )
+    assert mix == [("age_bucket", 4, 100), ("gender", 4, 100), ("insurance", 4, 100), ("race", 4, 100)]
+
+
+def test_patient_segments_carry_persona_and_action(db: duckdb.DuckDBPyConnection) -> None:
+    summary = rows(
+        db,
+        "select count(*), count(distinct persona_name), count(care_management_action),"
+        " count(*) filter (where insurance = 'Unknown') from marts.patient_segments",
+    )
+    # every demo patient was admitted at least once, so insurance is always known
+    assert summary == [(100, 4, 100, 0)]
+
+
+@pytest.fixture(scope="module")
+def auto_build(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The segmentation rebuilt on a copy of the demo database with k = auto and demographics on."""
+    work = tmp_path_factory.mktemp("auto")
+    copy = work / "auto.duckdb"
+    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    env = {
+        **built,
+        "MIMIC_SEGMENTS_DB": str(copy),
+        "DBT_TARGET_PATH": str(work / "target"),
+        "DBT_LOG_PATH": str(work / "logs"),
+    }
+    variables = "{cluster_k: auto, cluster_include_demographics: true}"
+    result = run_dbt(env, "build", "--select", "int_patients_prepared_for_segmentation+", "--vars", variables)
+    assert "ERROR=0" in result.stdout
+    yield copy
+
+
+def test_auto_k_with_demographics_end_to_end(auto_build: Path) -> None:
+    with duckdb.connect(str(auto_build), read_only=True) as db:
+        diagnostics = db.execute("select * from marts.segmentation_diagnostics order by k").df()
+        chosen = diagnostics.loc[diagnostics["is_chosen"], "k"].item()
+        assert diagnostics.loc[diagnostics["is_auto_choice"], "k"].item() == chosen
+        assert (diagnostics["selection_mode"] == "auto").all()
+        reason = diagnostics.loc[diagnostics["is_chosen"], "selection_reason"].item()
+        assert reason.startswith("chosen by the auto rule")
+        features = [r[0] for r in rows(db, "select distinct feature_name from marts.segment_centroids")]
+        assert {"age_years", "is_female"} <= set(features) and len(features) == NUM_FEATURES + 2
+        assert rows(db, "select count(distinct cluster_id) from marts.patient_clusters") == [(chosen,)]
+        personas = db.execute("select * from marts.segment_personas").df()
+        assert len(personas) == chosen
+        expected_rule = "catalogue assignment" if chosen == 4 else "descriptive"
+        assert (personas["naming_rule"] == expected_rule).all()
+        # the build above ran the parity test; check it here too with 8 features
+        assert rows(
+            db,
+            "select count(*) from marts.patient_clusters p"
+            " join marts.patient_nearest_centroid s using (subject_id)"
+            f" where p.cluster_id = s.cluster_id and s.num_features_scored = {NUM_FEATURES + 2}",
+        ) == [(100,)]
