@@ -37,8 +37,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import yaml
+from threadpoolctl import threadpool_limits
 
-from mimic_segments.clustering import fit_segments, parse_feature_list
+from mimic_segments import selection
+from mimic_segments.clustering import fit_segments, parse_feature_list, parse_optional_feature_list
+from mimic_segments.segmentation import SegmentationConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHARLSON_CONDITIONS = REPO_ROOT / "seeds" / "charlson" / "charlson_conditions.csv"
@@ -80,18 +83,28 @@ FEATURE_COLUMNS = (
 @dataclass(frozen=True)
 class ProjectVars:
     cluster_features: list[str]
+    cluster_log1p_features: list[str]
     cluster_k: int
     cluster_random_state: int
     emergency_admission_types: tuple[str, ...]
 
 
 def project_vars() -> ProjectVars:
-    """The vars of dbt_project.yml that the features and the fit depend on (one truth)."""
+    """The vars of dbt_project.yml that the features and the fit depend on (one truth).
+
+    The benchmark compares the default segmentation: a fixed ``cluster_k`` and no demographic
+    clustering inputs; other settings are refused rather than silently compared wrongly.
+    """
     project = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())
     variables: dict[str, Any] = project["vars"]
+    k = selection.parse_k(variables["cluster_k"])
+    demographics = str(variables.get("cluster_include_demographics", False)).lower() in ("true", "1", "yes")
+    if not isinstance(k, int) or demographics:
+        raise ValueError("the benchmark needs an integer cluster_k and cluster_include_demographics: false")
     return ProjectVars(
         cluster_features=parse_feature_list(variables["cluster_features"]),
-        cluster_k=int(variables["cluster_k"]),
+        cluster_log1p_features=parse_optional_feature_list(variables.get("cluster_log1p_features")),
+        cluster_k=k,
         cluster_random_state=int(variables["cluster_random_state"]),
         emergency_admission_types=tuple(variables["emergency_admission_types"]),
     )
@@ -370,7 +383,8 @@ _COLUMNS = {
     "icustays": "{'subject_id': 'BIGINT', 'hadm_id': 'BIGINT', 'stay_id': 'BIGINT', "
     "'first_careunit': 'VARCHAR', 'last_careunit': 'VARCHAR', 'intime': 'TIMESTAMP', "
     "'outtime': 'TIMESTAMP', 'los': 'DOUBLE'}",
-    "charlson_conditions": "{'condition_order': 'INTEGER', 'condition': 'VARCHAR', 'condition_name': 'VARCHAR', "
+    "charlson_conditions": "{'condition_order': 'INTEGER', 'condition': 'VARCHAR', "
+    "'condition_name': 'VARCHAR', "
     "'weight': 'INTEGER', 'hierarchy_group': 'VARCHAR'}",
     "charlson_icd_codes": "{'condition': 'VARCHAR', 'icd_version': 'INTEGER', 'match_type': 'VARCHAR', "
     "'code_from': 'VARCHAR', 'code_to': 'VARCHAR'}",
@@ -417,7 +431,8 @@ episodes as (
 ),
 episode_gaps as (
     select *,
-        date_diff('day', cast(lag(episode_discharge) over w as date), cast(episode_admit as date)) as gap_days,
+        date_diff('day', cast(lag(episode_discharge) over w as date), cast(episode_admit as date))
+            as gap_days,
         lag(episode_died) over w as previous_died
     from episodes
     window w as (partition by subject_id order by episode)
@@ -486,7 +501,8 @@ diagnosis_features as (
         d.subject_id,
         count(*) as num_diagnosis_rows,
         count(distinct d.icd_version::varchar || ':' || d.icd_code) as num_unique_icd_diagnoses,
-        count(distinct case when c.chronic_status = 'chronic' then d.icd_version::varchar || ':' || d.icd_code end)
+        count(distinct case when c.chronic_status = 'chronic'
+            then d.icd_version::varchar || ':' || d.icd_code end)
             as num_chronic_conditions,
         sum(case when c.chronic_status in ('chronic', 'not_chronic') then 1 else 0 end)
             as num_rows_with_chronic_determination
@@ -610,15 +626,22 @@ APPROACHES: dict[str, Callable[[Path, int], pd.DataFrame]] = {
 
 
 def run(approach: str, release_dir: Path, last_data_year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features, then the same StandardScaler + K-Means fit as the dbt Python model."""
+    """Features, then the same full-population fit as the dbt model ``segment_centroids``.
+
+    Same inputs (``cluster_features``, ``log1p`` on ``cluster_log1p_features``), k, seed and
+    initialisations, and like it single-threaded (sklearn's result does not depend on threads).
+    """
     features = APPROACHES[approach](release_dir, last_data_year)
     variables = project_vars()
-    result = fit_segments(
-        features,
-        variables.cluster_features,
-        k=variables.cluster_k,
-        random_state=variables.cluster_random_state,
-    )
+    with threadpool_limits(limits=1):
+        result = fit_segments(
+            features,
+            variables.cluster_features,
+            k=variables.cluster_k,
+            random_state=variables.cluster_random_state,
+            n_init=SegmentationConfig().n_init,
+            log1p_features=variables.cluster_log1p_features,
+        )
     return features, result.assignments
 
 
