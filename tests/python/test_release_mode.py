@@ -4,7 +4,8 @@
 passes every test, and its features agree patient by patient with the benchmark's pandas and
 one-query DuckDB versions. The pre-flight check fails fast, naming the path, on a missing file
 or a wrong header; a 3.1 release read with 2.2's last data year fails its test; Parquet copies
-give the same features as the CSVs.
+give the same features as the CSVs; and the real demo, read in place as a 2.2 release, gives
+the same patient_features as the seeded demo.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def release(work: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(work: Path, release: Path) -> dict[str, str]:
+def release_built(work: Path, release: Path) -> dict[str, str]:
     env = dbt_env(work, "csv")
     result = run_dbt(env, "build", "--vars", release_vars(release))
     assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout
@@ -94,8 +95,8 @@ def built(work: Path, release: Path) -> dict[str, str]:
 
 
 @pytest.fixture()
-def db(built: dict[str, str]) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True)
+def db(release_built: dict[str, str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(release_built["MIMIC_SEGMENTS_DB"], read_only=True)
     yield connection
     connection.close()
 
@@ -139,9 +140,9 @@ def test_patient_features_reconcile_with_the_files(db: duckdb.DuckDBPyConnection
     ).fetchone() == (True,)
 
 
-def test_features_agree_with_the_benchmark_approaches(built: dict[str, str], release: Path) -> None:
+def test_features_agree_with_the_benchmark_approaches(release_built: dict[str, str], release: Path) -> None:
     """dbt, pandas and the one-query DuckDB version give the same features and clusters."""
-    reference = run_benchmark._dbt_features(Path(built["MIMIC_SEGMENTS_DB"]))
+    reference = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DB"]))
     for approach in ("pandas", "duckdb"):
         features, assignments = approaches.run(approach, release, 2022)
         other = features.merge(assignments[["subject_id", "cluster_id"]], on="subject_id").sort_values(
@@ -150,8 +151,8 @@ def test_features_agree_with_the_benchmark_approaches(built: dict[str, str], rel
         assert run_benchmark.compare_features(reference, other, approach) == []
 
 
-def test_the_comparison_catches_a_difference(built: dict[str, str]) -> None:
-    reference = run_benchmark._dbt_features(Path(built["MIMIC_SEGMENTS_DB"]))
+def test_the_comparison_catches_a_difference(release_built: dict[str, str]) -> None:
+    reference = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DB"]))
     changed = reference.copy()
     changed.loc[3, "num_unique_icd_diagnoses"] += 1
     changed.loc[5, "gender"] = "Unknown" if changed.loc[5, "gender"] != "Unknown" else "F"
@@ -160,13 +161,15 @@ def test_the_comparison_catches_a_difference(built: dict[str, str]) -> None:
     assert "num_unique_icd_diagnoses differs for 1 patients" in problems[0]
 
 
-def test_parquet_copies_give_the_same_features(built: dict[str, str], work: Path, release: Path) -> None:
+def test_parquet_copies_give_the_same_features(
+    release_built: dict[str, str], work: Path, release: Path
+) -> None:
     """A build over Parquet copies (staging as views) passes every test, with the same features."""
     copy = work / "parquet-copy"
     release_parquet.convert(release, copy, progress=False)
     env = dbt_env(work, "parquet")
     run_dbt(env, "build", "--vars", release_vars(copy, mimic_release_format="parquet"))
-    csv_features = run_benchmark._dbt_features(Path(built["MIMIC_SEGMENTS_DB"]))
+    csv_features = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DB"]))
     parquet_features = run_benchmark._dbt_features(Path(env["MIMIC_SEGMENTS_DB"]))
     assert run_benchmark.compare_features(csv_features, parquet_features, "parquet") == []
 
@@ -231,3 +234,25 @@ def test_a_31_release_with_22s_last_data_year_fails_its_test(work: Path, release
     )
     assert result.returncode != 0
     assert "FAIL" in result.stdout and "anchor_year_groups_end_by_mimic_last_data_year" in result.stdout
+
+
+def test_the_demo_read_as_a_release_gives_the_demo_seeds_features(built: dict[str, str], work: Path) -> None:
+    """The real MIMIC-IV demo 2.2 is a release in the official layout: read in place in release
+    mode, it gives the same patient_features, row for row, as the seeded demo (the staging
+    models are the same in both modes)."""
+    demo_dir = Path(os.environ.get("MIMIC_DEMO_DIR") or REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2")
+    if not (demo_dir / "hosp" / "patients.csv.gz").is_file():
+        pytest.skip(f"MIMIC-IV demo not found at {demo_dir}")
+    env = dbt_env(work, "demo-release")
+    variables = json.dumps(
+        {"mimic_source_mode": "release", "mimic_release_dir": str(demo_dir), "mimic_last_data_year": 2019}
+    )
+    run_dbt(env, "build", "--vars", variables)
+
+    def features(path: str) -> list[tuple[object, ...]]:
+        with duckdb.connect(path, read_only=True) as connection:
+            return connection.execute("select * from marts.patient_features order by subject_id").fetchall()
+
+    from_release = features(env["MIMIC_SEGMENTS_DB"])
+    assert len(from_release) == 100
+    assert from_release == features(built["MIMIC_SEGMENTS_DB"])
