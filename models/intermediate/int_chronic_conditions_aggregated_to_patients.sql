@@ -26,7 +26,7 @@ aggregated as (
             end
         ) as num_chronic_conditions,
         count(*) as num_diagnosis_rows,
-        sum(case when has_chronic_determination then 1 else 0 end) as num_rows_with_chronic_determination
+        count(case when has_chronic_determination then 1 end) as num_rows_with_chronic_determination
     from diagnoses
     group by subject_id
 
