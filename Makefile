@@ -57,9 +57,11 @@ report: $(STAMP) ## Write reports/segmentation_report.html (+ figures/*.png) fro
 test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff on the Python code
+lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 	$(BIN)/ruff check src tests python_models scripts
 	$(BIN)/ruff format --check src tests python_models scripts
+	@test -f $(DEMO_MANIFEST) || { echo "SQLFluff's dbt templater compiles the project: run 'make data' first." >&2; exit 2; }
+	$(BIN)/sqlfluff lint models analyses tests/singular
 
 # Not part of build/test: the reference SQL is MIT-LCP's, not this repository's.
 charlson-parity: $(STAMP) ## Compare admission_comorbidities with mimic-code's charlson.sql (CHARLSON_REFERENCE_SQL=path)

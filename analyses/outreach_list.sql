@@ -77,4 +77,8 @@ select
     age_at_last_admission,
     gender
 from eligible
-order by readmissions_30d desc, charlson_comorbidity_index desc, days_since_last_admission asc, subject_id
+order by
+    readmissions_30d desc,
+    charlson_comorbidity_index desc,
+    days_since_last_admission asc,
+    subject_id asc

@@ -22,7 +22,7 @@ aggregated as (
         count(
             distinct case
                 when chronic_status = 'chronic'
-                    then {{ dbt.concat(["cast(icd_version as " ~ dbt.type_string() ~ ")", "':'", "icd_code"]) }}
+                    then {{ icd_diagnosis_key() }}
             end
         ) as num_chronic_conditions,
         count(*) as num_diagnosis_rows,

@@ -20,7 +20,7 @@ aggregated as (
         -- A code is identified by version and code together: the same string can name
         -- different conditions in ICD-9-CM and ICD-10-CM.
         count(
-            distinct {{ dbt.concat(["cast(icd_version as " ~ dbt.type_string() ~ ")", "':'", "icd_code"]) }}
+            distinct {{ icd_diagnosis_key() }}
         ) as num_unique_icd_diagnoses,
         count(distinct hadm_id) as num_admissions_with_diagnoses
     from diagnoses
