@@ -68,9 +68,11 @@ report: $(STAMP) ## Write reports/segmentation_report.html (+ figures/*.png) fro
 test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff on the Python code
+lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 	$(BIN)/ruff check src tests python_models scripts bench
 	$(BIN)/ruff format --check src tests python_models scripts bench
+	@test -f $(DEMO_MANIFEST) || { echo "SQLFluff's dbt templater compiles the project: run 'make data' first." >&2; exit 2; }
+	$(BIN)/sqlfluff lint models analyses tests/singular
 
 release-build: $(STAMP) ## dbt build on a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
 	@test -n "$(MIMIC_RELEASE_DIR)" || { echo "set MIMIC_RELEASE_DIR to a MIMIC-IV release (hosp/, icu/)"; exit 2; }

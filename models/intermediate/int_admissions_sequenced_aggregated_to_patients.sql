@@ -22,16 +22,16 @@ aggregated as (
 
     select
         subject_id,
-        sum(case when is_readmission_30d then 1 else 0 end) as readmissions_30d,
-        sum(case when is_readmission_index_stay then 1 else 0 end) as readmission_index_stays,
-        sum(case when is_followed_by_readmission_30d then 1 else 0 end) as index_stays_readmitted_30d,
+        count(case when is_readmission_30d then 1 end) as readmissions_30d,
+        count(case when is_readmission_index_stay then 1 end) as readmission_index_stays,
+        count(case when is_followed_by_readmission_30d then 1 end) as index_stays_readmitted_30d,
         -- median gap out of hospital; NULL with fewer than two separate hospital episodes
         percentile_cont(0.5) within group (order by days_since_previous_discharge)
             as median_days_between_admissions,
-        sum(case when is_emergency_admission then 1 else 0 end) as emergency_admissions,
-        sum(case when has_ed_visit then 1 else 0 end) as ed_visit_count,
-        sum(case when is_hospital_death then 1 else 0 end) as hospital_deaths,
-        sum(case when is_overlapping_stay then 1 else 0 end) as overlapping_stays
+        count(case when is_emergency_admission then 1 end) as emergency_admissions,
+        count(case when has_ed_visit then 1 end) as ed_visit_count,
+        count(case when is_hospital_death then 1 end) as hospital_deaths,
+        count(case when is_overlapping_stay then 1 end) as overlapping_stays
     from admissions
     group by subject_id
 

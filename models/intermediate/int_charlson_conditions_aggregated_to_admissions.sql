@@ -32,7 +32,7 @@ condition_scores as (
 
     select
         hadm_id,
-        sum(points) as charlson_condition_score
+        cast(sum(points) as {{ dbt.type_bigint() }}) as charlson_condition_score
     from group_points
     group by hadm_id
 

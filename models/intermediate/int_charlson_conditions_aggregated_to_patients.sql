@@ -41,7 +41,7 @@ condition_scores as (
 
     select
         subject_id,
-        sum(points) as charlson_condition_score
+        cast(sum(points) as {{ dbt.type_bigint() }}) as charlson_condition_score
     from group_points
     group by subject_id
 

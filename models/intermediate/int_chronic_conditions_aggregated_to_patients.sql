@@ -22,11 +22,11 @@ aggregated as (
         count(
             distinct case
                 when chronic_status = 'chronic'
-                    then {{ dbt.concat(["cast(icd_version as " ~ dbt.type_string() ~ ")", "':'", "icd_code"]) }}
+                    then {{ icd_diagnosis_key() }}
             end
         ) as num_chronic_conditions,
         count(*) as num_diagnosis_rows,
-        sum(case when has_chronic_determination then 1 else 0 end) as num_rows_with_chronic_determination
+        count(case when has_chronic_determination then 1 end) as num_rows_with_chronic_determination
     from diagnoses
     group by subject_id
 

@@ -190,7 +190,9 @@ derived as (
                 between 0 and 365,
                 false
             )
-        end as died_within_1y_of_last_discharge
+        end as died_within_1y_of_last_discharge,
+        -- any recorded death, in or out of hospital: outreach lists must never contact these
+        date_of_death is not null or hospital_deaths > 0 as is_known_deceased
     from joined
 
 )
@@ -228,6 +230,7 @@ select
     -- outcomes (profile columns for outreach lists, not clustering inputs)
     in_hospital_death,
     died_within_1y_of_last_discharge,
+    is_known_deceased,
 
     -- demographics
     gender,

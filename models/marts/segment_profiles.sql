@@ -164,7 +164,8 @@ select
     profiles.share_of_patients,
     {%- for feature in profile_features %}
     profiles.mean_{{ feature }},
-    profiles.median_{{ feature }},
+    -- percentile_cont over the fixed-point values returns numeric; BI gets a double
+    cast(profiles.median_{{ feature }} as {{ type_double() }}) as median_{{ feature }},
     (
         profiles.mean_{{ feature }} - population_means.population_mean_{{ feature }}
     ) / population_spread.population_sd_{{ feature }} as zscore_{{ feature }},

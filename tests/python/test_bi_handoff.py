@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -48,3 +50,119 @@ def test_parquet_export_matches_the_marts(built: dict[str, str], tmp_path: Path)
 def test_export_without_a_database_says_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(export.ExportError, match="make build"):
         export.export_schema(tmp_path / "missing.duckdb", tmp_path / "out")
+
+
+# A BI tool's view: its own process, a read-only connection, the SQL dbt compiled.
+_RUN_READ_ONLY = """
+import json, sys
+import duckdb
+database, sql_path = sys.argv[1], sys.argv[2]
+with duckdb.connect(database, read_only=True) as connection:
+    cursor = connection.execute(open(sql_path).read())
+    columns = [d[0] for d in cursor.description]
+    rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+print(json.dumps(rows, default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def compiled_analyses(built: dict[str, str], dbt: Callable[..., object]) -> Path:
+    dbt("compile", "--select", "resource_type:analysis")
+    return Path(built["DBT_TARGET_PATH"]) / "compiled" / "mimic_segments" / "analyses"
+
+
+def run_analysis(built: dict[str, str], compiled: Path, name: str) -> list[dict[str, object]]:
+    sql_path = compiled / f"{name}.sql"
+    assert sql_path.is_file(), f"dbt did not compile analyses/{name}.sql"
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_READ_ONLY, built["MIMIC_SEGMENTS_DB"], str(sql_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"{name} failed against the built database:\n{result.stderr}"
+    rows: list[dict[str, object]] = json.loads(result.stdout)
+    return rows
+
+
+def test_segment_summary(built: dict[str, str], compiled_analyses: Path) -> None:
+    rows = run_analysis(built, compiled_analyses, "segment_summary")
+    assert len(rows) == 4
+    assert sum(int(r["num_patients"]) for r in rows) == 100
+    assert sum(float(r["pct_of_patients"]) for r in rows) == pytest.approx(100.0, abs=0.2)
+    assert len({r["persona_name"] for r in rows}) == 4
+    assert all(r["care_management_action"] for r in rows)
+    for row in rows:
+        for column in ("pct_readmitted_30d", "pct_died_in_hospital", "pct_died_within_1y"):
+            assert 0 <= float(row[column]) <= 100
+
+
+def test_outreach_list_holds_only_living_targeted_recent_patients(
+    built: dict[str, str], compiled_analyses: Path, db: duckdb.DuckDBPyConnection
+) -> None:
+    rows = run_analysis(built, compiled_analyses, "outreach_list")
+    assert rows, "the demo's outreach list is empty"
+    ids = [int(r["subject_id"]) for r in rows]
+    assert len(ids) == len(set(ids))
+    assert {r["persona_name"] for r in rows} <= {
+        "High-frequency, high-cost utilizers",
+        "Acute and ICU-intensive",
+    }
+    assert all(0 <= int(r["days_since_last_admission"]) <= 730 for r in rows)
+    # no deceased patient, by every death record the warehouse has
+    deceased = db.execute(
+        "select count(*) from staging.stg_mimic__patients p"
+        " left join staging.stg_mimic__admissions a on a.subject_id = p.subject_id and a.is_hospital_death"
+        f" where p.subject_id in ({','.join(map(str, ids))})"
+        " and (p.date_of_death is not null or a.hadm_id is not null)"
+    ).fetchone()
+    assert deceased == (0,)
+
+
+def test_segment_mix_shares_sum_to_one(built: dict[str, str], compiled_analyses: Path) -> None:
+    rows = run_analysis(built, compiled_analyses, "segment_mix")
+    assert {r["attribute_name"] for r in rows} == {"age_bucket", "gender", "insurance", "race"}
+    totals: dict[tuple[object, object], list[float]] = {}
+    for row in rows:
+        totals.setdefault((row["cluster_id"], row["attribute_name"]), []).append(float(row["pct_of_segment"]))
+    assert len({cluster for cluster, _ in totals}) == 4
+    for key, shares in totals.items():
+        # each share is rounded to 0.1 point
+        assert sum(shares) == pytest.approx(100.0, abs=0.05 * len(shares) + 1e-9), key
+
+
+def test_chronic_condition_coverage_runs(built: dict[str, str], compiled_analyses: Path) -> None:
+    rows = run_analysis(built, compiled_analyses, "chronic_condition_coverage")
+    assert [int(r["icd_version"]) for r in rows] == [9, 10]
+    assert sum(int(r["diagnosis_rows"]) for r in rows) == 4506
+
+
+def test_marts_carry_their_descriptions_as_comments(db: duckdb.DuckDBPyConnection) -> None:
+    missing = db.execute(
+        "select table_name, column_name from duckdb_columns()"
+        " where schema_name = 'marts' and (comment is null or comment = '')"
+    ).fetchall()
+    assert missing == []
+    tables_without = db.execute(
+        "select table_name from duckdb_tables()"
+        " where schema_name = 'marts' and (comment is null or comment = '')"
+    ).fetchall()
+    assert tables_without == []
+
+
+def test_public_marts_have_enforced_contracts(built: dict[str, str], dbt: Callable[..., object]) -> None:
+    dbt("parse")
+    manifest = json.loads((Path(built["DBT_TARGET_PATH"]) / "manifest.json").read_text())
+    sql_marts = [
+        node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] == "marts" and node["language"] == "sql"
+    ]
+    assert {n["name"] for n in sql_marts} >= {"patient_features", "patient_segments", "segment_profiles"}
+    for node in sql_marts:
+        assert node["config"]["contract"]["enforced"], node["name"]
+        assert node["access"] == "public", node["name"]
+        assert all(column.get("data_type") for column in node["columns"].values()), node["name"]
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert set(exposures) == {"care_management_segment_dashboard", "high_risk_outreach_list"}
+    assert all(e["owner"]["email"] for e in exposures.values())

@@ -119,6 +119,8 @@ def _paths_to(target: str, edges: list[list[str]], start: str) -> list[list[str]
 
 
 def test_lineage_graph_reaches_from_mimic_tables_to_patient_clusters(base_url: str, page: object) -> None:
+    # wide enough for the node labels of the whole lineage to stay readable in the screenshot
+    page.set_viewport_size({"width": 2600, "height": 1300})  # type: ignore[attr-defined]
     page.goto(f"{base_url}/index.html#!/model/model.mimic_segments.patient_clusters")  # type: ignore[attr-defined]
     page.wait_for_selector(".launcher-btn", timeout=30_000)  # type: ignore[attr-defined]
     page.click(".launcher-btn")  # type: ignore[attr-defined]
@@ -142,13 +144,19 @@ def test_lineage_graph_reaches_from_mimic_tables_to_patient_clusters(base_url: s
             and "model.mimic_segments.patient_features" in p
         ]
         assert via_staging_and_features, f"{table} does not reach patient_clusters via staging and features"
+    # and on, downstream, to the BI consumers declared as exposures
+    for exposure in ("care_management_segment_dashboard", "high_risk_outreach_list"):
+        assert _paths_to(f"exposure.mimic_segments.{exposure}", graph["edges"], target), exposure
 
 
 def test_definition_renders_its_text(base_url: str, page: object) -> None:
-    page.goto(f"{base_url}/index.html#!/model/model.mimic_segments.int_patients_as_of_estimated")  # type: ignore[attr-defined]
-    page.wait_for_selector("text=Uncertainty", timeout=30_000)  # type: ignore[attr-defined]
+    page.goto(f"{base_url}/index.html#!/model/model.mimic_segments.admission_comorbidities")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Quan", timeout=30_000)  # type: ignore[attr-defined]
     body = " ".join(page.inner_text("body").split())  # type: ignore[attr-defined]
-    assert "anchor_year_group" in body and "+/- 1 year" in body
+    # the Charlson definition with its rule, hierarchy and citations
+    assert "metastatic solid tumour (6) replaces any malignancy (2)" in body
+    assert "Med Care. 2005;43(11):1130-9" in body and "J Chronic Dis. 1987;40(5):373-83" in body
+    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "docs-definition.png"), full_page=False)  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,84 @@
+-- High-risk outreach list: living patients in the high-utilization or ICU-intensive segments
+-- whose last admission is recent, most urgent first. A BI tool or a care manager's worklist
+-- runs this; nobody with a recorded death is ever on it.
+--
+-- "Recent" is measured in each patient's own timeline (days_since_last_admission, against the
+-- patient's estimated end of data, +/- 1 year): MIMIC dates cannot be compared across patients.
+{%- set outreach_personas = [
+    'High-frequency, high-cost utilizers',
+    'Acute and ICU-intensive',
+] %}
+{%- set recent_days = var('outreach_recent_days', 730) %}
+
+with
+
+segments as (
+
+    select
+        subject_id,
+        persona_name,
+        care_management_action
+    from {{ ref('patient_segments') }}
+
+),
+
+features as (
+
+    select
+        subject_id,
+        num_admissions,
+        days_since_last_admission,
+        readmissions_30d,
+        total_icu_days,
+        charlson_comorbidity_index,
+        age_at_last_admission,
+        gender,
+        is_known_deceased
+    from {{ ref('patient_features') }}
+
+),
+
+-- both at patient grain (unique subject_id): one-to-one
+eligible as (
+
+    select
+        segments.subject_id,
+        segments.persona_name,
+        segments.care_management_action,
+        features.num_admissions,
+        features.days_since_last_admission,
+        features.readmissions_30d,
+        features.total_icu_days,
+        features.charlson_comorbidity_index,
+        features.age_at_last_admission,
+        features.gender
+    from segments
+    inner join features on segments.subject_id = features.subject_id
+    where
+        not features.is_known_deceased
+        and segments.persona_name in (
+            {%- for persona in outreach_personas %}
+            '{{ persona }}'{{ "," if not loop.last }}
+            {%- endfor %}
+        )
+        and features.days_since_last_admission <= {{ recent_days }}
+
+)
+
+select
+    subject_id,
+    persona_name,
+    care_management_action,
+    num_admissions,
+    readmissions_30d,
+    round(total_icu_days, 1) as total_icu_days,
+    charlson_comorbidity_index,
+    days_since_last_admission,
+    age_at_last_admission,
+    gender
+from eligible
+order by
+    readmissions_30d desc,
+    charlson_comorbidity_index desc,
+    days_since_last_admission asc,
+    subject_id asc
