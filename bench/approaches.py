@@ -14,7 +14,7 @@ no readmission after an in-hospital death), the index stays and the median gap b
 emergency admissions and ED visits; distinct (version, code) diagnoses; HCUP chronic
 conditions and their coverage; the Charlson condition score (Quan 2005 codes, hierarchy: the
 heaviest condition of each group counts) and index (plus age points); ICU stays and days;
-in-hospital death and death within a year of the last discharge. The benchmark checks that
+in-hospital death, death within a year of the last discharge, any known death. The benchmark checks that
 (a), (b) and (c) agree on every column for every patient before it times them.
 
 Run one approach (the benchmark runs each in its own process to measure its peak memory)::
@@ -72,6 +72,7 @@ FEATURE_COLUMNS = (
     "total_icu_days",
     "in_hospital_death",
     "died_within_1y_of_last_discharge",
+    "is_known_deceased",
     "gender",
     "age_at_last_admission",
     "age_bucket",
@@ -358,6 +359,7 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
     df["died_within_1y_of_last_discharge"] = died_within.astype("boolean").where(
         df["last_discharged_at"].notna()
     )
+    df["is_known_deceased"] = df["dod"].notna() | (df["hospital_deaths"] > 0)
     df["age_bucket"] = np.select(
         [age.isna().to_numpy(), (age < 45).fillna(False), (age < 65).fillna(False), (age < 80).fillna(False)],
         ["Unknown", "18-44", "45-64", "65-79"],
@@ -598,6 +600,7 @@ select
         when last_discharged_at is null then null
         else coalesce(date_diff('day', cast(last_discharged_at as date), dod) between 0 and 365, false)
     end as died_within_1y_of_last_discharge,
+    dod is not null or coalesce(hospital_deaths, 0) > 0 as is_known_deceased,
     gender,
     age_at_last_admission,
     case

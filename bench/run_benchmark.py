@@ -242,6 +242,20 @@ def prepare(patients: int, data_dir: Path) -> Size:
 def _dbt_features(db_path: Path) -> pd.DataFrame:
     columns = ", ".join(f"f.{c}" for c in FEATURE_COLUMNS)
     with duckdb.connect(str(db_path), read_only=True) as con:
+        built = [
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'marts'"
+                " and table_name = 'patient_features' order by ordinal_position"
+            ).fetchall()
+        ]
+        if tuple(built) != FEATURE_COLUMNS:
+            # a feature added to the mart must be added to (b) and (c) too, or they are not
+            # computing "the same features" and the comparison would silently skip it
+            raise SystemExit(
+                f"marts.patient_features has columns {built}; bench/approaches.py computes "
+                f"{list(FEATURE_COLUMNS)}: update FEATURE_COLUMNS and both approaches"
+            )
         return con.execute(
             f"select {columns}, c.cluster_id from marts.patient_features f "
             "left join marts.patient_clusters c using (subject_id) order by f.subject_id"
