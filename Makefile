@@ -1,6 +1,8 @@
 # The project's commands. `make help` lists them.
-#   make build   fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
-#   make test    every test: pytest (Python modules, data step, dbt end to end)
+#   make build          fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
+#   make test           every test: pytest (Python modules, data step, dbt end to end)
+#   make release-build  dbt build on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
+#   make bench          the benchmark behind BENCHMARKS.md
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,13 +15,22 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean
+.PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
+	release-build release-parquet generate bench
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
 
+# Full-release mode: a MIMIC-IV release in its official layout (hosp/*.csv.gz, icu/*.csv.gz).
+MIMIC_RELEASE_DIR ?=
+MIMIC_LAST_DATA_YEAR ?= 2019
+MIMIC_RELEASE_FORMAT ?= csv
+RELEASE_VARS = {mimic_source_mode: release, mimic_release_dir: "$(MIMIC_RELEASE_DIR)", mimic_release_format: $(MIMIC_RELEASE_FORMAT), mimic_last_data_year: $(MIMIC_LAST_DATA_YEAR)}
+GENERATE_ARGS ?= --patients 2000 --seed 42 --out data/generated/2000
+BENCH_ARGS ?=
+
 help: ## List the commands
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -58,10 +69,23 @@ test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on 
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
-	$(BIN)/ruff check src tests python_models scripts
-	$(BIN)/ruff format --check src tests python_models scripts
+	$(BIN)/ruff check src tests python_models scripts bench
+	$(BIN)/ruff format --check src tests python_models scripts bench
 	@test -f $(DEMO_MANIFEST) || { echo "SQLFluff's dbt templater compiles the project: run 'make data' first." >&2; exit 2; }
 	$(BIN)/sqlfluff lint models analyses tests/singular
+
+release-build: $(STAMP) ## dbt build on a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
+	@test -n "$(MIMIC_RELEASE_DIR)" || { echo "set MIMIC_RELEASE_DIR to a MIMIC-IV release (hosp/, icu/)"; exit 2; }
+	$(DBT) build --vars '$(RELEASE_VARS)'
+
+release-parquet: $(STAMP) ## One-time Parquet copies of MIMIC_RELEASE_DIR's tables (then MIMIC_RELEASE_FORMAT=parquet)
+	$(BIN)/python -m mimic_segments.release_parquet --release-dir "$(MIMIC_RELEASE_DIR)"
+
+generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patients N --seed S --out DIR')
+	$(BIN)/python -m mimic_segments.generator $(GENERATE_ARGS)
+
+bench: $(STAMP) ## Benchmark dbt vs pandas vs one DuckDB query; writes BENCHMARKS.md (BENCH_ARGS=...)
+	$(BIN)/python bench/run_benchmark.py $(BENCH_ARGS)
 
 # Not part of build/test: the reference SQL is MIT-LCP's, not this repository's.
 charlson-parity: $(STAMP) ## Compare admission_comorbidities with mimic-code's charlson.sql (CHARLSON_REFERENCE_SQL=path)

@@ -9,6 +9,10 @@
       demo_seeds  the open 100-patient demo, loaded by `dbt seed` from seeds/mimic_demo/.
                   Returned as a ref() so that dbt orders every seed before the views that read it,
                   and a plain `dbt build` on an empty database works.
+      release     a MIMIC-IV release's own files (var `mimic_release_dir`), read in place through
+                  the external source `mimic_release` (models/staging/_mimic__sources.yml). The
+                  on-run-start hook `check_mimic_release()` has verified the files before any
+                  model runs; staging is then materialized as tables so each file is read once.
 -#}
 {% macro mimic_table(table_name) -%}
     {%- set known_tables = ['patients', 'admissions', 'diagnoses_icd', 'd_icd_diagnoses', 'icustays'] -%}
@@ -20,8 +24,10 @@
     {%- set mode = var('mimic_source_mode', 'demo_seeds') -%}
     {%- if mode == 'demo_seeds' -%}
         {{ ref(table_name) }}
+    {%- elif mode == 'release' -%}
+        {{ source('mimic_release', table_name) }}
     {%- else -%}
         {{ exceptions.raise_compiler_error(
-            "var mimic_source_mode='" ~ mode ~ "' is not supported; expected 'demo_seeds'") }}
+            "var mimic_source_mode='" ~ mode ~ "' is not supported; expected 'demo_seeds' or 'release'") }}
     {%- endif -%}
 {%- endmacro %}

@@ -1,6 +1,8 @@
--- One row per patient and distinct diagnosis (ICD version + code), with its title: the grain
--- at which "how many patients in a segment have this diagnosis" is counted, so that a code
--- repeated across a patient's admissions counts that patient once.
+-- One row per patient and distinct diagnosis (ICD version + code): the grain at which "how
+-- many patients in a segment have this diagnosis" is counted, so that a code repeated across
+-- a patient's admissions counts that patient once. Titles are looked up downstream, for the
+-- few top codes only: on a full release this table has millions of rows, and carrying each
+-- code's long title on every one of them would multiply its size for nothing.
 with
 
 diagnoses as (
@@ -27,27 +29,11 @@ per_patient as (
         icd_version,
         icd_code
 
-),
-
-titles as (
-
-    select
-        icd_version,
-        icd_code,
-        long_title
-    from {{ ref('stg_mimic__d_icd_diagnoses') }}
-
 )
 
--- the dictionary is unique on (version, code) (tested), so the join keeps the grain
 select
-    per_patient.subject_id,
-    per_patient.icd_version,
-    per_patient.icd_code,
-    coalesce(titles.long_title, 'Unknown code') as long_title,
-    per_patient.num_admissions_coded
+    subject_id,
+    icd_version,
+    icd_code,
+    num_admissions_coded
 from per_patient
-left join titles
-    on
-        per_patient.icd_version = titles.icd_version
-        and per_patient.icd_code = titles.icd_code

@@ -18,9 +18,18 @@ patient_diagnoses as (
     select
         subject_id,
         icd_version,
+        icd_code
+    from {{ ref('int_diagnoses_distinct_per_patient') }}
+
+),
+
+titles as (
+
+    select
+        icd_version,
         icd_code,
         long_title
-    from {{ ref('int_diagnoses_distinct_per_patient') }}
+    from {{ ref('stg_mimic__d_icd_diagnoses') }}
 
 ),
 
@@ -61,15 +70,13 @@ segment_counts as (
         segments.cluster_id,
         patient_diagnoses.icd_version,
         patient_diagnoses.icd_code,
-        patient_diagnoses.long_title,
         count(*) as num_patients
     from patient_diagnoses
     inner join segments on patient_diagnoses.subject_id = segments.subject_id
     group by
         segments.cluster_id,
         patient_diagnoses.icd_version,
-        patient_diagnoses.icd_code,
-        patient_diagnoses.long_title
+        patient_diagnoses.icd_code
 
 ),
 
@@ -79,7 +86,6 @@ ranked as (
         cluster_id,
         icd_version,
         icd_code,
-        long_title,
         num_patients,
         -- most patients first; ICD version then code break ties, for a stable order
         row_number() over (
@@ -97,7 +103,9 @@ shares as (
         ranked.diagnosis_rank,
         ranked.icd_version,
         ranked.icd_code,
-        ranked.long_title,
+        -- titled after ranking: only the top rows need one (the dictionary is unique on
+        -- version and code, a staging test, so this join cannot fan out)
+        coalesce(titles.long_title, 'Unknown code') as long_title,
         ranked.num_patients,
         ranked.num_patients * 1.0 / segment_sizes.num_segment_patients as share_of_segment,
         population_counts.num_population_patients_with_code * 1.0
@@ -109,6 +117,10 @@ shares as (
             ranked.icd_version = population_counts.icd_version
             and ranked.icd_code = population_counts.icd_code
     cross join population
+    left join titles
+        on
+            ranked.icd_version = titles.icd_version
+            and ranked.icd_code = titles.icd_code
     where ranked.diagnosis_rank <= {{ var('segment_top_diagnoses_limit') }}
 
 )
