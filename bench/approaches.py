@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 
 from mimic_segments import selection
 from mimic_segments.clustering import fit_segments, parse_feature_list, parse_optional_feature_list
+from mimic_segments.generator_fit import COLUMNS as MIMIC_COLUMNS
 from mimic_segments.segmentation import SegmentationConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -372,19 +373,10 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
 # (c) one DuckDB query
 # --------------------------------------------------------------------------------------------
 
+# The MIMIC tables' explicit types are the generator's (one definition); the reference tables'
+# are the seeds'.
 _COLUMNS = {
-    "patients": "{'subject_id': 'BIGINT', 'gender': 'VARCHAR', 'anchor_age': 'INTEGER', "
-    "'anchor_year': 'INTEGER', 'anchor_year_group': 'VARCHAR', 'dod': 'DATE'}",
-    "admissions": "{'subject_id': 'BIGINT', 'hadm_id': 'BIGINT', 'admittime': 'TIMESTAMP', "
-    "'dischtime': 'TIMESTAMP', 'deathtime': 'TIMESTAMP', 'admission_type': 'VARCHAR', "
-    "'admit_provider_id': 'VARCHAR', 'admission_location': 'VARCHAR', 'discharge_location': 'VARCHAR', "
-    "'insurance': 'VARCHAR', 'language': 'VARCHAR', 'marital_status': 'VARCHAR', 'race': 'VARCHAR', "
-    "'edregtime': 'TIMESTAMP', 'edouttime': 'TIMESTAMP', 'hospital_expire_flag': 'INTEGER'}",
-    "diagnoses_icd": "{'subject_id': 'BIGINT', 'hadm_id': 'BIGINT', 'seq_num': 'INTEGER', "
-    "'icd_code': 'VARCHAR', 'icd_version': 'INTEGER'}",
-    "icustays": "{'subject_id': 'BIGINT', 'hadm_id': 'BIGINT', 'stay_id': 'BIGINT', "
-    "'first_careunit': 'VARCHAR', 'last_careunit': 'VARCHAR', 'intime': 'TIMESTAMP', "
-    "'outtime': 'TIMESTAMP', 'los': 'DOUBLE'}",
+    **MIMIC_COLUMNS,
     "charlson_conditions": "{'condition_order': 'INTEGER', 'condition': 'VARCHAR', "
     "'condition_name': 'VARCHAR', "
     "'weight': 'INTEGER', 'hierarchy_group': 'VARCHAR'}",
