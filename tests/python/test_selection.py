@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
+from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from mimic_segments import selection
-from mimic_segments.selection import DiagnosticsSettings, SelectionRule, compute_diagnostics, select_k
+from mimic_segments.selection import (
+    DiagnosticsSettings,
+    SelectionRule,
+    compute_diagnostics,
+    sample_indices,
+    select_k,
+)
 
 
 def blobs(k: int, n: int = 600, seed: int = 0) -> np.ndarray:
@@ -56,6 +64,19 @@ def test_large_inputs_are_sampled_and_sizes_recorded() -> None:
     table = compute_diagnostics(blobs(3, n=2_000), settings)
     assert table["fit_sample_size"].tolist() == [500, 500]
     assert table["silhouette_sample_size"].tolist() == [200, 200]
+
+
+def test_shared_silhouette_distances_give_sklearns_silhouette_on_the_same_rows() -> None:
+    """The distance matrix shared by every k changes the cost, not the silhouette."""
+    settings = DiagnosticsSettings(k_values=(2, 3, 4), sample_size=600, silhouette_sample_size=250)
+    matrix = blobs(3, n=600, seed=5)
+    table = compute_diagnostics(matrix, settings).set_index("k")
+    rows = sample_indices(600, 250, (settings.random_state, 2))
+    for k in settings.k_values:
+        reference = KMeans(n_clusters=k, random_state=settings.random_state, n_init=settings.n_init)
+        labels = reference.fit(matrix).labels_
+        expected = silhouette_score(matrix[rows], labels[rows])
+        assert table.loc[k, "silhouette"] == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def test_diagnostics_are_identical_across_reruns() -> None:
