@@ -9,7 +9,6 @@ diagnoses as (
 
     select
         subject_id,
-        hadm_id,
         icd_version,
         icd_code
     from {{ ref('stg_mimic__diagnoses_icd') }}
@@ -22,7 +21,7 @@ per_patient as (
         subject_id,
         icd_version,
         icd_code,
-        count(distinct hadm_id) as num_admissions_coded
+        count(*) as num_diagnosis_rows
     from diagnoses
     group by
         subject_id,
@@ -35,5 +34,5 @@ select
     subject_id,
     icd_version,
     icd_code,
-    num_admissions_coded
+    num_diagnosis_rows
 from per_patient
