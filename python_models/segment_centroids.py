@@ -1,8 +1,11 @@
 """dbt Python model: the fitted segmentation model as data (transforms, scaler, centroids).
 
-The one full-population K-Means fit, at the k chosen in ``segmentation_diagnostics``. A thin
-adapter over ``mimic_segments.segmentation.build_centroids``. dbt passes a Python model only
-the configs named in literal ``dbt.config.get`` calls, hence the list.
+The one full-population K-Means fit, at the k chosen by the rule ``segmentation_diagnostics``
+records. It does not ref that model: a fixed k comes from the config, so this fit runs side
+by side with the diagnostics instead of after them; for ``auto`` it applies the same
+deterministic rule itself. A thin adapter over ``mimic_segments.segmentation.build_centroids``.
+dbt passes a Python model only the configs named in literal ``dbt.config.get`` calls, hence
+the list.
 """
 
 from mimic_segments.segmentation import SegmentationConfig, build_centroids
@@ -24,5 +27,4 @@ def model(dbt, session):
     }
     config = SegmentationConfig.from_configs(configs)
     inputs = dbt.ref("int_patients_prepared_for_segmentation").df()
-    diagnostics = dbt.ref("segmentation_diagnostics").df()
-    return build_centroids(inputs, diagnostics, config)
+    return build_centroids(inputs, config)

@@ -6,7 +6,11 @@ Fits are spread over the models so that none is repeated:
   whole population, then fits every k of the range on a bounded fixed-seed sample and
   applies the selection rule. The chosen k is stored in its output.
 - ``build_centroids`` (model ``segment_centroids``): the one full-population K-Means fit, at
-  the chosen k; the fitted model (transforms, scaler, centroids) is its output.
+  the chosen k; the fitted model (transforms, scaler, centroids) is its output. A fixed k
+  is taken from the config, so the full fit does not wait for the diagnostics (the two
+  models run side by side); only ``k = 'auto'`` needs the diagnostics, which it then
+  computes with the same pure, seeded function, so it chooses the k that
+  ``segmentation_diagnostics`` records (a dbt test holds the two equal).
 - ``build_segment_personas`` (model ``segment_personas``): names segments from the stored
   centroids; no fit.
 - ``build_patient_clusters`` (model ``patient_clusters``): scores every patient against the
@@ -139,11 +143,20 @@ def build_diagnostics(inputs: pd.DataFrame, config: SegmentationConfig) -> pd.Da
     return selection.select_k(diagnostics, config.k, config.selection_rule())
 
 
-def build_centroids(
-    inputs: pd.DataFrame, diagnostics: pd.DataFrame, config: SegmentationConfig
-) -> pd.DataFrame:
+def chosen_k(inputs: pd.DataFrame, config: SegmentationConfig) -> int:
+    """The k to fit: the configured k, or for ``auto`` the rule applied to the diagnostics.
+
+    Equal to the k ``build_diagnostics`` marks ``is_chosen`` for the same inputs and config:
+    ``select_k`` chooses a fixed k as is, and the diagnostics are deterministic.
+    """
+    if config.k != selection.AUTO:
+        return int(config.k)
+    return selection.chosen_k(build_diagnostics(inputs, config))
+
+
+def build_centroids(inputs: pd.DataFrame, config: SegmentationConfig) -> pd.DataFrame:
     """``segment_centroids``: fit the chosen k on every patient; the model as a long table."""
-    k = selection.chosen_k(diagnostics)
+    k = chosen_k(inputs, config)
     features = feature_columns_of(inputs)
     with threadpool_limits(limits=1):
         result = clustering.fit_segments(

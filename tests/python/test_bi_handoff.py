@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -166,3 +167,85 @@ def test_public_marts_have_enforced_contracts(built: dict[str, str], dbt: Callab
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     assert set(exposures) == {"care_management_segment_dashboard", "high_risk_outreach_list"}
     assert all(e["owner"]["email"] for e in exposures.values())
+
+
+def test_not_null_constraints_are_enforced_by_the_database(
+    built: dict[str, str], db: duckdb.DuckDBPyConnection
+) -> None:
+    """Mart columns declared `constraints: [{type: not_null}]` are NOT NULL in DuckDB itself.
+
+    They replace not_null data tests, so an adapter that dropped them would leave those
+    columns unchecked: the database must hold them, and refuse a null.
+    """
+    manifest = json.loads((Path(built["DBT_TARGET_PATH"]) / "manifest.json").read_text())
+    declared = {
+        (node["name"], column["name"])
+        for node in manifest["nodes"].values()
+        # SQL marts: built under an enforced contract (Python marts: matches_declared_contract)
+        if node["resource_type"] == "model" and node["schema"] == "marts" and node["language"] == "sql"
+        for column in node["columns"].values()
+        if any(c["type"] == "not_null" for c in column.get("constraints", []))
+    }
+    assert len(declared) >= 70
+    enforced = set(
+        db.execute(
+            "select table_name, column_name from duckdb_columns()"
+            " where schema_name = 'marts' and not is_nullable"
+        ).fetchall()
+    )
+    assert declared <= enforced, sorted(declared - enforced)
+    # and DuckDB refuses a null there (on a scratch copy of the table's definition)
+    scratch = duckdb.connect()
+    ddl = db.execute(
+        "select sql from duckdb_tables() where schema_name = 'marts' and table_name = 'patient_features'"
+    ).fetchone()[0]
+    scratch.execute(ddl.replace("marts.patient_features", "patient_features", 1))
+    with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+        scratch.execute("insert into patient_features (subject_id) values (null)")
+
+
+def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
+    built: dict[str, str], tmp_path: Path
+) -> None:
+    """`matches_declared_contract` stands in for the contract dbt cannot enforce on Python
+    models: on a copy of the built database with one null and one retyped column, it fails
+    and names both."""
+    copy = tmp_path / "tampered.duckdb"
+    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    with duckdb.connect(str(copy)) as con:
+        nulled = con.execute(
+            "update marts.segment_centroids set feature_name = null where feature_position = 1"
+        ).fetchone()[0]
+        con.execute(
+            "alter table marts.segment_personas alter persona_name type integer using length(persona_name)"
+        )
+    env = {**built, "MIMIC_SEGMENTS_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            "test",
+            "--select",
+            "test_name:matches_declared_contract",
+            "--store-failures",
+            "--target-path",
+            str(tmp_path / "target"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    with duckdb.connect(str(copy), read_only=True) as con:
+        found = sorted(
+            row
+            for schema, table in con.execute(
+                "select schema_name, table_name from duckdb_tables()"
+                " where table_name like 'matches_declared_contract%'"
+            ).fetchall()
+            for row in con.execute(f"select column_name, declared, found from {schema}.{table}").fetchall()
+        )
+    assert nulled >= 2
+    assert ("feature_name", "not null", f"{nulled} null rows") in found
+    assert ("persona_name", "varchar", "integer") in found

@@ -39,7 +39,7 @@ def inputs_frame(seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
 def run_pipeline(inputs: pd.DataFrame, configs: dict[str, str]) -> dict[str, pd.DataFrame]:
     config = SegmentationConfig.from_configs(configs)
     diagnostics = segmentation.build_diagnostics(inputs, config)
-    centroids = segmentation.build_centroids(inputs, diagnostics, config)
+    centroids = segmentation.build_centroids(inputs, config)
     return {
         "diagnostics": diagnostics,
         "centroids": centroids,
@@ -153,6 +153,18 @@ def test_auto_k_drives_the_fit() -> None:
     assert out["diagnostics"]["selection_mode"].eq("auto").all()
     assert out["centroids"]["cluster_id"].nunique() == chosen
     assert out["patient_clusters"]["cluster_id"].nunique() == chosen
+
+
+def test_a_fixed_k_is_fitted_without_computing_the_diagnostics(monkeypatch) -> None:
+    """segment_centroids can run beside segmentation_diagnostics only if it never needs them."""
+    inputs, _ = inputs_frame()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a fixed k must not compute the diagnostics")
+
+    monkeypatch.setattr(segmentation, "build_diagnostics", fail)
+    config = SegmentationConfig.from_configs({**DBT_CONFIGS, "cluster_k": "3"})
+    assert segmentation.build_centroids(inputs, config)["cluster_id"].nunique() == 3
 
 
 def test_catalogue_must_match_the_naming_rule(outputs) -> None:
