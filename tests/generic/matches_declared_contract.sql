@@ -1,6 +1,6 @@
 {#-
-    The contract check for models dbt cannot put under an enforced contract (Python models),
-    in one query:
+    The contract check for models and seeds dbt does not put under an enforced contract
+    (Python models, staging views, intermediate tables, seeds), in one query:
     - every column the relation has is declared in the model's YAML with the same
       `data_type`, and every declared column that has a `data_type` exists (declared columns
       without a `data_type` are optional, e.g. present only when a var switches them on);
@@ -14,8 +14,9 @@
 {%- set not_null_columns = [] -%}
 {%- if execute -%}
     {%- set nodes = graph.nodes.values()
-        | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('resource_type', 'in', ['model', 'seed'])
         | selectattr('alias', 'equalto', model.identifier)
+        | selectattr('schema', 'equalto', model.schema)
         | list -%}
     {%- set declared = {} -%}
     {%- for name, column in nodes[0].columns.items() -%}

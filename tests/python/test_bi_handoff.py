@@ -207,9 +207,9 @@ def test_not_null_constraints_are_enforced_by_the_database(
 def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
     built: dict[str, str], tmp_path: Path
 ) -> None:
-    """`matches_declared_contract` stands in for the contract dbt cannot enforce on Python
-    models: on a copy of the built database with one null and one retyped column, it fails
-    and names both."""
+    """`matches_declared_contract` stands in for the contract dbt does not enforce on Python
+    models and seeds: on a copy of the built database with nulls in two tables
+    and one retyped column, exactly those three fail, each naming the column."""
     copy = tmp_path / "tampered.duckdb"
     shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
     with duckdb.connect(str(copy)) as con:
@@ -219,6 +219,8 @@ def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
         con.execute(
             "alter table marts.segment_personas alter persona_name type integer using length(persona_name)"
         )
+        # and a seed (dbt builds seeds without a contract too)
+        con.execute("update raw.persona_catalogue set description = null where catalogue_order = 1")
     env = {**built, "MIMIC_SEGMENTS_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
     result = subprocess.run(
         [
@@ -244,8 +246,13 @@ def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
                 "select schema_name, table_name from duckdb_tables()"
                 " where table_name like 'matches_declared_contract%'"
             ).fetchall()
-            for row in con.execute(f"select column_name, declared, found from {schema}.{table}").fetchall()
+            for row in con.execute(
+                f"select '{table}', column_name, declared, found from {schema}.{table}"
+            ).fetchall()
         )
     assert nulled >= 2
-    assert ("feature_name", "not null", f"{nulled} null rows") in found
-    assert ("persona_name", "varchar", "integer") in found
+    assert found == [
+        ("matches_declared_contract_persona_catalogue_", "description", "not null", "1 null rows"),
+        ("matches_declared_contract_segment_centroids_", "feature_name", "not null", f"{nulled} null rows"),
+        ("matches_declared_contract_segment_personas_", "persona_name", "varchar", "integer"),
+    ]
