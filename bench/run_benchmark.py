@@ -659,9 +659,9 @@ def render(results: dict[str, Any]) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, ok, value in checks]
+    nodes = largest["dbt_node_median_seconds"]
     smallest = results["sizes"][0]
     if smallest is not largest:
-        nodes = largest["dbt_node_median_seconds"]
         kinds = {
             kind: sum(1 for node in nodes if node.startswith(f"{kind}."))
             for kind in ("model", "seed", "test", "unit_test")
@@ -686,7 +686,6 @@ def render(results: dict[str, Any]) -> str:
             f"build costs {grow['a_dbt'] / grow['c_duckdb']:.1f}x the lower bound's "
             f"({grow['a_dbt_parquet'] / grow['c_duckdb']:.1f}x over Parquet copies).",
         ]
-    nodes = largest["dbt_node_median_seconds"]
     unit_times = [t for node, t in nodes.items() if node.startswith("unit_test.")]
     diagnostics_seconds = nodes.get("model.mimic_segments.segmentation_diagnostics", 0.0)
     lines += [

@@ -143,7 +143,7 @@ def build_diagnostics(inputs: pd.DataFrame, config: SegmentationConfig) -> pd.Da
     return selection.select_k(diagnostics, config.k, config.selection_rule())
 
 
-def chosen_k(inputs: pd.DataFrame, config: SegmentationConfig) -> int:
+def k_to_fit(inputs: pd.DataFrame, config: SegmentationConfig) -> int:
     """The k to fit: the configured k, or for ``auto`` the rule applied to the diagnostics.
 
     Equal to the k ``build_diagnostics`` marks ``is_chosen`` for the same inputs and config:
@@ -156,7 +156,7 @@ def chosen_k(inputs: pd.DataFrame, config: SegmentationConfig) -> int:
 
 def build_centroids(inputs: pd.DataFrame, config: SegmentationConfig) -> pd.DataFrame:
     """``segment_centroids``: fit the chosen k on every patient; the model as a long table."""
-    k = chosen_k(inputs, config)
+    k = k_to_fit(inputs, config)
     features = feature_columns_of(inputs)
     with threadpool_limits(limits=1):
         result = clustering.fit_segments(

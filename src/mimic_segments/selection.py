@@ -190,12 +190,11 @@ def diagnose_k(
     k: int,
     settings: DiagnosticsSettings,
     resamples: Sequence[np.ndarray],
-    silhouette_rows: SilhouetteRows | None = None,
+    silhouette_rows: SilhouetteRows,
 ) -> dict[str, float | int]:
     """All diagnostics of one k on the (already sampled) standardized matrix.
 
-    ``silhouette_rows`` lets several k share one distance matrix (see ``SilhouetteRows``);
-    without it the matrix is computed here.
+    ``resamples`` and ``silhouette_rows`` are shared by every k (see ``compute_diagnostics``).
     """
     if k > len(sample):
         raise ValueError(f"k = {k} exceeds the {len(sample)} rows available")
@@ -204,8 +203,6 @@ def diagnose_k(
     sizes = np.bincount(labels, minlength=k)
     distinct = len(np.unique(labels))
     separated = 1 < distinct < len(sample)
-    if silhouette_rows is None:
-        silhouette_rows = SilhouetteRows.of(sample, settings.silhouette_sample_size, settings.random_state)
     silhouette, silhouette_size = _silhouette(labels, silhouette_rows)
     agreements = []
     for b, rows in enumerate(resamples):

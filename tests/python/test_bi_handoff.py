@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import DBT
 
 from mimic_segments import export
 
@@ -224,7 +225,7 @@ def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
     env = {**built, "MIMIC_SEGMENTS_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
     result = subprocess.run(
         [
-            str(Path(sys.executable).with_name("dbt")),
+            str(DBT),
             "test",
             "--select",
             "test_name:matches_declared_contract",
