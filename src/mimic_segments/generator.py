@@ -28,8 +28,10 @@ Shape, per patient (in real calendar time, then shifted like MIMIC):
 
 Volumes: the demo is 100 ICU patients, far heavier per patient than the full release. With
 ``volumes="release"`` (default) the per-patient counts keep the demo's shapes but are scaled to
-the published totals of the chosen release: the share of patients with any admission, the
-diagnoses per admission (binomial thinning) and the share of admissions with an ICU stay.
+the published totals of the chosen release: the share of patients with any admission (3.1:
+223,452 of 364,627, so 38.7 % of the registry is never admitted, as in MIMIC-IV), admissions per
+admitted patient (every admission after the first kept with one probability), the diagnoses
+per admission (binomial thinning) and the share of admissions with an ICU stay.
 ``volumes="demo"`` keeps the demo's own rates.
 
 Deterministic: the same seed and patient count give byte-identical files. Patients are made in
@@ -81,7 +83,12 @@ DATE_COLUMNS = frozenset({"dod"})  # written as dates; every other time column i
 
 @dataclass(frozen=True)
 class ReleaseShape:
-    """Published facts of a MIMIC-IV release: last data year and table sizes."""
+    """Published facts of a MIMIC-IV release: last data year, table sizes, admitted patients.
+
+    ``admitted_patients`` is the number of distinct ``subject_id`` in ``hosp.admissions``: the
+    rest of ``hosp.patients`` reached the hospital only through the emergency department or
+    outpatient care and has no admission.
+    """
 
     name: str
     last_data_year: int
@@ -89,11 +96,19 @@ class ReleaseShape:
     admissions: int
     diagnoses: int
     icustays: int
+    admitted_patients: int
+
+    @property
+    def admitted_share(self) -> float:
+        return self.admitted_patients / self.patients
 
 
+# Row counts of the releases' tables (PhysioNet release pages); admitted patients: distinct
+# subject_id of hosp.admissions (3.1: 223,452 of 364,627, i.e. 38.7 % never admitted; 2.2:
+# 180,733 of 299,712, 39.7 %).
 RELEASES: dict[str, ReleaseShape] = {
-    "2.2": ReleaseShape("2.2", 2019, 299_712, 431_231, 4_756_326, 73_181),
-    "3.1": ReleaseShape("3.1", 2022, 364_627, 546_028, 6_364_488, 94_458),
+    "2.2": ReleaseShape("2.2", 2019, 299_712, 431_231, 4_756_326, 73_181, 180_733),
+    "3.1": ReleaseShape("3.1", 2022, 364_627, 546_028, 6_364_488, 94_458, 223_452),
 }
 
 # Official column order of each generated file.
@@ -221,6 +236,7 @@ class Model:
     first_admission_offset: IntDistribution
     admitted_share: float
     admissions_per_patient: IntDistribution
+    extra_admission_keep_share: float
     admission_type: Categorical
     los_by_type: tuple[LogNormal, ...]
     readmission_gap_days: LogNormal
@@ -281,12 +297,19 @@ def build_model(
     demo_icu_share = float(icu_counts.probabilities[icu_counts.values >= 1].sum())
 
     if volumes == "release":
-        admissions_per_patient_target = shape.admissions / shape.patients
-        admitted_share = min(1.0, admissions_per_patient_target / admissions_per_patient.mean)
+        # The release's own share of patients with any admission; among them, the demo's count
+        # distribution thinned (every admission after the first kept with one probability) to the
+        # release's admissions per admitted patient.
+        admitted_share = shape.admitted_share
+        target_per_admitted = shape.admissions / shape.admitted_patients
+        extra_admission_keep_share = min(
+            1.0, (target_per_admitted - 1.0) / max(admissions_per_patient.mean - 1.0, 1e-12)
+        )
         diagnosis_keep_share = min(1.0, (shape.diagnoses / shape.admissions) / diagnoses_per_admission.mean)
         icu_share = min(1.0, (shape.icustays / shape.admissions) / icu_given_any.mean)
     else:
         admitted_share, diagnosis_keep_share, icu_share = 1.0, 1.0, demo_icu_share
+        extra_admission_keep_share = 1.0
 
     admission_type = Categorical.from_counts(a["admission_type_counts"])
     pooled = LogNormal.from_params(a["los_days_lognormal_pooled"])
@@ -308,6 +331,7 @@ def build_model(
         first_admission_offset=IntDistribution.from_counts(p["first_admission_years_after_anchor_counts"]),
         admitted_share=admitted_share,
         admissions_per_patient=admissions_per_patient,
+        extra_admission_keep_share=extra_admission_keep_share,
         admission_type=admission_type,
         los_by_type=los_by_type,
         readmission_gap_days=LogNormal.from_params(a["readmission_gap_days_lognormal"]),
@@ -408,6 +432,10 @@ def generate_chunk(
     # ---- admissions -------------------------------------------------------------------------
     admitted = rng.random(n) < model.admitted_share
     n_adm = np.where(admitted, model.admissions_per_patient.sample(rng, n), 0)
+    if model.extra_admission_keep_share < 1.0:
+        n_adm = np.where(
+            admitted, 1 + rng.binomial(np.maximum(n_adm - 1, 0), model.extra_admission_keep_share), 0
+        )
     first_year = np.minimum(
         real_anchor_year + model.first_admission_offset.sample(rng, n), model.release.last_data_year
     )

@@ -360,12 +360,17 @@ def render_markdown(params: dict[str, Any]) -> str:
         "rendered from that file (a test keeps them equal). How the generator uses them: the docstring "
         "of `src/mimic_segments/generator.py`.",
         "",
-        "Volumes: with `--volumes release` (default) the shapes above are kept and three rates are "
-        "scaled to the chosen release's published totals (3.1: 364,627 patients, 546,028 admissions, "
-        "6,364,488 diagnosis rows, 94,458 ICU stays; 2.2: 299,712 / 431,231 / 4,756,326 / 73,181): "
-        "the share of patients with any admission, diagnoses per admission (binomial thinning, at "
-        "least one) and the share of admissions with an ICU stay. The demo holds ICU patients only, "
-        "so its own rates (`--volumes demo`) are far heavier per patient than the full release.",
+        "Volumes: with `--volumes release` (default) the shapes above are kept and four rates are "
+        "scaled to the chosen release's published totals (3.1: 364,627 patients of whom 223,452 have "
+        "an admission, 546,028 admissions, 6,364,488 diagnosis rows, 94,458 ICU stays; 2.2: "
+        "299,712 / 180,733 / 431,231 / 4,756,326 / 73,181): the share of patients with any "
+        "admission (3.1: 61.3 %, so 38.7 % of the registry is never admitted, reached the hospital "
+        "only through the emergency department or outpatient care; 2.2: 60.3 %), admissions per "
+        "admitted patient (each admission after the first kept with one probability), diagnoses "
+        "per admission (binomial thinning, at least one) and the share of admissions with an ICU "
+        "stay. Source: the row counts of the releases' `hosp/patients` and `hosp/admissions` "
+        "(distinct `subject_id`) on PhysioNet. The demo holds admitted ICU patients only, so its "
+        "own rates (`--volumes demo`) are far heavier per patient than the full release.",
         "",
         "| distribution | fitted from the demo |",
         "| --- | --- |",

@@ -153,6 +153,11 @@ def test_release_volumes_follow_the_published_totals(tmp_path: Path) -> None:
     shape = generator.RELEASES["3.1"]
     rows = summary.rows
     assert rows["hosp/admissions"] / 20_000 == pytest.approx(shape.admissions / shape.patients, rel=0.06)
+    # MIMIC-IV 3.1: 223,452 of 364,627 patients have an admission (38.7 % never admitted)
+    with gzip.open(out / "hosp" / "admissions.csv.gz", "rt") as handle:
+        admitted = {line.split(",", 1)[0] for line in list(handle)[1:]}
+    assert len(admitted) / 20_000 == pytest.approx(223_452 / 364_627, abs=0.01)
+    assert rows["hosp/admissions"] / len(admitted) == pytest.approx(546_028 / 223_452, rel=0.05)
     assert rows["hosp/diagnoses_icd"] / rows["hosp/admissions"] == pytest.approx(
         shape.diagnoses / shape.admissions, rel=0.05
     )
