@@ -1,13 +1,12 @@
--- High-risk outreach list: living patients in the high-utilization or ICU-intensive segments
--- whose last admission is recent, most urgent first. A BI tool or a care manager's worklist
--- runs this; nobody with a recorded death is ever on it.
+-- High-risk outreach list: living patients whose segment's persona has an outreach priority
+-- of at most var outreach_max_priority (default 2: the high-utilizer and ICU-intensive
+-- personas of the catalogue) and whose last admission is recent, highest priority and most
+-- urgent first. Selected by the catalogue's priority, never by persona name, so it works for
+-- any k (segments named descriptively carry their best-fitting persona's priority). A BI tool
+-- or a care manager's worklist runs this; nobody with a recorded death is ever on it.
 --
 -- "Recent" is measured in each patient's own timeline (days_since_last_admission, against the
 -- patient's estimated end of data, +/- 1 year): MIMIC dates cannot be compared across patients.
-{%- set outreach_personas = [
-    'High-frequency, high-cost utilizers',
-    'Acute and ICU-intensive',
-] %}
 {%- set recent_days = var('outreach_recent_days', 730) %}
 
 with
@@ -17,7 +16,8 @@ segments as (
     select
         subject_id,
         persona_name,
-        care_management_action
+        care_management_action,
+        outreach_priority
     from {{ ref('patient_segments') }}
 
 ),
@@ -45,6 +45,7 @@ eligible as (
         segments.subject_id,
         segments.persona_name,
         segments.care_management_action,
+        segments.outreach_priority,
         features.num_admissions,
         features.days_since_last_admission,
         features.readmissions_30d,
@@ -56,11 +57,7 @@ eligible as (
     inner join features on segments.subject_id = features.subject_id
     where
         not features.is_known_deceased
-        and segments.persona_name in (
-            {%- for persona in outreach_personas %}
-            '{{ persona }}'{{ "," if not loop.last }}
-            {%- endfor %}
-        )
+        and segments.outreach_priority <= {{ var('outreach_max_priority') }}
         and features.days_since_last_admission <= {{ recent_days }}
 
 )
@@ -69,6 +66,7 @@ select
     subject_id,
     persona_name,
     care_management_action,
+    outreach_priority,
     num_admissions,
     readmissions_30d,
     round(total_icu_days, 1) as total_icu_days,
@@ -78,6 +76,7 @@ select
     gender
 from eligible
 order by
+    outreach_priority asc,
     readmissions_30d desc,
     charlson_comorbidity_index desc,
     days_since_last_admission asc,

@@ -5,12 +5,12 @@ with
 mix as (
 
     select
-        cluster_id,
+        segment_key,
         attribute_name,
         category,
         num_patients,
         share_of_segment,
-        share_of_population
+        share_of_registry
     from {{ ref('segment_demographic_mix') }}
     where attribute_name in ('age_bucket', 'gender', 'insurance', 'race')
 
@@ -19,22 +19,22 @@ mix as (
 personas as (
 
     select
-        cluster_id,
+        segment_key,
         persona_name
-    from {{ ref('segment_profiles') }}
+    from {{ ref('segments') }}
 
 )
 
 select
-    mix.cluster_id,
+    mix.segment_key,
     personas.persona_name,
     mix.attribute_name,
     mix.category,
     mix.num_patients,
     round(100.0 * mix.share_of_segment, 1) as pct_of_segment,
-    round(100.0 * mix.share_of_population, 1) as pct_of_population,
+    round(100.0 * mix.share_of_registry, 1) as pct_of_registry,
     -- above 0: over-represented in the segment compared with all patients
-    round(100.0 * (mix.share_of_segment - mix.share_of_population), 1) as difference_pct_points
+    round(100.0 * (mix.share_of_segment - mix.share_of_registry), 1) as difference_pct_points
 from mix
-inner join personas on mix.cluster_id = personas.cluster_id
-order by mix.cluster_id, mix.attribute_name, mix.category
+inner join personas on mix.segment_key = personas.segment_key
+order by mix.segment_key, mix.attribute_name, mix.category

@@ -89,6 +89,7 @@ class ProjectVars:
     cluster_k: int
     cluster_random_state: int
     emergency_admission_types: tuple[str, ...]
+    clustering_population_min_admissions: int
 
 
 def project_vars() -> ProjectVars:
@@ -109,6 +110,7 @@ def project_vars() -> ProjectVars:
         cluster_k=k,
         cluster_random_state=int(variables["cluster_random_state"]),
         emergency_admission_types=tuple(variables["emergency_admission_types"]),
+        clustering_population_min_admissions=int(variables["clustering_population_min_admissions"]),
     )
 
 
@@ -621,16 +623,19 @@ APPROACHES: dict[str, Callable[[Path, int], pd.DataFrame]] = {
 
 
 def run(approach: str, release_dir: Path, last_data_year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Features, then the same full-population fit as the dbt model ``segment_centroids``.
+    """Features, then the same fit as the dbt model ``segment_centroids``.
 
-    Same inputs (``cluster_features``, ``log1p`` on ``cluster_log1p_features``), k, seed and
-    initialisations, and like it single-threaded (sklearn's result does not depend on threads).
+    Same population (patients with at least ``clustering_population_min_admissions``
+    admissions; the others are not clustered), inputs (``cluster_features``, ``log1p`` on
+    ``cluster_log1p_features``), k, seed and initialisations, and like it single-threaded
+    (sklearn's result does not depend on threads).
     """
     features = APPROACHES[approach](release_dir, last_data_year)
     variables = project_vars()
+    admitted = features[features["num_admissions"] >= variables.clustering_population_min_admissions]
     with threadpool_limits(limits=1):
         result = fit_segments(
-            features,
+            admitted,
             variables.cluster_features,
             k=variables.cluster_k,
             random_state=variables.cluster_random_state,

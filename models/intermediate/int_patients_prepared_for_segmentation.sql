@@ -1,10 +1,19 @@
 {%- set features = cluster_feature_names() -%}
 {%- set demographic = cluster_demographic_feature_names() -%}
--- One row per patient: exactly the clustering inputs, in the configured order (var
--- cluster_features, then the demographic encodings if cluster_include_demographics is true).
--- Every segmentation model, Python or SQL, reads its features from here, so they cannot
--- disagree about which columns are clustered.
+-- One row per patient of the clustering population (patients with a hospital admission, see
+-- int_patients_classified_by_population): exactly the clustering inputs, in the configured
+-- order (var cluster_features, then the demographic encodings if cluster_include_demographics
+-- is true). Every segmentation model, Python or SQL, reads its rows and features from here, so
+-- they cannot disagree about who is clustered or which columns are.
 with
+
+population as (
+
+    select subject_id
+    from {{ ref('int_patients_classified_by_population') }}
+    where is_in_clustering_population
+
+),
 
 features as (
 
@@ -42,6 +51,8 @@ encoded as (
         -- 'M' and 'Unknown' both encode as 0: the encoding marks recorded female sex only.
         case when features.gender = 'F' then 1 else 0 end as is_female
     from features
+    -- both at patient grain (tested unique): keeps the clustering population, one row each
+    inner join population on features.subject_id = population.subject_id
     left join patients on features.subject_id = patients.subject_id
 
 )

@@ -1,6 +1,7 @@
 {%- set attributes = ['age_bucket', 'gender', 'insurance', 'race'] -%}
 -- Who lands in which segment: for each segment and demographic attribute, the share of the
--- segment's patients in each category, next to that category's share of the population.
+-- segment's patients in each category, next to that category's share of the registry (every
+-- patient of hosp.patients) and of the clustering population (the admitted patients).
 -- Every category seen in the population appears for every segment (0 where absent), so the
 -- shares of one segment and attribute always sum to 1 and charts stack completely.
 with
@@ -9,7 +10,8 @@ patients as (
 
     select
         subject_id,
-        cluster_id,
+        segment_key,
+        segment_kind,
         {{ attributes | join(',\n        ') }}
     from {{ ref('patient_segments') }}
 
@@ -21,7 +23,8 @@ patient_categories as (
     {%- for attribute in attributes %}
     select
         subject_id,
-        cluster_id,
+        segment_key,
+        segment_kind,
         '{{ attribute }}' as attribute_name,
         {{ attribute }} as category
     from patients
@@ -37,7 +40,8 @@ categories as (
     select
         attribute_name,
         category,
-        count(*) as num_population_patients
+        count(*) as num_registry_patients,
+        sum(case when segment_kind = 'clustered' then 1 else 0 end) as num_clustered_patients
     from patient_categories
     group by
         attribute_name,
@@ -48,16 +52,18 @@ categories as (
 segment_sizes as (
 
     select
-        cluster_id,
+        segment_key,
         count(*) as num_segment_patients
     from patients
-    group by cluster_id
+    group by segment_key
 
 ),
 
 population as (
 
-    select count(*) as num_population_patients
+    select
+        count(*) as num_registry_patients,
+        sum(case when segment_kind = 'clustered' then 1 else 0 end) as num_clustered_patients
     from patients
 
 ),
@@ -65,13 +71,13 @@ population as (
 segment_counts as (
 
     select
-        cluster_id,
+        segment_key,
         attribute_name,
         category,
         count(*) as num_patients
     from patient_categories
     group by
-        cluster_id,
+        segment_key,
         attribute_name,
         category
 
@@ -81,27 +87,30 @@ segment_counts as (
 grid as (
 
     select
-        segment_sizes.cluster_id,
+        segment_sizes.segment_key,
         segment_sizes.num_segment_patients,
         categories.attribute_name,
         categories.category,
-        categories.num_population_patients
+        categories.num_registry_patients,
+        categories.num_clustered_patients
     from segment_sizes
     cross join categories
 
 )
 
 select
-    grid.cluster_id,
+    grid.segment_key,
     grid.attribute_name,
     grid.category,
     coalesce(segment_counts.num_patients, 0) as num_patients,
     coalesce(segment_counts.num_patients, 0) * 1.0 / grid.num_segment_patients as share_of_segment,
-    grid.num_population_patients * 1.0 / population.num_population_patients as share_of_population
+    grid.num_registry_patients * 1.0 / population.num_registry_patients as share_of_registry,
+    grid.num_clustered_patients * 1.0
+    / nullif(population.num_clustered_patients, 0) as share_of_clustered_population
 from grid
 cross join population
 left join segment_counts
     on
-        grid.cluster_id = segment_counts.cluster_id
+        grid.segment_key = segment_counts.segment_key
         and grid.attribute_name = segment_counts.attribute_name
         and grid.category = segment_counts.category

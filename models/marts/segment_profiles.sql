@@ -1,33 +1,14 @@
-{#- The features profiled: every numeric feature of patient_features, clustering input or not. -#}
-{%- set profile_features = [
-    'num_admissions',
-    'avg_length_of_stay_days',
-    'total_length_of_stay_days',
-    'days_since_last_admission',
-    'emergency_admission_share',
-    'ed_visit_count',
-    'readmissions_30d',
-    'median_days_between_admissions',
-    'num_unique_icd_diagnoses',
-    'charlson_comorbidity_index',
-    'charlson_condition_score',
-    'num_chronic_conditions',
-    'chronic_determination_coverage',
-    'icu_stay_count',
-    'total_icu_days',
-    'age_at_last_admission',
-] -%}
-{#- The yes/no features profiled as the share of the segment's patients (NULLs left out). -#}
-{%- set profile_flags = {
-    'has_chronic_condition': 'share_with_chronic_condition',
-    'in_hospital_death': 'in_hospital_death_rate',
-    'died_within_1y_of_last_discharge': 'one_year_mortality_rate',
-} -%}
-
--- One row per segment, for BI: its persona and suggested action, how big it is, and what its
--- patients look like: mean, median and z-score of every feature, outcome rates and its top
--- diagnoses. The z-score puts each segment mean on the population's scale:
--- (segment mean - population mean) / population standard deviation.
+{%- set profile = segment_profile_features() -%}
+{%- set cells = segment_profile_cells() -%}
+-- What each segment's patients look like, in long form: one row per segment, feature and
+-- statistic (mean, median and z-score of every numeric feature; the rate of every yes/no
+-- flag). A new feature or segment adds rows, not columns; segment_profiles_wide pivots it for
+-- BI tools that want one row per segment.
+--
+-- Z-scores put a segment's mean on the scale of the clustering population (the admitted
+-- patients K-Means was fitted on): (segment mean - population mean) / population SD. The
+-- rule-defined segment is measured on the same scale, so its z-scores say how far it is from
+-- the hospital population, not from the registry.
 --
 -- Means and variances are computed on fixed-point numbers: a sum of floats depends on the
 -- order rows reach it (threads), and the same input must give the same output, digit for digit.
@@ -37,53 +18,20 @@ segments as (
 
     select
         subject_id,
-        cluster_id
-    from {{ ref('patient_clusters') }}
-
-),
-
-personas as (
-
-    select
-        cluster_id,
-        persona_name,
-        catalogue_persona_name
-    from {{ ref('segment_personas') }}
-
-),
-
-catalogue as (
-
-    select
-        persona_name,
-        care_management_action
-    from {{ ref('persona_catalogue') }}
+        segment_key,
+        segment_kind
+    from {{ ref('patient_segments') }}
 
 ),
 
 features as (
 
     select
-        subject_id,
-        {%- for feature in profile_features %}
+        {%- for feature in profile.numeric + profile.flags %}
         {{ feature }},
         {%- endfor %}
-        {%- for flag in profile_flags %}
-        {{ flag }},
-        {%- endfor %}
-        readmission_index_stays
+        subject_id
     from {{ ref('patient_features') }}
-
-),
-
-top_diagnoses as (
-
-    select
-        cluster_id,
-        {{ dbt.listagg('long_title', "'; '", 'order by diagnosis_rank') }} as top_diagnoses
-    from {{ ref('segment_top_diagnoses') }}
-    where diagnosis_rank <= 3
-    group by cluster_id
 
 ),
 
@@ -91,27 +39,39 @@ top_diagnoses as (
 segment_features as (
 
     select
-        {%- for feature in profile_features %}
+        {%- for feature in profile.numeric %}
         cast(features.{{ feature }} as {{ dbt.type_numeric() }}) as {{ feature }},
         {%- endfor %}
-        {%- for flag in profile_flags %}
+        {%- for flag in profile.flags %}
         features.{{ flag }},
         {%- endfor %}
-        features.readmission_index_stays,
-        segments.cluster_id
+        segments.segment_key,
+        segments.segment_kind
     from segments
     inner join features on segments.subject_id = features.subject_id
+
+),
+
+clustered_population as (
+
+    select
+        {%- for feature in profile.numeric %}
+        {{ feature }},
+        {%- endfor %}
+        segment_key
+    from segment_features
+    where segment_kind = 'clustered'
 
 ),
 
 population_means as (
 
     select
-        {%- for feature in profile_features %}
+        {%- for feature in profile.numeric %}
         avg({{ feature }}) as population_mean_{{ feature }},
         {%- endfor %}
         count(*) as num_population_patients
-    from segment_features
+    from clustered_population
 
 ),
 
@@ -119,65 +79,81 @@ population_means as (
 population_spread as (
 
     select
-        {%- for feature in profile_features %}
+        {%- for feature in profile.numeric %}
         -- NULL rather than a division by zero for a feature with no spread
         nullif(sqrt(avg(cast(
-            (segment_features.{{ feature }} - population_means.population_mean_{{ feature }})
-            * (segment_features.{{ feature }} - population_means.population_mean_{{ feature }})
+            (clustered_population.{{ feature }} - population_means.population_mean_{{ feature }})
+            * (clustered_population.{{ feature }} - population_means.population_mean_{{ feature }})
             as {{ dbt.type_numeric() }}
         ))), 0) as population_sd_{{ feature }},
         {%- endfor %}
         population_means.num_population_patients
-    from segment_features
+    from clustered_population
     cross join population_means
     group by population_means.num_population_patients
 
 ),
 
-profiles as (
+per_segment as (
 
     select
-        {%- for feature in profile_features %}
+        {%- for feature in profile.numeric %}
         avg({{ feature }}) as mean_{{ feature }},
         percentile_cont(0.5) within group (order by {{ feature }}) as median_{{ feature }},
         {%- endfor %}
-        {%- for flag, rate in profile_flags.items() %}
-        avg(case when {{ flag }} then 1.0 when not {{ flag }} then 0.0 end) as {{ rate }},
+        {%- for flag in profile.flags %}
+        avg(case when {{ flag }} then 1.0 when not {{ flag }} then 0.0 end) as rate_{{ flag }},
         {%- endfor %}
-        -- pooled over the segment's index stays, not a mean of patients' rates
-        sum(readmissions_30d) * 1.0 / nullif(sum(readmission_index_stays), 0) as readmission_rate,
-        cluster_id,
-        count(*) as num_patients,
-        -- window over the grouped rows: this segment's share of all segmented patients
-        count(*) * 1.0 / sum(count(*)) over () as share_of_patients
+        segment_key
     from segment_features
-    group by cluster_id
+    group by segment_key
+
+),
+
+statistics as (
+
+    select
+        {%- for feature in profile.numeric %}
+        per_segment.mean_{{ feature }},
+        per_segment.median_{{ feature }},
+        (
+            per_segment.mean_{{ feature }} - population_means.population_mean_{{ feature }}
+        ) / population_spread.population_sd_{{ feature }} as zscore_{{ feature }},
+        {%- endfor %}
+        {%- for flag in profile.flags %}
+        per_segment.rate_{{ flag }},
+        {%- endfor %}
+        per_segment.segment_key
+    from per_segment
+    cross join population_means
+    cross join population_spread
+
+),
+
+-- one row per segment, feature and statistic: one select per (feature, statistic) pair
+unpivoted as (
+
+    {%- for feature, statistic in cells %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select
+        segment_key,
+        '{{ feature }}' as feature_name,
+        '{{ statistic }}' as statistic,
+        cast({{ statistic }}_{{ feature }} as {{ type_double() }}) as statistic_value
+    from statistics
+    {%- endfor %}
 
 )
 
 select
-    profiles.cluster_id,
-    personas.persona_name,
-    personas.catalogue_persona_name,
-    catalogue.care_management_action,
-    profiles.num_patients,
-    profiles.share_of_patients,
-    {%- for feature in profile_features %}
-    profiles.mean_{{ feature }},
-    -- percentile_cont over the fixed-point values returns numeric; BI gets a double
-    cast(profiles.median_{{ feature }} as {{ type_double() }}) as median_{{ feature }},
-    (
-        profiles.mean_{{ feature }} - population_means.population_mean_{{ feature }}
-    ) / population_spread.population_sd_{{ feature }} as zscore_{{ feature }},
-    {%- endfor %}
-    profiles.readmission_rate,
-    {%- for rate in profile_flags.values() %}
-    profiles.{{ rate }},
-    {%- endfor %}
-    top_diagnoses.top_diagnoses
-from profiles
-inner join personas on profiles.cluster_id = personas.cluster_id
-left join catalogue on personas.catalogue_persona_name = catalogue.persona_name
-left join top_diagnoses on profiles.cluster_id = top_diagnoses.cluster_id
-cross join population_means
-cross join population_spread
+    segment_key,
+    feature_name,
+    statistic,
+    statistic_value
+from unpivoted
+-- a statistic that is undefined for a segment (e.g. the median days between admissions of a
+-- segment of single admissions, or a z-score of a feature without spread) has no row, rather
+-- than a NULL value
+where statistic_value is not null

@@ -8,8 +8,9 @@ segments as (
 
     select
         subject_id,
-        cluster_id
-    from {{ ref('patient_clusters') }}
+        segment_key,
+        segment_kind
+    from {{ ref('patient_segments') }}
 
 ),
 
@@ -36,10 +37,10 @@ titles as (
 segment_sizes as (
 
     select
-        cluster_id,
+        segment_key,
         count(*) as num_segment_patients
     from segments
-    group by cluster_id
+    group by segment_key
 
 ),
 
@@ -47,19 +48,23 @@ population as (
 
     select count(*) as num_population_patients
     from segments
+    where segment_kind = 'clustered'
 
 ),
 
+-- prevalence in the clustering population (patient x distinct code, one row each)
 population_counts as (
 
     select
-        icd_version,
-        icd_code,
+        patient_diagnoses.icd_version,
+        patient_diagnoses.icd_code,
         count(*) as num_population_patients_with_code
     from patient_diagnoses
+    inner join segments on patient_diagnoses.subject_id = segments.subject_id
+    where segments.segment_kind = 'clustered'
     group by
-        icd_version,
-        icd_code
+        patient_diagnoses.icd_version,
+        patient_diagnoses.icd_code
 
 ),
 
@@ -67,14 +72,14 @@ population_counts as (
 segment_counts as (
 
     select
-        segments.cluster_id,
+        segments.segment_key,
         patient_diagnoses.icd_version,
         patient_diagnoses.icd_code,
         count(*) as num_patients
     from patient_diagnoses
     inner join segments on patient_diagnoses.subject_id = segments.subject_id
     group by
-        segments.cluster_id,
+        segments.segment_key,
         patient_diagnoses.icd_version,
         patient_diagnoses.icd_code
 
@@ -83,13 +88,13 @@ segment_counts as (
 ranked as (
 
     select
-        cluster_id,
+        segment_key,
         icd_version,
         icd_code,
         num_patients,
         -- most patients first; ICD version then code break ties, for a stable order
         row_number() over (
-            partition by cluster_id
+            partition by segment_key
             order by num_patients desc, icd_version asc, icd_code asc
         ) as diagnosis_rank
     from segment_counts
@@ -99,7 +104,7 @@ ranked as (
 shares as (
 
     select
-        ranked.cluster_id,
+        ranked.segment_key,
         ranked.diagnosis_rank,
         ranked.icd_version,
         ranked.icd_code,
@@ -108,11 +113,12 @@ shares as (
         coalesce(titles.long_title, 'Unknown code') as long_title,
         ranked.num_patients,
         ranked.num_patients * 1.0 / segment_sizes.num_segment_patients as share_of_segment,
-        population_counts.num_population_patients_with_code * 1.0
-        / population.num_population_patients as share_of_population
+        coalesce(population_counts.num_population_patients_with_code, 0) * 1.0
+        / population.num_population_patients as share_of_clustered_population
     from ranked
-    inner join segment_sizes on ranked.cluster_id = segment_sizes.cluster_id
-    inner join population_counts
+    inner join segment_sizes on ranked.segment_key = segment_sizes.segment_key
+    -- a left join: a code only the rule-defined segment had would have no population row
+    left join population_counts
         on
             ranked.icd_version = population_counts.icd_version
             and ranked.icd_code = population_counts.icd_code
@@ -126,13 +132,13 @@ shares as (
 )
 
 select
-    cluster_id,
+    segment_key,
     diagnosis_rank,
     icd_version,
     icd_code,
     long_title,
     num_patients,
     share_of_segment,
-    share_of_population,
-    share_of_segment / share_of_population as prevalence_ratio
+    share_of_clustered_population,
+    share_of_segment / nullif(share_of_clustered_population, 0) as prevalence_ratio
 from shares

@@ -12,7 +12,7 @@ Fits are spread over the models so that none is repeated:
   computes with the same pure, seeded function, so it chooses the k that
   ``segmentation_diagnostics`` records (a dbt test holds the two equal).
 - ``build_segment_personas`` (model ``segment_personas``): names segments from the stored
-  centroids; no fit.
+  centroids after the persona catalogue and signature seeds; no fit.
 - ``build_patient_clusters`` (model ``patient_clusters``): scores every patient against the
   stored centroids (the Python reference of the SQL scoring model); no fit.
 
@@ -23,7 +23,7 @@ depend on the thread count, so this changes speed only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -184,18 +184,20 @@ def centroids_wide(centroids: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def build_segment_personas(centroids: pd.DataFrame, catalogue_names: Sequence[str]) -> pd.DataFrame:
-    """``segment_personas``: one row per segment with its persona (see ``personas``).
+def build_segment_personas(
+    centroids: pd.DataFrame,
+    catalogue: pd.DataFrame,
+    signatures: pd.DataFrame,
+    min_match_score: object = personas.DEFAULT_MIN_MATCH_SCORE,
+) -> pd.DataFrame:
+    """``segment_personas``: one row per segment with its persona and fit (see ``personas``).
 
-    ``catalogue_names`` are the persona names of the catalogue seed; they must be exactly the
-    personas the naming rule knows, so that names and care actions cannot drift apart.
+    ``catalogue`` and ``signatures`` are the seeds ``persona_catalogue`` and
+    ``persona_signatures``; ``min_match_score`` is var ``persona_min_match_score``.
     """
-    known = [p.name for p in personas.SEED_PERSONAS]
-    if sorted(catalogue_names) != sorted(known):
-        raise ValueError(
-            f"persona catalogue names {sorted(catalogue_names)} differ from the naming rule's {sorted(known)}"
-        )
-    return personas.name_segments(centroids_wide(centroids))
+    clustered = personas.personas_from_catalogue(catalogue, signatures)
+    threshold = _as_float("persona_min_match_score", min_match_score)
+    return personas.name_segments(centroids_wide(centroids), clustered, min_match_score=threshold)
 
 
 def build_patient_clusters(inputs: pd.DataFrame, centroids: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ so tests never touch a developer's database or docs site.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -61,6 +62,22 @@ def built(dbt_env: dict[str, str]) -> dict[str, str]:
     result = run_dbt(dbt_env, "build")
     assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout
     return dbt_env
+
+
+def segmentation_rebuilt_on_a_copy(built: dict[str, str], work: Path, variables: str) -> dict[str, str]:
+    """The segmentation (int_patients_prepared_for_segmentation and everything after it)
+    rebuilt with other vars on a copy of the session's demo database; returns its dbt env."""
+    copy = work / "copy.duckdb"
+    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    env = {
+        **built,
+        "MIMIC_SEGMENTS_DB": str(copy),
+        "DBT_TARGET_PATH": str(work / "target"),
+        "DBT_LOG_PATH": str(work / "logs"),
+    }
+    result = run_dbt(env, "build", "--select", "int_patients_prepared_for_segmentation+", "--vars", variables)
+    assert "ERROR=0" in result.stdout
+    return env
 
 
 DbtRunner = Callable[..., subprocess.CompletedProcess[str]]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import DBT
+from conftest import DBT, run_dbt, segmentation_rebuilt_on_a_copy
 
 from mimic_segments import export
 
@@ -91,8 +91,10 @@ def test_segment_summary(built: dict[str, str], compiled_analyses: Path) -> None
     rows = run_analysis(built, compiled_analyses, "segment_summary")
     assert len(rows) == 4
     assert sum(int(r["num_patients"]) for r in rows) == 100
-    assert sum(float(r["pct_of_patients"]) for r in rows) == pytest.approx(100.0, abs=0.2)
+    assert sum(float(r["pct_of_registry"]) for r in rows) == pytest.approx(100.0, abs=0.2)
+    assert sum(float(r["pct_of_admitted"]) for r in rows) == pytest.approx(100.0, abs=0.2)
     assert len({r["persona_name"] for r in rows}) == 4
+    assert all(-1 <= float(r["persona_fit"]) <= 1 for r in rows)
     assert all(r["care_management_action"] for r in rows)
     for row in rows:
         for column in ("pct_readmitted_30d", "pct_died_in_hospital", "pct_died_within_1y"):
@@ -106,10 +108,9 @@ def test_outreach_list_holds_only_living_targeted_recent_patients(
     assert rows, "the demo's outreach list is empty"
     ids = [int(r["subject_id"]) for r in rows]
     assert len(ids) == len(set(ids))
-    assert {r["persona_name"] for r in rows} <= {
-        "High-frequency, high-cost utilizers",
-        "Acute and ICU-intensive",
-    }
+    # selected by the catalogue's outreach priority (var outreach_max_priority, 2), not by name
+    assert {int(r["outreach_priority"]) for r in rows} <= {1, 2}
+    assert_outreach_list_is_complete(db, ids, max_priority=2, recent_days=730)
     assert all(0 <= int(r["days_since_last_admission"]) <= 730 for r in rows)
     # no deceased patient, by every death record the warehouse has
     deceased = db.execute(
@@ -121,12 +122,48 @@ def test_outreach_list_holds_only_living_targeted_recent_patients(
     assert deceased == (0,)
 
 
+def assert_outreach_list_is_complete(
+    db: duckdb.DuckDBPyConnection, ids: list[int], max_priority: int, recent_days: int
+) -> None:
+    """The list is exactly the living, recently admitted patients of the prioritised personas."""
+    expected = db.execute(
+        "select s.subject_id from marts.patient_segments s join marts.patient_features f using (subject_id)"
+        f" where s.outreach_priority <= {max_priority} and not f.is_known_deceased"
+        f" and f.days_since_last_admission <= {recent_days} order by 1"
+    ).fetchall()
+    assert sorted(ids) == [subject_id for (subject_id,) in expected]
+
+
+@pytest.fixture(scope="module")
+def six_segments(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The segmentation rebuilt at k = 6 on a copy of the demo database, analyses compiled."""
+    env = segmentation_rebuilt_on_a_copy(built, tmp_path_factory.mktemp("k6"), "{cluster_k: 6}")
+    run_dbt(env, "compile", "--select", "resource_type:analysis", "--vars", "{cluster_k: 6}")
+    return env
+
+
+def test_outreach_list_works_for_any_k(six_segments: dict[str, str]) -> None:
+    compiled = Path(six_segments["DBT_TARGET_PATH"]) / "compiled" / "mimic_segments" / "analyses"
+    rows = run_analysis(six_segments, compiled, "outreach_list")
+    with duckdb.connect(six_segments["MIMIC_SEGMENTS_DB"], read_only=True) as db:
+        naming = db.execute("select distinct naming_rule from marts.segment_personas").fetchall()
+        assert naming == [("descriptive",)]  # six segments: no catalogue name is a segment name
+        assert rows, "the outreach list is empty at k = 6"
+        assert_outreach_list_is_complete(
+            db, [int(r["subject_id"]) for r in rows], max_priority=2, recent_days=730
+        )
+        summary = db.execute("select count(*), sum(num_patients) from marts.segments").fetchone()
+    assert summary == (6, 100)
+
+
 def test_segment_mix_shares_sum_to_one(built: dict[str, str], compiled_analyses: Path) -> None:
     rows = run_analysis(built, compiled_analyses, "segment_mix")
     assert {r["attribute_name"] for r in rows} == {"age_bucket", "gender", "insurance", "race"}
     totals: dict[tuple[object, object], list[float]] = {}
     for row in rows:
-        totals.setdefault((row["cluster_id"], row["attribute_name"]), []).append(float(row["pct_of_segment"]))
+        totals.setdefault((row["segment_key"], row["attribute_name"]), []).append(
+            float(row["pct_of_segment"])
+        )
     assert len({cluster for cluster, _ in totals}) == 4
     for key, shares in totals.items():
         # each share is rounded to 0.1 point
@@ -160,7 +197,16 @@ def test_public_marts_have_enforced_contracts(built: dict[str, str], dbt: Callab
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["schema"] == "marts" and node["language"] == "sql"
     ]
-    assert {n["name"] for n in sql_marts} >= {"patient_features", "patient_segments", "segment_profiles"}
+    assert {n["name"] for n in sql_marts} >= {
+        "patient_features",
+        "patient_segments",
+        "segments",
+        "segment_profiles",
+    }
+    # the one exception: a view whose columns are generated from segment_profiles' feature list
+    wide = next(n for n in sql_marts if n["name"] == "segment_profiles_wide")
+    assert not wide["config"]["contract"]["enforced"]
+    sql_marts.remove(wide)
     for node in sql_marts:
         assert node["config"]["contract"]["enforced"], node["name"]
         assert node["access"] == "public", node["name"]

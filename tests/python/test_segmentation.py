@@ -8,13 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
-from synthetic_patients import FEATURES, persona_patients
+from synthetic_patients import FEATURES, catalogue, persona_patients, signatures
 
-from mimic_segments import clustering, personas, segmentation
+from mimic_segments import clustering, segmentation
 from mimic_segments.segmentation import CONFIG_KEYS, SegmentationConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = [p.name for p in personas.SEED_PERSONAS]
+CATALOGUE = catalogue()
+SIGNATURES = signatures()
+CLUSTERED_NAMES = CATALOGUE.loc[CATALOGUE["persona_kind"] == "clustered", "persona_name"].tolist()
 
 DBT_CONFIGS = {
     "cluster_k": "4",
@@ -43,7 +45,7 @@ def run_pipeline(inputs: pd.DataFrame, configs: dict[str, str]) -> dict[str, pd.
     return {
         "diagnostics": diagnostics,
         "centroids": centroids,
-        "personas": segmentation.build_segment_personas(centroids, CATALOGUE),
+        "personas": segmentation.build_segment_personas(centroids, CATALOGUE, SIGNATURES, "0.5"),
         "patient_clusters": segmentation.build_patient_clusters(inputs, centroids),
     }
 
@@ -100,15 +102,9 @@ def test_adapters_read_every_config_key(model: str) -> None:
     assert _config_keys_read(REPO_ROOT / "python_models" / f"{model}.py") == list(CONFIG_KEYS)
 
 
-def test_persona_catalogue_seed_matches_the_naming_rule() -> None:
-    catalogue = pd.read_csv(REPO_ROOT / "seeds" / "personas" / "persona_catalogue.csv")
-    assert catalogue.sort_values("catalogue_order")["persona_name"].tolist() == CATALOGUE
-    assert catalogue["care_management_action"].tolist() == [
-        "Preventive outreach",
-        "Chronic-care programme",
-        "High-utilizer case management",
-        "Post-ICU follow-up",
-    ]
+def test_persona_adapter_reads_the_weak_match_threshold() -> None:
+    keys = _config_keys_read(REPO_ROOT / "python_models" / "segment_personas.py")
+    assert keys == ["persona_min_match_score"]
 
 
 def test_pipeline_end_to_end(outputs) -> None:
@@ -122,7 +118,7 @@ def test_pipeline_end_to_end(outputs) -> None:
     assert len(centroids) == 4 * len(FEATURES)
     assert (centroids["transform"] == "log1p").all()
 
-    assert sorted(outputs["personas"]["persona_name"]) == sorted(CATALOGUE)
+    assert sorted(outputs["personas"]["persona_name"]) == sorted(CLUSTERED_NAMES)
 
     clusters = outputs["patient_clusters"]
     inputs, truth = inputs_frame()
@@ -167,9 +163,13 @@ def test_a_fixed_k_is_fitted_without_computing_the_diagnostics(monkeypatch) -> N
     assert segmentation.build_centroids(inputs, config)["cluster_id"].nunique() == 3
 
 
-def test_catalogue_must_match_the_naming_rule(outputs) -> None:
-    with pytest.raises(ValueError, match="persona catalogue names"):
-        segmentation.build_segment_personas(outputs["centroids"], [*CATALOGUE[:3], "Someone else"])
+def test_personas_come_from_the_seeds(outputs) -> None:
+    # a persona renamed in the catalogue is renamed in the output, with no code change
+    renamed = CATALOGUE.assign(persona_name=CATALOGUE["persona_name"].str.upper())
+    out = segmentation.build_segment_personas(outputs["centroids"], renamed, SIGNATURES, 0.5)
+    assert out["persona_name"].tolist() == outputs["personas"]["persona_name"].str.upper().tolist()
+    with pytest.raises(ValueError, match="persona_min_match_score' must be a number"):
+        segmentation.build_segment_personas(outputs["centroids"], CATALOGUE, SIGNATURES, "strong")
 
 
 def test_inputs_need_the_id_column() -> None:

@@ -6,19 +6,17 @@ the segmentation with `cluster_k: auto` and the demographic inputs switched on.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_dbt
-
-from mimic_segments.personas import SEED_PERSONAS
+from conftest import segmentation_rebuilt_on_a_copy
+from synthetic_patients import catalogue
 
 pytestmark = pytest.mark.e2e
 
-CATALOGUE = sorted(p.name for p in SEED_PERSONAS)
+# the clustered personas of the catalogue seed (names are data, read from the seed)
+CATALOGUE = sorted(catalogue().query("persona_kind == 'clustered'")["persona_name"])
 # var cluster_features in dbt_project.yml: utilization, complexity and acuity features
 NUM_FEATURES = 10
 
@@ -46,15 +44,24 @@ def test_diagnostics_cover_every_k_of_the_range(db: duckdb.DuckDBPyConnection) -
 
 def test_four_named_personas_one_each(db: duckdb.DuckDBPyConnection) -> None:
     personas = db.execute(
-        "select p.cluster_id, p.persona_name, p.naming_rule, count(c.subject_id) as n"
+        "select p.cluster_id, p.persona_name, p.naming_rule, p.persona_match_score, p.persona_match_margin,"
+        " p.is_weak_persona_match, count(c.subject_id) as n"
         " from marts.segment_personas p join marts.patient_clusters c using (cluster_id)"
         " group by all order by p.cluster_id"
     ).df()
     assert sorted(personas["persona_name"]) == CATALOGUE
     assert (personas["naming_rule"] == "catalogue assignment").all()
     assert personas["n"].sum() == 100
-    # the lowest-need segment (cluster 0 by the numbering rule) is the healthy persona
-    assert personas.loc[personas["cluster_id"] == 0, "persona_name"].item() == "Low-utilization, healthy"
+    # the fit is a cosine; the weak flag follows var persona_min_match_score (0.5)
+    assert personas["persona_match_score"].between(-1, 1).all()
+    assert (personas["is_weak_persona_match"] == (personas["persona_match_score"] < 0.5)).all()
+    # The demo's 100 ICU patients at k = 4: the most ICU-intensive patients are also the most
+    # frequent ones (one segment), and no segment has more conditions than hospital use. So two
+    # personas fit their segments weakly, one of them worse than its runner-up (the one-to-one
+    # assignment left it over), and both are flagged rather than presented as good fits.
+    assert personas["is_weak_persona_match"].sum() == 2
+    assert (personas.loc[personas["is_weak_persona_match"], "persona_match_margin"] < 0).sum() >= 1
+    assert (personas.loc[~personas["is_weak_persona_match"], "persona_match_margin"] > 0).all()
 
 
 def test_sql_scoring_agrees_with_python_for_every_patient(db: duckdb.DuckDBPyConnection) -> None:
@@ -95,23 +102,50 @@ def test_centroids_hold_the_model(db: duckdb.DuckDBPyConnection) -> None:
     assert abs(mean[0][0]) < 1e-12
 
 
-def test_profiles_are_complete(db: duckdb.DuckDBPyConnection) -> None:
-    profiles = db.execute("select * from marts.segment_profiles order by cluster_id").df()
-    assert len(profiles) == 4
-    assert profiles["num_patients"].sum() == 100
-    assert profiles["share_of_patients"].sum() == pytest.approx(1.0)
-    assert sorted(profiles["persona_name"]) == CATALOGUE
-    assert profiles["care_management_action"].notna().all()
-    assert profiles["top_diagnoses"].str.count("; ").eq(2).all()
+def test_segments_and_profiles_are_complete(db: duckdb.DuckDBPyConnection) -> None:
+    segments = db.execute("select * from marts.segments order by segment_key").df()
+    # every demo patient was admitted: four clustered segments, no rule-defined one
+    assert segments["segment_key"].tolist() == ["cluster_0", "cluster_1", "cluster_2", "cluster_3"]
+    assert (segments["segment_kind"] == "clustered").all()
+    assert segments["num_patients"].sum() == 100
+    assert segments["share_of_registry"].sum() == pytest.approx(1.0)
+    assert segments["share_of_clustered_population"].tolist() == pytest.approx(
+        segments["share_of_registry"].tolist()
+    )
+    assert sorted(segments["persona_name"]) == CATALOGUE
+    assert segments["care_management_action"].notna().all()
+    assert segments["top_diagnoses"].str.count("; ").eq(2).all()
+
+    profiles = db.execute("select * from marts.segment_profiles").df()
+    assert not profiles.duplicated(["segment_key", "feature_name", "statistic"]).any()
+    means = profiles[profiles["statistic"] == "mean"].merge(segments[["segment_key", "num_patients"]])
+    zscores = profiles[profiles["statistic"] == "zscore"].merge(segments[["segment_key", "num_patients"]])
+    # size-weighted segment means give back the population's totals (no fan-out in the joins)
+    admissions = means[means["feature_name"] == "num_admissions"]
+    assert (admissions["statistic_value"] * admissions["num_patients"]).sum() == pytest.approx(275)
     # z-scores weighted by segment size average to 0 (each is a centred segment mean)
-    weighted = (profiles["zscore_num_admissions"] * profiles["num_patients"]).sum() / 100
-    assert weighted == pytest.approx(0.0, abs=1e-9)
+    for feature in ["num_admissions", "total_icu_days", "charlson_comorbidity_index"]:
+        part = zscores[zscores["feature_name"] == feature]
+        assert (part["statistic_value"] * part["num_patients"]).sum() / 100 == pytest.approx(0.0, abs=1e-9)
+    medians = profiles[profiles["statistic"] == "median"]
     for feature in ["num_admissions", "total_icu_days", "age_at_last_admission"]:
-        assert profiles[f"median_{feature}"].notna().all(), feature
+        assert len(medians[medians["feature_name"] == feature]) == 4, feature
+    assert set(profiles.loc[profiles["statistic"] == "rate", "feature_name"]) == {
+        "has_chronic_condition",
+        "in_hospital_death",
+        "died_within_1y_of_last_discharge",
+    }
+
+    wide = db.execute("select * from marts.segment_profiles_wide order by segment_key").df()
+    assert wide["segment_key"].tolist() == segments["segment_key"].tolist()
+    for row in profiles.itertuples():
+        cell = wide.loc[wide["segment_key"] == row.segment_key, f"{row.statistic}_{row.feature_name}"].item()
+        assert cell == row.statistic_value, (row.segment_key, row.feature_name, row.statistic)
+
     assert rows(db, "select count(*) from marts.segment_top_diagnoses where share_of_segment > 1") == [(0,)]
     mix = rows(
         db,
-        "select attribute_name, count(distinct cluster_id), round(sum(num_patients))"
+        "select attribute_name, count(distinct segment_key), round(sum(num_patients))"
         " from marts.segment_demographic_mix group by all order by all",
     )
     assert mix == [("age_bucket", 4, 100), ("gender", 4, 100), ("insurance", 4, 100), ("race", 4, 100)]
@@ -121,28 +155,24 @@ def test_patient_segments_carry_persona_and_action(db: duckdb.DuckDBPyConnection
     summary = rows(
         db,
         "select count(*), count(distinct persona_name), count(care_management_action),"
-        " count(*) filter (where insurance = 'Unknown') from marts.patient_segments",
+        " count(*) filter (where insurance = 'Unknown'),"
+        " count(*) filter (where segment_kind = 'clustered'), count(cluster_id),"
+        " count(distance_to_centroid), count(outreach_priority) from marts.patient_segments",
     )
-    # every demo patient was admitted at least once, so insurance is always known
-    assert summary == [(100, 4, 100, 0)]
+    # every demo patient was admitted at least once, so all are clustered and insurance is known
+    assert summary == [(100, 4, 100, 0, 100, 100, 100, 100)]
+    keys = rows(
+        db, "select count(*) from marts.patient_segments where segment_key <> 'cluster_' || cluster_id"
+    )
+    assert keys == [(0,)]
 
 
 @pytest.fixture(scope="module")
-def auto_build(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def auto_build(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The segmentation rebuilt on a copy of the demo database with k = auto and demographics on."""
-    work = tmp_path_factory.mktemp("auto")
-    copy = work / "auto.duckdb"
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
-    env = {
-        **built,
-        "MIMIC_SEGMENTS_DB": str(copy),
-        "DBT_TARGET_PATH": str(work / "target"),
-        "DBT_LOG_PATH": str(work / "logs"),
-    }
     variables = "{cluster_k: auto, cluster_include_demographics: true}"
-    result = run_dbt(env, "build", "--select", "int_patients_prepared_for_segmentation+", "--vars", variables)
-    assert "ERROR=0" in result.stdout
-    yield copy
+    env = segmentation_rebuilt_on_a_copy(built, tmp_path_factory.mktemp("auto"), variables)
+    return Path(env["MIMIC_SEGMENTS_DB"])
 
 
 def test_auto_k_with_demographics_end_to_end(auto_build: Path) -> None:

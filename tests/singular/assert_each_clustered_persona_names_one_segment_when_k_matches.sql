@@ -1,7 +1,8 @@
--- With four segments, each takes a different persona of the catalogue and every catalogue
--- persona is used: returns the personas used by no segment, or by more than one, and any
--- segment named outside the catalogue. With any other number of segments it checks nothing
--- (they are named descriptively), so it holds for k = 4 whether fixed or chosen by `auto`.
+-- With as many clustered segments as clustered catalogue personas, each segment takes a
+-- different clustered persona and every one is used: returns the personas used by no segment,
+-- or by more than one, and any segment named outside the clustered catalogue. With any other
+-- number of segments it checks nothing (they are named descriptively), so it holds whether k
+-- is fixed or chosen by `auto`, and whatever the catalogue holds.
 with
 
 segments as (
@@ -17,13 +18,13 @@ catalogue as (
 
     select persona_name
     from {{ ref('persona_catalogue') }}
+    where persona_kind = 'clustered'
 
 ),
 
-four_segments as (
+one_to_one as (
 
-    select count(*) = 4 as applies
-    from segments
+    select (select count(*) from segments) = (select count(*) from catalogue) as applies
 
 ),
 
@@ -44,7 +45,7 @@ select
     uses.num_segments,
     uses.outside_catalogue
 from uses
-cross join four_segments
+cross join one_to_one
 where
-    four_segments.applies
+    one_to_one.applies
     and (uses.num_segments <> 1 or uses.outside_catalogue = 1)
