@@ -1,9 +1,16 @@
-"""The segmentation report renders from the demo marts, with every figure, deterministically."""
+"""The segmentation report renders from the demo marts, with every figure, deterministically.
+
+The demo's 100 patients all have a hospital admission, so it has only clustered segments; the
+rule-defined path (patients never admitted, ~39% of a full release) is rendered from a copy of
+the demo database with a rule-defined segment added to the segment marts.
+"""
 
 from __future__ import annotations
 
 import base64
+import html
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -13,18 +20,40 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_patients import catalogue
 
 from mimic_segments import report
-from mimic_segments.personas import SEED_PERSONAS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["segment_sizes", "centroid_heatmap", "pca", "demographic_mix", "k_selection"]
+NEVER_ADMITTED = 60  # patients of the rule-defined segment added to the modified copy
+# persona names and actions are data: read from the catalogue seed, never written here
+CATALOGUE = catalogue()
+RULE = CATALOGUE[CATALOGUE["persona_kind"] == "rule_defined"].iloc[0]
+RULE_KEY, RULE_NAME = RULE["persona_key"], RULE["persona_name"]
+CLUSTERED_ACTIONS = CATALOGUE.loc[CATALOGUE["persona_kind"] == "clustered", "care_management_action"]
 
 
 def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == PNG_SIGNATURE
     width, height = struct.unpack(">II", data[16:24])
     return width, height
+
+
+def card(page: str, kind: str, name: str) -> str:
+    """The HTML of the persona card of the given kind ('clustered' or 'rule-defined') and name."""
+    match = re.search(
+        rf'<div class="card {kind}"[^>]*>\s*<h3>{re.escape(html.escape(name))}</h3>.*?\n</div>', page, re.S
+    )
+    assert match, (kind, name)
+    return match.group(0)
+
+
+def population(page: str, key: str) -> str:
+    """The number in a population tile: 'registry', 'clustered' or 'rule-defined'."""
+    match = re.search(rf"<div class='tile' id='population-{key}'><div class='big'>([\d,]+)</div>", page)
+    assert match, key
+    return match.group(1)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +78,102 @@ def rendered(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     return out, (out / report.REPORT_NAME).read_text(encoding="utf-8")
 
 
+def add_rule_defined_segment(database: Path, weak_segment: str) -> None:
+    """Add NEVER_ADMITTED never-admitted patients as the rule-defined segment, as a release has them.
+
+    Rewrites the registry shares of `segments` and `segment_demographic_mix` to match (the
+    never-admitted patients' age is 'Unknown', their other attributes follow the admitted
+    patients), gives the new segment a few profile rows, and flags ``weak_segment`` as a weak
+    persona match.
+    """
+    with duckdb.connect(str(database)) as connection:
+        registry = connection.execute("select sum(num_patients) from marts.segments").fetchone()[0]
+        registry += NEVER_ADMITTED
+        connection.execute(
+            """
+            insert into marts.segments (
+                segment_key, segment_kind, cluster_id, persona_name, catalogue_persona_name,
+                care_management_action, outreach_priority, num_patients, share_of_registry,
+                share_of_clustered_population, naming_rule, persona_match_score, runner_up_persona_name,
+                persona_match_margin, is_weak_persona_match, readmission_rate, top_diagnoses
+            )
+            select persona_key, 'rule_defined', null, persona_name, persona_name, care_management_action,
+                outreach_priority, ?, 0.0, null, 'rule', null, null, null, null, null, null
+            from raw.persona_catalogue
+            where persona_key = ?
+            """,
+            [NEVER_ADMITTED, RULE_KEY],
+        )
+        connection.execute("update marts.segments set share_of_registry = num_patients * 1.0 / ?", [registry])
+        connection.execute(
+            "update marts.segments set is_weak_persona_match = true where segment_key = ?", [weak_segment]
+        )
+        connection.executemany(
+            "insert into marts.segment_profiles (segment_key, feature_name, statistic, statistic_value)"
+            " values (?, ?, ?, ?)",
+            [
+                [RULE_KEY, "num_admissions", "mean", 0.0],
+                [RULE_KEY, "num_admissions", "median", 0.0],
+                [RULE_KEY, "ed_visit_count", "mean", 0.75],
+                [RULE_KEY, "has_chronic_condition", "rate", 0.0],
+            ],
+        )
+        columns = (
+            "segment_key, attribute_name, category, num_patients, share_of_segment, share_of_registry,"
+            " share_of_clustered_population"
+        )
+        connection.execute(
+            f"insert into marts.segment_demographic_mix ({columns})"
+            " select segment_key, 'age_bucket', 'Unknown', 0, 0.0, 0.0, 0.0 from marts.segments"
+            " where segment_kind = 'clustered'"
+        )
+        connection.execute(
+            f"""
+            insert into marts.segment_demographic_mix ({columns})
+            select ?, attribute_name, category, n, n * 1.0 / ?, 0.0, share_of_clustered_population
+            from (
+                select distinct
+                    attribute_name,
+                    category,
+                    share_of_clustered_population,
+                    case
+                        when attribute_name = 'age_bucket' then (category = 'Unknown')::int * ?
+                        else round(share_of_clustered_population * ?)
+                    end as n
+                from marts.segment_demographic_mix
+            )
+            """,
+            [RULE_KEY, NEVER_ADMITTED, NEVER_ADMITTED, NEVER_ADMITTED],
+        )
+        connection.execute(
+            """
+            update marts.segment_demographic_mix as m
+            set share_of_registry = t.n * 1.0 / ?
+            from (
+                select attribute_name, category, sum(num_patients) as n
+                from marts.segment_demographic_mix
+                group by attribute_name, category
+            ) as t
+            where m.attribute_name = t.attribute_name and m.category = t.category
+            """,
+            [registry],
+        )
+
+
+@pytest.fixture(scope="module")
+def with_rule_defined(
+    built: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, str]:
+    """The report of a copy of the demo with a rule-defined segment and cluster_1 a weak match."""
+    work = tmp_path_factory.mktemp("rule_defined")
+    database = work / "with_rule_defined.duckdb"
+    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], database)
+    add_rule_defined_segment(database, weak_segment="cluster_1")
+    out = work / "report"
+    target = report.write_report(database, out)
+    return database, out, target.read_text(encoding="utf-8")
+
+
 def test_report_has_every_figure_embedded_and_on_disk(rendered) -> None:
     out, page = rendered
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]+)">', page)
@@ -62,18 +187,74 @@ def test_report_has_every_figure_embedded_and_on_disk(rendered) -> None:
     assert not re.search(r'(src|href)="(?!data:)', page)
 
 
-def test_report_shows_personas_actions_and_diagnostics(rendered, db: duckdb.DuckDBPyConnection) -> None:
+def test_report_shows_the_demo_population(rendered, db: duckdb.DuckDBPyConnection) -> None:
     _, page = rendered
-    for persona in SEED_PERSONAS:
-        assert f"<h3>{persona.name}</h3>" in page
-    for action in ["Preventive outreach", "Chronic-care programme", "High-utilizer case management"]:
+    # the demo: 100 registry patients, all admitted, in 4 clustered segments; none rule-defined
+    kinds = dict(
+        db.execute(
+            "select segment_kind, count(*) from marts.patient_segments group by segment_kind"
+        ).fetchall()
+    )
+    assert kinds == {"clustered": 100}
+    assert db.execute("select count(*), sum(num_patients) from marts.segments").fetchone() == (4, 100)
+    assert (population(page, "registry"), population(page, "clustered")) == ("100", "100")
+    assert population(page, "rule-defined") == "0"
+    assert "100 registry patients: 100 admitted patients in 4 clustered\nsegments," in page
+    assert "no rule-defined segment" in page
+    assert 'class="card rule-defined"' not in page
+    # sizes table: one row per segment, both shares (equal on the demo)
+    for name, n, share in db.execute(
+        "select persona_name, num_patients, share_of_registry from marts.segments"
+    ).fetchall():
+        row = (
+            f"<tr><td>{html.escape(name)}</td><td>clustered</td><td class='num'>{n}</td>"
+            f"<td class='num'>{share:.0%}</td><td class='num'>{share:.0%}</td></tr>"
+        )
+        assert row in page
+
+
+def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.DuckDBPyConnection) -> None:
+    _, page = rendered
+    # k = 4 on the demo, as many as the catalogue's clustered personas: each names one segment
+    clustered_personas = [
+        name
+        for (name,) in db.execute(
+            "select persona_name from raw.persona_catalogue where persona_kind = 'clustered'"
+        ).fetchall()
+    ]
+    segments = db.execute(
+        "select segment_key, persona_name, care_management_action, persona_match_score,"
+        " runner_up_persona_name, persona_match_margin, is_weak_persona_match from marts.segments"
+    ).fetchall()
+    assert sorted(s[1] for s in segments) == sorted(clustered_personas)
+    for key, name, action, score, runner_up, margin, weak in segments:
+        text = card(page, "clustered", name)
+        assert f"<code>{key}</code>" in text
+        assert f"Suggested action: {html.escape(action)}" in text
+        assert -1.0 <= score <= 1.0
+        assert f"Persona fit {score:+.2f} (cosine similarity, -1 to 1)" in text
+        assert html.escape(f"runner-up: {runner_up}, margin {margin:+.2f}") in text
+        assert ("<strong>Weak match:</strong>" in text) == weak
+        if weak:
+            assert "persona_min_match_score" in text and "before acting on the persona" in text
+    weak_count = sum(s[-1] for s in segments)
+    assert weak_count >= 1  # the demo has weak fits (see test_segmentation_end_to_end)
+    assert page.count("<strong>Weak match:</strong>") == weak_count
+    assert f"{weak_count} of 4 clustered segments have a weak persona match" in page
+    # no wording left from the unnormalised dot-product fit or a fixed number of personas
+    for stale in ["fit to the persona's profile", "(strong)", "(moderate)", "four personas"]:
+        assert stale not in page
+    for action in CLUSTERED_ACTIONS:
         assert f"Suggested action: {action}" in page
     # one diagnostics row per k, the chosen one highlighted
     assert page.count("<tr class='chosen'>") == 1
     assert len(re.findall(r"<tr class='(?:chosen)?'><td class='num'>\d+</td>", page)) == 7
-    top = db.execute("select long_title from marts.segment_top_diagnoses where diagnosis_rank = 1").fetchall()
-    for (title,) in top:
-        assert title.replace("'", "&#x27;") in page
+    top = db.execute(
+        "select segment_key, long_title from marts.segment_top_diagnoses where diagnosis_rank = 1"
+    ).fetchall()
+    assert len(top) == 4
+    for _, title in top:
+        assert html.escape(title) in page
     # the demo's k = 4 fails the stability rule: the report says so in plain words
     assert "Caution:" in page
 
@@ -88,6 +269,121 @@ def test_report_is_identical_on_rerun(rendered, built: dict[str, str], tmp_path:
         ).read_bytes()
 
 
+def test_rule_defined_segment_gets_population_share_and_its_own_card(with_rule_defined, rendered) -> None:
+    database, out, page = with_rule_defined
+    registry = 100 + NEVER_ADMITTED
+    assert population(page, "registry") == str(registry)
+    assert population(page, "clustered") == "100"
+    assert population(page, "rule-defined") == str(NEVER_ADMITTED)
+    assert f"{NEVER_ADMITTED / registry:.0%} of the registry, in 1 rule-defined segment" in page
+    assert f"{100 / registry:.0%} of the registry, in 4 clustered segments" in page
+    assert f"and {NEVER_ADMITTED} patients never admitted in 1 rule-defined segment" in page
+    assert (
+        f"<tr><td>{RULE_NAME}</td><td>rule-defined</td><td class='num'>{NEVER_ADMITTED}</td>"
+        f"<td class='num'>{NEVER_ADMITTED / registry:.0%}</td><td class='num'>&ndash;</td></tr>"
+    ) in page
+
+    rule = card(page, "rule-defined", RULE_NAME)
+    assert "Not clustered: defined by a rule (<code>outside_clustering_population</code>)" in rule
+    assert f"Suggested action: {html.escape(RULE['care_management_action'])}" in rule
+    assert f"{NEVER_ADMITTED} patients ({NEVER_ADMITTED / registry:.0%} of registry; not clustered)" in rule
+    assert "<td>ED visits (mean)</td><td class='num'>0.8</td>" in rule
+    for absent in ["Persona fit", "Stands out for", "Weak match", "runner-up", "Died in hospital"]:
+        assert absent not in rule
+    # clustered segments show both shares, and the card order is clustered first
+    with duckdb.connect(str(database), read_only=True) as connection:
+        clustered = connection.execute(
+            "select persona_name, num_patients, share_of_registry, share_of_clustered_population,"
+            " is_weak_persona_match from marts.segments where segment_kind = 'clustered'"
+        ).fetchall()
+    for name, n, registry_share, clustered_share, _ in clustered:
+        assert registry_share < clustered_share
+        text = card(page, "clustered", name)
+        assert f"{n} patients ({registry_share:.0%} of registry, {clustered_share:.0%} of clustered)" in text
+    assert page.index('class="card rule-defined"') > page.rindex('class="card clustered"')
+    # the flipped segment is now flagged too
+    weak = [name for name, *_, is_weak in clustered if is_weak]
+    assert page.count("<strong>Weak match:</strong>") == len(weak) >= 2
+    for name in weak:
+        assert "<strong>Weak match:</strong>" in card(page, "clustered", name)
+
+    # the clustering figures stay on the admitted patients; sizes and mix gain the new rows
+    demo_out, _ = rendered
+    for name in ["centroid_heatmap", "pca", "k_selection"]:
+        assert (out / "figures" / f"{name}.png").read_bytes() == (
+            demo_out / "figures" / f"{name}.png"
+        ).read_bytes()
+    for name in ["segment_sizes", "demographic_mix"]:
+        _, height = png_size((out / "figures" / f"{name}.png").read_bytes())
+        _, demo_height = png_size((demo_out / "figures" / f"{name}.png").read_bytes())
+        assert height > demo_height, name
+
+
+def test_demographic_mix_and_sizes_figures_draw_every_segment(with_rule_defined) -> None:
+    database, _, _ = with_rule_defined
+    data = report.load_report_data(database)
+    assert list(data.segments["segment_kind"]) == ["clustered"] * 4 + ["rule_defined"]
+    assert data.segment_names[RULE_KEY] == RULE_NAME
+    assert sorted(data.cluster_names) == [0, 1, 2, 3]
+    sizes = report.figure_segment_sizes(data.segments)
+    labels = [t.get_text() for t in sizes.axes[0].get_yticklabels()]
+    assert labels[0] == f"{RULE_NAME} (rule-defined)"  # bottom bar: the rule-defined one
+    mix = report.figure_demographic_mix(data.demographic_mix, data.segments)
+    rows = [t.get_text() for t in mix.axes[0].get_yticklabels()]
+    assert rows == [
+        "All patients (registry)",
+        "Admitted patients (clustered)",
+        *data.clustered["persona_name"],
+        f"{RULE_NAME} (rule-defined)",
+    ]
+    legend = [t.get_text() for t in mix.axes[0].get_legend().get_texts()]
+    assert "Unknown (never admitted)" in legend
+
+
+def test_persona_fit_notes() -> None:
+    segment = pd.Series(
+        {
+            "persona_name": "Persona A",
+            "persona_match_score": 0.31,
+            "runner_up_persona_name": "Persona B",
+            "persona_match_margin": -0.2,
+            "is_weak_persona_match": True,
+        }
+    )
+    note = report.persona_fit_note(segment)
+    assert note.startswith("Persona fit +0.31 (cosine similarity, -1 to 1); runner-up: Persona B")
+    assert "margin -0.20 (negative: the runner-up fits this segment better" in note
+    warning = report.weak_match_warning(segment)
+    assert "fit +0.31 is below var persona_min_match_score" in warning
+    assert "Read the segment&#x27;s profile" in warning
+    narrow = segment.copy()
+    narrow["persona_match_margin"] = 0.04
+    assert "(narrow: two personas describe this segment about equally)" in report.persona_fit_note(narrow)
+    strong = segment.copy()
+    strong["is_weak_persona_match"] = False
+    strong["persona_match_margin"] = 0.5
+    assert report.weak_match_warning(strong) == ""
+    assert report.persona_fit_note(strong).endswith("margin +0.50.")
+    for missing in [None, np.nan]:
+        strong["is_weak_persona_match"] = missing
+        assert report.weak_match_warning(strong) == ""
+
+
+def test_pivot_profiles_makes_statistic_feature_columns() -> None:
+    long = pd.DataFrame(
+        {
+            "segment_key": ["cluster_0", "cluster_0", "cluster_1", RULE_KEY],
+            "feature_name": ["num_admissions", "in_hospital_death", "num_admissions", "num_admissions"],
+            "statistic": ["mean", "rate", "mean", "mean"],
+            "statistic_value": [1.5, 0.1, 3.0, 0.0],
+        }
+    )
+    wide = report.pivot_profiles(long)
+    assert list(wide.columns) == ["segment_key", "mean_num_admissions", "rate_in_hospital_death"]
+    assert wide.set_index("segment_key").loc["cluster_1", "mean_num_admissions"] == 3.0
+    assert np.isnan(wide.set_index("segment_key").loc[RULE_KEY, "rate_in_hospital_death"])
+
+
 def test_missing_database_or_marts_say_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(report.ReportError, match="make build"):
         report.load_report_data(tmp_path / "missing.duckdb")
@@ -96,6 +392,18 @@ def test_missing_database_or_marts_say_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(report.ReportError, match=r"marts \['segmentation_diagnostics'.*are missing"):
         report.load_report_data(empty)
     assert report.main(["--database", str(tmp_path / "missing.duckdb"), "--out", str(tmp_path)]) == 1
+    # a database built before segment_profiles went long: rebuild, rather than a KeyError
+    old = tmp_path / "old.duckdb"
+    with duckdb.connect(str(old)) as connection:
+        connection.execute("create schema marts")
+        for table in report.REQUIRED_TABLES:
+            if table != "segment_profiles":
+                connection.execute(f"create table marts.{table} (segment_key varchar)")
+        connection.execute(
+            "create table marts.segment_profiles (cluster_id integer, share_of_patients double)"
+        )
+    with pytest.raises(report.ReportError, match=r"segment_profiles is not the long .*make build"):
+        report.load_report_data(old)
 
 
 def test_pca_projection_samples_large_populations() -> None:
