@@ -16,7 +16,7 @@ DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
-	release-build release-parquet generate bench
+	release-build release-parquet generate bench validation-report
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
@@ -28,6 +28,7 @@ MIMIC_RELEASE_FORMAT ?= csv
 RELEASE_VARS = {mimic_source_mode: release, mimic_release_dir: "$(MIMIC_RELEASE_DIR)", mimic_release_format: $(MIMIC_RELEASE_FORMAT), mimic_last_data_year: $(MIMIC_LAST_DATA_YEAR)}
 GENERATE_ARGS ?= --patients 2000 --seed 42 --out data/generated/2000
 BENCH_ARGS ?=
+VALIDATION_ARGS ?=
 
 help: ## List the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -83,6 +84,9 @@ release-parquet: $(STAMP) ## One-time Parquet copies of MIMIC_RELEASE_DIR's tabl
 
 generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patients N --seed S --out DIR')
 	$(BIN)/python -m mimic_segments.generator $(GENERATE_ARGS)
+
+validation-report: data ## docs/validation.md: the segmentation on a generated 364,627-patient release and on the demo (VALIDATION_ARGS=...)
+	$(BIN)/python -m mimic_segments.validation $(VALIDATION_ARGS)
 
 bench: $(STAMP) ## Benchmark dbt vs pandas vs one DuckDB query; writes BENCHMARKS.md (BENCH_ARGS=...)
 	$(BIN)/python bench/run_benchmark.py $(BENCH_ARGS)

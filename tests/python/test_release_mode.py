@@ -21,15 +21,20 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from synthetic_patients import catalogue
 
-from mimic_segments import reference_data, release_parquet
+from mimic_segments import reference_data, release_parquet, validation
 from mimic_segments.generator import generate_release
+from mimic_segments.validation import dbt_env
 
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).with_name("dbt")
 PATIENTS = 2_000
+# the catalogue's rule-defined segment (names are data: read from the seed)
+_RULE = catalogue().query("persona_kind == 'rule_defined'").iloc[0]
+RULE_KEY, RULE_NAME = _RULE["persona_key"], _RULE["persona_name"]
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 import approaches  # noqa: E402
@@ -56,19 +61,6 @@ def run_dbt(env: dict[str, str], *args: str, expect_ok: bool = True) -> subproce
             f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr}"
         )
     return result
-
-
-def dbt_env(work: Path, name: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DBT_PROFILES_DIR=str(REPO_ROOT),
-        MIMIC_SEGMENTS_DB=str(work / f"{name}.duckdb"),
-        DBT_TARGET_PATH=str(work / f"target-{name}"),
-        DBT_LOG_PATH=str(work / f"logs-{name}"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
-    env.pop("MIMIC_RELEASE_DIR", None)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -140,14 +132,94 @@ def test_patient_features_reconcile_with_the_files(db: duckdb.DuckDBPyConnection
     ).fetchone() == (True,)
 
 
+def test_segments_describe_the_hospital_population(db: duckdb.DuckDBPyConnection, release: Path) -> None:
+    """The generated release has MIMIC-IV 3.1's registry shape (38.7 % never admitted): the
+    clustered segments hold admitted patients only, the rule-defined segment exactly the rest."""
+    with gzip.open(release / "hosp" / "admissions.csv.gz", "rt") as handle:
+        admitted = {int(line.split(",", 1)[0]) for line in list(handle)[1:]}
+    assert 1 - len(admitted) / PATIENTS == pytest.approx(141_175 / 364_627, abs=0.03)
+    segments = db.execute(
+        "select subject_id, segment_kind, segment_key, cluster_id from marts.patient_segments"
+    ).df()
+    assert len(segments) == PATIENTS and segments["subject_id"].is_unique
+    clustered = segments[segments["segment_kind"] == "clustered"]
+    rule = segments[segments["segment_kind"] == "rule_defined"]
+    assert set(clustered["subject_id"]) == admitted  # no never-admitted patient in any cluster
+    assert set(rule["segment_key"]) == {RULE_KEY}
+    assert rule["cluster_id"].isna().all() and clustered["cluster_id"].notna().all()
+    assert len(rule) == PATIENTS - len(admitted)
+    # both scorers scored exactly the admitted patients
+    for model in ("patient_clusters", "patient_nearest_centroid", "int_patients_prepared_for_segmentation"):
+        schema = "intermediate" if model.startswith("int_") else "marts"
+        ids = {row[0] for row in db.execute(f"select subject_id from {schema}.{model}").fetchall()}
+        assert ids == admitted, model
+    # counts reconcile: segment sizes sum to the registry and to the clustering population
+    sizes = db.execute(
+        "select sum(num_patients), sum(num_patients) filter (where segment_kind = 'clustered'),"
+        " sum(share_of_registry), sum(share_of_clustered_population) from marts.segments"
+    ).fetchone()
+    assert sizes[:2] == (PATIENTS, len(admitted))
+    assert sizes[2:] == (pytest.approx(1.0), pytest.approx(1.0))
+    # the scaler was fitted on the admitted: the mean of log1p(num_admissions) is theirs
+    scaler = db.execute(
+        "select distinct scaler_mean from marts.segment_centroids where feature_name = 'num_admissions'"
+    ).fetchall()
+    admitted_mean = db.execute(
+        "select avg(ln(1 + num_admissions)) from marts.patient_features where num_admissions > 0"
+    ).fetchone()[0]
+    assert len(scaler) == 1 and scaler[0][0] == pytest.approx(admitted_mean, abs=1e-12)
+
+
+def test_the_validation_report_reads_its_numbers_from_the_builds(
+    release_built: dict[str, str], built: dict[str, str], release: Path, tmp_path: Path
+) -> None:
+    """make validation-report's writer, on this small release and the demo (render only)."""
+    out = tmp_path / "validation.md"
+    code = validation.main(
+        [
+            "--render-only",
+            "--release-db",
+            release_built["MIMIC_SEGMENTS_DB"],
+            "--demo-db",
+            built["MIMIC_SEGMENTS_DB"],
+            "--patients",
+            str(PATIENTS),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    text = out.read_text()
+    with gzip.open(release / "hosp" / "admissions.csv.gz", "rt") as handle:
+        admitted = len({line.split(",", 1)[0] for line in list(handle)[1:]})
+    found = validation.collect(Path(release_built["MIMIC_SEGMENTS_DB"]), "release")
+    assert found.population == {
+        "registry": PATIENTS,
+        "admitted": admitted,
+        "never_admitted": PATIENTS - admitted,
+    }
+    assert found.never_admitted_in_clusters == 0
+    assert f"| admitted: the clustering population | {admitted:,} |" in text
+    assert "| never-admitted patients in a clustered segment | 0 |" in text
+    assert f"| segment sizes sum to the registry | {PATIENTS:,} = {PATIENTS:,} |" in text
+    assert f"| `{RULE_KEY}` | rule_defined | {RULE_NAME} |" in text
+    # the rule-defined segment holds only 0-admission patients, every clustered one none
+    table = found.admissions.pivot(index="segment_key", columns="admissions", values="patients").fillna(0)
+    assert table.loc[RULE_KEY].drop("0").sum() == 0
+    assert table.drop(index=RULE_KEY)["0"].sum() == 0
+    demo = validation.collect(Path(built["MIMIC_SEGMENTS_DB"]), "demo")
+    assert demo.population == {"registry": 100, "admitted": 100, "never_admitted": 0}
+    assert "## MIMIC-IV demo 2.2 (100 patients)" in text
+
+
 def test_features_agree_with_the_benchmark_approaches(release_built: dict[str, str], release: Path) -> None:
     """dbt, pandas and the one-query DuckDB version give the same features and clusters."""
     reference = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DB"]))
     for approach in ("pandas", "duckdb"):
         features, assignments = approaches.run(approach, release, 2022)
-        other = features.merge(assignments[["subject_id", "cluster_id"]], on="subject_id").sort_values(
-            "subject_id", ignore_index=True
-        )
+        other = features.merge(
+            assignments[["subject_id", "cluster_id"]], on="subject_id", how="left"
+        ).sort_values("subject_id", ignore_index=True)
         assert run_benchmark.compare_features(reference, other, approach) == []
 
 
@@ -236,23 +308,48 @@ def test_a_31_release_with_22s_last_data_year_fails_its_test(work: Path, release
     assert "FAIL" in result.stdout and "anchor_year_groups_end_by_mimic_last_data_year" in result.stdout
 
 
+NEVER_ADMITTED_ADDED = 50
+
+
 def test_the_demo_read_as_a_release_gives_the_demo_seeds_features(built: dict[str, str], work: Path) -> None:
     """The real MIMIC-IV demo 2.2 is a release in the official layout: read in place in release
     mode, it gives the same patient_features, row for row, as the seeded demo (the staging
-    models are the same in both modes)."""
+    models are the same in both modes). Fifty registry patients without an admission are added
+    to the copy read here: they land in the rule-defined segment, and the 100 admitted
+    patients keep exactly the segments, personas and distances of the seeded demo (before the
+    population rule, the same addition renamed the persona of 71 of them)."""
     demo_dir = Path(os.environ.get("MIMIC_DEMO_DIR") or REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2")
     if not (demo_dir / "hosp" / "patients.csv.gz").is_file():
         pytest.skip(f"MIMIC-IV demo not found at {demo_dir}")
+    release = work / "demo-plus-registry"
+    shutil.copytree(demo_dir, release)
+    added = [30_000_000 + i for i in range(NEVER_ADMITTED_ADDED)]
+    with gzip.open(release / "hosp" / "patients.csv.gz", "at") as handle:
+        for i, subject_id in enumerate(added):
+            handle.write(f"{subject_id},{'MF'[i % 2]},{30 + i},{2150 + i},2011 - 2013,\n")
     env = dbt_env(work, "demo-release")
     variables = json.dumps(
-        {"mimic_source_mode": "release", "mimic_release_dir": str(demo_dir), "mimic_last_data_year": 2019}
+        {"mimic_source_mode": "release", "mimic_release_dir": str(release), "mimic_last_data_year": 2019}
     )
     run_dbt(env, "build", "--vars", variables)
 
-    def features(path: str) -> list[tuple[object, ...]]:
+    def table(path: str, sql: str) -> list[tuple[object, ...]]:
         with duckdb.connect(path, read_only=True) as connection:
-            return connection.execute("select * from marts.patient_features order by subject_id").fetchall()
+            return connection.execute(sql).fetchall()
 
-    from_release = features(env["MIMIC_SEGMENTS_DB"])
+    admitted_only = f"where subject_id < {added[0]} order by subject_id"
+    features = f"select * from marts.patient_features {admitted_only}"
+    from_release = table(env["MIMIC_SEGMENTS_DB"], features)
     assert len(from_release) == 100
-    assert from_release == features(built["MIMIC_SEGMENTS_DB"])
+    assert from_release == table(built["MIMIC_SEGMENTS_DB"], features)
+    segments = (
+        "select subject_id, segment_key, persona_name, distance_to_centroid"
+        f" from marts.patient_segments {admitted_only}"
+    )
+    assert table(env["MIMIC_SEGMENTS_DB"], segments) == table(built["MIMIC_SEGMENTS_DB"], segments)
+    rule = table(
+        env["MIMIC_SEGMENTS_DB"],
+        "select segment_key, segment_kind, count(*), count(cluster_id) from marts.patient_segments"
+        f" where subject_id >= {added[0]} group by all",
+    )
+    assert rule == [(RULE_KEY, "rule_defined", NEVER_ADMITTED_ADDED, 0)]
