@@ -42,9 +42,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
-data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ (MIMIC_DEMO_DIR: local copy)
+data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ and the feature catalogue macro (MIMIC_DEMO_DIR: local copy)
 	$(BIN)/python -m mimic_segments.demo_data
 	$(BIN)/python -m mimic_segments.reference_data
+	$(BIN)/python -m mimic_segments.features
 
 dbt-build: $(STAMP) ## dbt build only (expects `make data` to have run)
 	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data in seeds/mimic_demo/: run 'make data' (or 'make build') first." >&2; exit 2; }

@@ -39,10 +39,10 @@ import pandas as pd
 import yaml
 from threadpoolctl import threadpool_limits
 
-from mimic_segments import selection
-from mimic_segments.clustering import fit_segments, parse_feature_list, parse_optional_feature_list
+from mimic_segments import features as features_catalogue
+from mimic_segments.clustering import fit_segments
 from mimic_segments.generator_fit import COLUMNS as MIMIC_COLUMNS
-from mimic_segments.segmentation import SegmentationConfig
+from mimic_segments.settings import N_INIT, parse_k
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHARLSON_CONDITIONS = REPO_ROOT / "seeds" / "charlson" / "charlson_conditions.csv"
@@ -93,20 +93,22 @@ class ProjectVars:
 
 
 def project_vars() -> ProjectVars:
-    """The vars of dbt_project.yml that the features and the fit depend on (one truth).
+    """The vars of dbt_project.yml and the feature catalogue that the features and the fit
+    depend on (one truth each).
 
     The benchmark compares the default segmentation: a fixed ``cluster_k`` and no demographic
     clustering inputs; other settings are refused rather than silently compared wrongly.
     """
     project = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())
     variables: dict[str, Any] = project["vars"]
-    k = selection.parse_k(variables["cluster_k"])
+    catalogue = features_catalogue.load_catalogue()
+    k = parse_k(variables["cluster_k"])
     demographics = str(variables.get("cluster_include_demographics", False)).lower() in ("true", "1", "yes")
     if not isinstance(k, int) or demographics:
         raise ValueError("the benchmark needs an integer cluster_k and cluster_include_demographics: false")
     return ProjectVars(
-        cluster_features=parse_feature_list(variables["cluster_features"]),
-        cluster_log1p_features=parse_optional_feature_list(variables.get("cluster_log1p_features")),
+        cluster_features=features_catalogue.clustered(catalogue),
+        cluster_log1p_features=features_catalogue.log1p_clustered(catalogue),
         cluster_k=k,
         cluster_random_state=int(variables["cluster_random_state"]),
         emergency_admission_types=tuple(variables["emergency_admission_types"]),
@@ -632,6 +634,12 @@ def run(approach: str, release_dir: Path, last_data_year: int) -> tuple[pd.DataF
     """
     features = APPROACHES[approach](release_dir, last_data_year)
     variables = project_vars()
+    lacking = [f for f in variables.cluster_features if f not in features.columns]
+    if lacking:
+        raise SystemExit(
+            f"the feature catalogue clusters {lacking}, which the {approach} approach does not compute: "
+            "add it to FEATURE_COLUMNS and to both approaches in bench/approaches.py"
+        )
     admitted = features[features["num_admissions"] >= variables.clustering_population_min_admissions]
     with threadpool_limits(limits=1):
         result = fit_segments(
@@ -639,7 +647,7 @@ def run(approach: str, release_dir: Path, last_data_year: int) -> tuple[pd.DataF
             variables.cluster_features,
             k=variables.cluster_k,
             random_state=variables.cluster_random_state,
-            n_init=SegmentationConfig().n_init,
+            n_init=N_INIT,
             log1p_features=variables.cluster_log1p_features,
         )
     return features, result.assignments

@@ -252,9 +252,12 @@ def _dbt_features(db_path: Path) -> pd.DataFrame:
         if tuple(built) != FEATURE_COLUMNS:
             # a feature added to the mart must be added to (b) and (c) too, or they are not
             # computing "the same features" and the comparison would silently skip it
+            lacking = [c for c in built if c not in FEATURE_COLUMNS]
+            extra = [c for c in FEATURE_COLUMNS if c not in built]
             raise SystemExit(
-                f"marts.patient_features has columns {built}; bench/approaches.py computes "
-                f"{list(FEATURE_COLUMNS)}: update FEATURE_COLUMNS and both approaches"
+                f"marts.patient_features and bench/approaches.py disagree: the benchmark lacks "
+                f"{lacking or 'nothing'} and computes {extra or 'nothing'} more (or the order differs); "
+                "add the feature to FEATURE_COLUMNS and to both approaches"
             )
         return con.execute(
             f"select {columns}, c.cluster_id from marts.patient_features f "

@@ -1,13 +1,21 @@
 {#-
-    The clustering inputs, as configured: the columns of patient_features named by var
-    `cluster_features` (a list, or a comma-separated string as given on the command line),
-    followed by the demographic encodings when var `cluster_include_demographics` is true.
-    Shared by the inputs model and the SQL scoring model so both see the same columns.
+    The clustering inputs: the features the catalogue (feature_catalogue(), from
+    seeds/features/feature_catalogue.csv) marks is_clustered, in catalogue order, followed by
+    the demographic encodings when var `cluster_include_demographics` is true. Var
+    `cluster_features` (a list, or a comma-separated string on the command line), empty by
+    default, overrides the catalogue's choice for an experiment. Shared by the inputs model
+    and the SQL scoring model so both see the same columns.
 -#}
 {% macro cluster_feature_names() %}
-    {%- set configured = var('cluster_features') -%}
+    {%- set configured = var('cluster_features', none) -%}
     {%- if configured is string -%}
         {%- set configured = configured.split(',') -%}
+    {%- endif -%}
+    {%- if not configured -%}
+        {%- set configured = [] -%}
+        {%- for feature in feature_catalogue() if feature.is_clustered -%}
+            {%- do configured.append(feature.feature_name) -%}
+        {%- endfor -%}
     {%- endif -%}
     {%- set names = [] -%}
     {%- for name in configured -%}
@@ -61,35 +69,19 @@
 
 
 {#-
-    The features `segment_profiles` summarises, one list for the long table and its wide view:
-    `numeric` features get a mean, median and z-score; `flags` (yes/no) get a rate (the share
-    of the segment's patients with the flag, NULLs left out).
+    The features `segment_profiles` summarises: those the feature catalogue marks is_profiled,
+    in catalogue order. `numeric` features get a mean, median and z-score; `flags` (yes/no) get
+    a rate (the share of the segment's patients with the flag, NULLs left out).
 -#}
 {% macro segment_profile_features() %}
+    {%- set numeric = [] -%}
+    {%- set flags = [] -%}
+    {%- for feature in feature_catalogue() if feature.is_profiled -%}
+        {%- do (flags if feature.kind == 'flag' else numeric).append(feature.feature_name) -%}
+    {%- endfor -%}
     {{ return({
-        'numeric': [
-            'num_admissions',
-            'avg_length_of_stay_days',
-            'total_length_of_stay_days',
-            'days_since_last_admission',
-            'emergency_admission_share',
-            'ed_visit_count',
-            'readmissions_30d',
-            'median_days_between_admissions',
-            'num_unique_icd_diagnoses',
-            'charlson_comorbidity_index',
-            'charlson_condition_score',
-            'num_chronic_conditions',
-            'chronic_determination_coverage',
-            'icu_stay_count',
-            'total_icu_days',
-            'age_at_last_admission',
-        ],
-        'flags': [
-            'has_chronic_condition',
-            'in_hospital_death',
-            'died_within_1y_of_last_discharge',
-        ],
+        'numeric': numeric,
+        'flags': flags,
         'numeric_statistics': ['mean', 'median', 'zscore'],
         'flag_statistics': ['rate'],
     }) }}
@@ -116,34 +108,71 @@
 
 
 {#-
-    Post-hook of segment_profiles_wide: its columns are generated, so they have no YAML to be
-    persisted from. This writes each one's description as a column comment, as persist_docs
-    does for the other marts: the columns it copies from `segments` take that model's
-    descriptions, each <statistic>_<feature> column says what it holds. DuckDB and PostgreSQL
-    only (the engines with COMMENT ON COLUMN); elsewhere it does nothing.
+    The columns a model generates from the feature catalogue rather than declares in YAML,
+    with their type ('' = any) and description: the clustering inputs of
+    int_patients_prepared_for_segmentation, the standardized inputs (scaled_<feature>) of
+    patient_clusters, and the <statistic>_<feature> columns of segment_profiles_wide (whose
+    other columns are those of `segments`, described there). Read by the contract test
+    (matches_declared_contract) and by the comment post-hook, so a new feature needs no YAML.
 -#}
-{% macro comment_segment_profile_columns() %}
+{% macro generated_columns(model_name) %}
+    {%- set columns = {} -%}
+    {#- the demographic encodings are inputs-model columns, not catalogue features -#}
+    {%- set labels = {
+        'age_years': 'demographic input: age at the last admission, or in the anchor year if never admitted',
+        'is_female': 'demographic input: 1 when the recorded gender is F, else 0',
+    } -%}
+    {%- for feature in feature_catalogue() -%}
+        {%- do labels.update({feature.feature_name: feature.label}) -%}
+    {%- endfor -%}
+    {%- if model_name == 'int_patients_prepared_for_segmentation' -%}
+        {%- for name in cluster_feature_names() -%}
+            {%- do columns.update({name: {'data_type': '', 'description': 'Clustering input `' ~ name ~ '` (' ~ labels.get(name, 'demographic encoding') ~ '), as in patient_features.'}}) -%}
+        {%- endfor -%}
+    {%- elif model_name == 'patient_clusters' -%}
+        {%- for name in cluster_feature_names() -%}
+            {%- do columns.update({'scaled_' ~ name: {'data_type': 'double', 'description': '`' ~ name ~ '` (' ~ labels.get(name, 'demographic encoding') ~ ') as clustered: transformed (segment_centroids.transform), then standardized.'}}) -%}
+        {%- endfor -%}
+    {%- elif model_name == 'segment_profiles_wide' -%}
+        {%- set meaning = {
+            'mean': 'Mean of `{}` ({}) over the segment\'s patients.',
+            'median': 'Median of `{}` ({}) over the segment\'s patients.',
+            'zscore': 'Z-score of the segment\'s mean of `{}` ({}) on the clustering population\'s scale.',
+            'rate': 'Share of the segment\'s patients with `{}` ({}) true, NULLs left out.',
+        } -%}
+        {%- for feature, statistic in segment_profile_cells() -%}
+            {%- do columns.update({statistic ~ '_' ~ feature: {'data_type': 'double', 'description': meaning[statistic].format(feature, labels.get(feature, feature)) ~ ' From segment_profiles.'}}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(columns) }}
+{% endmacro %}
+
+
+{#-
+    Post-hook of the models with generated columns (patient_clusters, segment_profiles_wide):
+    they have no YAML for persist_docs to write, so this writes each one's description
+    (generated_columns()) as a column comment; for segment_profiles_wide the columns it copies
+    from `segments` take that model's descriptions. DuckDB and PostgreSQL only (the engines
+    with COMMENT ON COLUMN); elsewhere it does nothing.
+-#}
+{% macro comment_generated_columns() %}
     {%- if adapter.type() not in ['duckdb', 'postgres'] or not execute -%}
         {{ return('select 1') }}
     {%- endif -%}
     {%- set described = {} -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == 'segments' -%}
-        {%- for name, column in node.columns.items() -%}
-            {%- do described.update({name: column.description}) -%}
+    {%- if this.identifier == 'segment_profiles_wide' -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == 'segments' -%}
+            {%- for name, column in node.columns.items() -%}
+                {%- do described.update({name: column.description}) -%}
+            {%- endfor -%}
         {%- endfor -%}
-    {%- endfor -%}
-    {%- set meaning = {
-        'mean': 'Mean of `{}` over the segment\'s patients.',
-        'median': 'Median of `{}` over the segment\'s patients.',
-        'zscore': 'Z-score of the segment\'s mean of `{}` on the clustering population\'s scale.',
-        'rate': 'Share of the segment\'s patients with `{}` true (NULLs left out).',
-    } -%}
-    {%- for feature, statistic in segment_profile_cells() -%}
-        {%- do described.update({statistic ~ '_' ~ feature: meaning[statistic].format(feature) ~ ' From segment_profiles.'}) -%}
+    {%- endif -%}
+    {%- for name, column in generated_columns(this.identifier).items() -%}
+        {%- do described.update({name: column.description}) -%}
     {%- endfor -%}
     {%- set statements = [] -%}
     {%- for name, text in described.items() -%}
         {%- do statements.append("comment on column " ~ this ~ "." ~ adapter.quote(name) ~ " is '" ~ (text | replace("'", "''")) ~ "'") -%}
     {%- endfor -%}
-    {{ return(statements | join(';\n')) }}
+    {{ return(statements | join(';\n') if statements else 'select 1') }}
 {% endmacro %}

@@ -2,16 +2,21 @@
 
 A thin adapter over ``mimic_segments.segmentation.build_segment_personas``. The personas are
 data: the seeds ``persona_catalogue`` (names, kinds, actions) and ``persona_signatures`` (each
-clustered persona's signed feature weights). The weak-match threshold arrives as a config
-(dbt passes a Python model only the configs named in literal ``dbt.config.get`` calls).
+clustered persona's signed feature weights). The weak-match threshold and the features'
+care-need dimensions come from ``mimic_segments.settings`` (the vars config and the
+seed ``feature_catalogue``).
 """
 
-from mimic_segments.segmentation import build_segment_personas
+from mimic_segments.segmentation import build_segment_personas, model_features
+from mimic_segments.settings import SegmentationSettings
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     centroids = dbt.ref("segment_centroids").df()
+    settings = SegmentationSettings.from_dbt(
+        dbt.config.get("segmentation_settings"), dbt.ref("feature_catalogue").df(), model_features(centroids)
+    )
     catalogue = dbt.ref("persona_catalogue").df()
     signatures = dbt.ref("persona_signatures").df()
-    return build_segment_personas(centroids, catalogue, signatures, dbt.config.get("persona_min_match_score"))
+    return build_segment_personas(centroids, catalogue, signatures, settings)

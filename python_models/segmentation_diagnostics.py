@@ -1,27 +1,18 @@
 """dbt Python model: K-Means diagnostics for every k of the range, and the chosen k.
 
 A thin adapter over ``mimic_segments.segmentation.build_diagnostics`` (logic and tests live
-there). The ``cluster_*`` vars reach it as model configs set in ``_python_models.yml``; dbt passes a
-Python model only the configs named in literal ``dbt.config.get`` calls, hence the list.
+there). The settings are the one JSON config ``segmentation_settings`` (the vars), the inputs' columns
+and the seed ``feature_catalogue``, combined and checked by ``mimic_segments.settings``.
 """
 
-from mimic_segments.segmentation import SegmentationConfig, build_diagnostics
+from mimic_segments.segmentation import build_diagnostics, input_features
+from mimic_segments.settings import SegmentationSettings
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    configs = {
-        "cluster_k": dbt.config.get("cluster_k"),
-        "cluster_k_min": dbt.config.get("cluster_k_min"),
-        "cluster_k_max": dbt.config.get("cluster_k_max"),
-        "cluster_random_state": dbt.config.get("cluster_random_state"),
-        "cluster_log1p_features": dbt.config.get("cluster_log1p_features"),
-        "cluster_diagnostics_sample_size": dbt.config.get("cluster_diagnostics_sample_size"),
-        "cluster_silhouette_sample_size": dbt.config.get("cluster_silhouette_sample_size"),
-        "cluster_stability_resamples": dbt.config.get("cluster_stability_resamples"),
-        "cluster_min_stability": dbt.config.get("cluster_min_stability"),
-        "cluster_min_segment_share": dbt.config.get("cluster_min_segment_share"),
-    }
-    config = SegmentationConfig.from_configs(configs)
     inputs = dbt.ref("int_patients_prepared_for_segmentation").df()
-    return build_diagnostics(inputs, config)
+    settings = SegmentationSettings.from_dbt(
+        dbt.config.get("segmentation_settings"), dbt.ref("feature_catalogue").df(), input_features(inputs)
+    )
+    return build_diagnostics(inputs, settings)

@@ -1,5 +1,5 @@
 {%- set cells = segment_profile_cells() -%}
-{{ config(post_hook="{{ comment_segment_profile_columns() }}") }}
+{{ config(post_hook="{{ comment_generated_columns() }}") }}
 -- segment_profiles pivoted for BI tools that want one row per segment: the columns of
 -- `segments`, then one column per feature and statistic, named <statistic>_<feature>
 -- (mean_num_admissions, zscore_total_icu_days, rate_in_hospital_death, ...). Generated from

@@ -144,15 +144,6 @@ def parse_feature_list(value: str | Sequence[str]) -> list[str]:
     return names
 
 
-def parse_optional_feature_list(value: str | Sequence[str] | None) -> list[str]:
-    """Like ``parse_feature_list`` but an empty string, list or None means no features."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return []
-    if not isinstance(value, str) and len(list(value)) == 0:
-        return []
-    return parse_feature_list(value)
-
-
 def resolve_transforms(feature_columns: Sequence[str], log1p_features: Sequence[str]) -> tuple[str, ...]:
     """The transform of each feature, in feature order: ``log1p`` if listed, else ``none``.
 

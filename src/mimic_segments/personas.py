@@ -28,7 +28,7 @@ frames. Only personas of kind ``clustered`` name K-Means segments; a ``rule_defi
    segment, and the report and ``segments`` mart say so.
 
 Dimension scores (mean standardized centroid coordinate over the features of each care-need
-dimension, ``FEATURE_DIMENSIONS``) describe a segment in three numbers and build the
+dimension, as the feature catalogue assigns them) describe a segment in three numbers and build the
 descriptive names; they do not decide the persona.
 """
 
@@ -45,25 +45,6 @@ UTILIZATION = "utilization"
 COMPLEXITY = "complexity"
 ACUITY = "acuity"
 DIMENSIONS = (UTILIZATION, COMPLEXITY, ACUITY)
-
-# Which care-need dimension each clustering feature measures (for dimension scores and
-# descriptive names; personas are matched on the features themselves).
-FEATURE_DIMENSIONS: Mapping[str, str] = {
-    "num_admissions": UTILIZATION,
-    "total_length_of_stay_days": UTILIZATION,
-    "readmissions_30d": UTILIZATION,
-    "ed_visit_count": UTILIZATION,
-    "num_unique_icd_diagnoses": COMPLEXITY,
-    "charlson_condition_score": COMPLEXITY,
-    "charlson_comorbidity_index": COMPLEXITY,
-    "num_chronic_conditions": COMPLEXITY,
-    "icu_stay_count": ACUITY,
-    "total_icu_days": ACUITY,
-    # a long average stay marks severe episodes rather than frequent ones
-    "avg_length_of_stay_days": ACUITY,
-    # admissions through the emergency route mark acute presentations
-    "emergency_admission_share": ACUITY,
-}
 
 # A dimension score at or beyond +/- this many standard deviations names a segment.
 DOMINANT_THRESHOLD = 0.5
@@ -191,9 +172,7 @@ def match_scores(centroids_scaled: pd.DataFrame, personas: Sequence[Persona]) ->
     )
 
 
-def dimension_scores(
-    centroids_scaled: pd.DataFrame, feature_dimensions: Mapping[str, str] = FEATURE_DIMENSIONS
-) -> pd.DataFrame:
+def dimension_scores(centroids_scaled: pd.DataFrame, feature_dimensions: Mapping[str, str]) -> pd.DataFrame:
     """Per segment (index of ``centroids_scaled``), the mean standardized centroid per dimension."""
     unknown = sorted({d for d in feature_dimensions.values() if d not in DIMENSIONS})
     if unknown:
@@ -258,13 +237,14 @@ def _runner_up(scores: pd.DataFrame, assigned: pd.Series) -> tuple[list[object],
 def name_segments(
     centroids_scaled: pd.DataFrame,
     personas: Sequence[Persona],
+    feature_dimensions: Mapping[str, str],
     min_match_score: float = DEFAULT_MIN_MATCH_SCORE,
-    feature_dimensions: Mapping[str, str] = FEATURE_DIMENSIONS,
     threshold: float = DOMINANT_THRESHOLD,
 ) -> pd.DataFrame:
     """One row per segment (``SEGMENT_PERSONA_COLUMNS``), sorted by ``cluster_id``.
 
-    ``centroids_scaled``: index ``cluster_id``, one column per clustering feature.
+    ``centroids_scaled``: index ``cluster_id``, one column per clustering feature;
+    ``feature_dimensions``: each feature's care-need dimension (the feature catalogue's).
     """
     if not -1.0 <= min_match_score <= 1.0:
         raise ValueError(f"min_match_score is a cosine similarity in [-1, 1], got {min_match_score}")

@@ -50,6 +50,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
+from mimic_segments import features
 from mimic_segments.personas import DEFAULT_MIN_MATCH_SCORE
 
 matplotlib.use("Agg")
@@ -71,21 +72,10 @@ RULE_DEFINED = "rule_defined"
 # Below this margin over the runner-up persona, two personas describe a segment about equally.
 NARROW_MARGIN = 0.1
 
+# Labels come from the feature catalogue; the two demographic encodings of the clustering
+# inputs are not patient_features columns, so they are labelled here.
 FEATURE_LABELS = {
-    "num_admissions": "Admissions",
-    "avg_length_of_stay_days": "Avg stay (days)",
-    "total_length_of_stay_days": "Total hospital days",
-    "num_unique_icd_diagnoses": "Distinct diagnoses",
-    "icu_stay_count": "ICU stays",
-    "total_icu_days": "Total ICU days",
-    "emergency_admission_share": "Emergency admissions (share)",
-    "readmissions_30d": "30-day readmissions",
-    "ed_visit_count": "ED visits",
-    "charlson_condition_score": "Charlson conditions score",
-    "charlson_comorbidity_index": "Charlson index",
-    "num_chronic_conditions": "Chronic conditions",
-    "days_since_last_admission": "Days since last admission",
-    "age_at_last_admission": "Age at last admission",
+    **features.labels(features.load_catalogue()),
     "age_years": "Age (years)",
     "is_female": "Female (share)",
 }

@@ -44,7 +44,7 @@ from sklearn.metrics import (
 )
 from threadpoolctl import threadpool_limits
 
-AUTO = "auto"
+from mimic_segments.settings import AUTO
 
 DIAGNOSTICS_COLUMNS = (
     "k",
@@ -117,21 +117,6 @@ class SelectionRule:
 
     min_stability: float = 0.80
     min_cluster_share: float = 0.05
-
-
-def parse_k(value: object) -> int | str:
-    """``auto`` (any case, surrounding spaces allowed) or an integer >= 2 (also given as text)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == AUTO:
-            return AUTO
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"k must be an integer >= 2 or 'auto', got {text!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
-        raise ValueError(f"k must be an integer >= 2 or 'auto', got {value!r}")
-    return int(value)
 
 
 def k_values_for(k_min: int, k_max: int, k: int | str) -> tuple[int, ...]:

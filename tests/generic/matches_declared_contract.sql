@@ -4,6 +4,8 @@
     - every column the relation has is declared in the model's YAML with the same
       `data_type`, and every declared column that has a `data_type` exists (declared columns
       without a `data_type` are optional, e.g. present only when a var switches them on);
+      columns a model generates from the feature catalogue (macro generated_columns()) count
+      as declared, so a new clustering feature needs no YAML;
     - every declared column with a `not_null` constraint holds no null (an enforced contract
       would make the database refuse them; here one scan counts them).
     Returns one row per disagreement: the column, what was declared, what was found.
@@ -24,6 +26,9 @@
         {%- for constraint in column.constraints if constraint.type == 'not_null' -%}
             {%- do not_null_columns.append(name | lower) -%}
         {%- endfor -%}
+    {%- endfor -%}
+    {%- for name, column in generated_columns(model.identifier).items() -%}
+        {%- do declared.update({name | lower: column.data_type | lower}) -%}
     {%- endfor -%}
     {%- set actual = {} -%}
     {%- for column in adapter.get_columns_in_relation(model) -%}

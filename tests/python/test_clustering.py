@@ -332,10 +332,3 @@ def test_centroid_table_must_be_consistent(result) -> None:
         clustering.preparation_from_centroid_table(table[table["cluster_id"] != 2])
     with pytest.raises(ValueError, match="lacks columns"):
         clustering.preparation_from_centroid_table(table.drop(columns="transform"))
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"), [(None, []), ("", []), ("  ", []), ([], []), ("a, b", ["a", "b"])]
-)
-def test_parse_optional_feature_list(value, expected) -> None:
-    assert clustering.parse_optional_feature_list(value) == expected

@@ -21,10 +21,12 @@ from synthetic_patients import (
     signatures,
 )
 
-from mimic_segments import clustering, personas
+from mimic_segments import clustering, features, personas
 from mimic_segments.personas import Persona, name_segments
 
 PERSONAS = clustered_personas()
+# each feature's care-need dimension, from the feature catalogue
+DIMENSIONS = features.dimensions(features.load_catalogue())
 KEY_OF = {p.name: p.key for p in PERSONAS}
 # the 3.1 release: 141,175 of 364,627 patients never admitted
 NEVER_ADMITTED_SHARE = 141_175 / 364_627
@@ -69,7 +71,7 @@ def test_the_never_admitted_mass_would_distort_a_registry_fit(planted) -> None:
 
 def test_persona_rule_names_planted_groups(planted) -> None:
     frame, result = planted
-    names = name_segments(result.centroids_scaled, PERSONAS)
+    names = name_segments(result.centroids_scaled, PERSONAS, DIMENSIONS)
     assert sorted(names["catalogue_persona_key"]) == sorted(p.key for p in PERSONAS)
     assert (names["naming_rule"] == personas.CATALOGUE_RULE).all()
     assert (names["persona_name"] == names["catalogue_persona_name"]).all()
@@ -91,7 +93,7 @@ def test_a_group_no_persona_describes_is_flagged_weak() -> None:
         seed=4, planted=PLANTED_WITH_AN_UNDESCRIBED_GROUP, never_admitted_share=NEVER_ADMITTED_SHARE
     )
     result = fit_admitted(frame, k=len(PERSONAS))
-    names = name_segments(result.centroids_scaled, PERSONAS)
+    names = name_segments(result.centroids_scaled, PERSONAS, DIMENSIONS)
     merged = result.assignments.merge(frame[["subject_id", "group"]], on="subject_id")
     planted_segment = merged[merged["group"] == "frequent_short_stays"]["cluster_id"].mode().item()
     row = names.set_index("cluster_id").loc[planted_segment]
@@ -104,16 +106,16 @@ def test_a_group_no_persona_describes_is_flagged_weak() -> None:
 def test_names_do_not_depend_on_cluster_numbers(planted) -> None:
     _, result = planted
     centroids = result.centroids_scaled
-    named = name_segments(centroids, PERSONAS).set_index("cluster_id")["persona_name"]
+    named = name_segments(centroids, PERSONAS, DIMENSIONS).set_index("cluster_id")["persona_name"]
     order = [2, 0, 3, 1]
     permuted = centroids.iloc[order].reset_index(drop=True).rename_axis("cluster_id")
-    renamed = name_segments(permuted, PERSONAS).set_index("cluster_id")["persona_name"]
+    renamed = name_segments(permuted, PERSONAS, DIMENSIONS).set_index("cluster_id")["persona_name"]
     assert [renamed[i] for i in range(4)] == [named[j] for j in order]
 
 
 def test_naming_is_deterministic(planted) -> None:
     _, result = planted
-    first, second = (name_segments(result.centroids_scaled, PERSONAS) for _ in range(2))
+    first, second = (name_segments(result.centroids_scaled, PERSONAS, DIMENSIONS) for _ in range(2))
     pd.testing.assert_frame_equal(first, second)
 
 
@@ -155,7 +157,7 @@ def test_signature_features_that_are_not_clustered_are_left_out() -> None:
 
 def test_margin_runner_up_and_weak_flag() -> None:
     rows = [[1.0, 0.9, 0.0], [0.6, 0.0, 1.0], [-1.0, -1.0, 0.1]]
-    named = name_segments(centroids(rows), TOY, min_match_score=0.9)
+    named = name_segments(centroids(rows), TOY, {}, min_match_score=0.9)
     assert named["catalogue_persona_key"].tolist() == ["up", "only_c", "down"]
     assert named["runner_up_persona_name"].tolist() == ["Only c", "Up", "Only c"]
     # by hand: cos((1, .9, 0), (1, 1, 0)) = 1.9 / (sqrt(1.81) sqrt 2); runner-up "only_c": 0
@@ -171,7 +173,7 @@ def test_margin_runner_up_and_weak_flag() -> None:
 
 def test_the_one_to_one_assignment_may_give_a_segment_a_worse_persona() -> None:
     # both segments fit "up" best; the second fits it less and gets "only_c": negative margin
-    named = name_segments(centroids([[1.0, 1.0, 0.0], [1.0, 1.0, 0.5]]), TOY[::2])
+    named = name_segments(centroids([[1.0, 1.0, 0.0], [1.0, 1.0, 0.5]]), TOY[::2], {})
     assert named["catalogue_persona_key"].tolist() == ["up", "only_c"]
     assert named.loc[1, "persona_match_margin"] < 0
 
@@ -190,7 +192,7 @@ def test_one_to_one_assignment_needs_a_square_matrix() -> None:
 
 def test_threshold_must_be_a_cosine() -> None:
     with pytest.raises(ValueError, match=r"min_match_score is a cosine similarity in \[-1, 1\]"):
-        name_segments(centroids([[1.0, 1.0, 0.0]]), TOY, min_match_score=1.5)
+        name_segments(centroids([[1.0, 1.0, 0.0]]), TOY, {}, min_match_score=1.5)
 
 
 # --- the seeds ---------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_the_catalogue_seeds_define_the_clustered_personas() -> None:
         rows = weights[weights["persona_key"] == persona.key]
         assert persona.signature == dict(zip(rows["feature_name"], rows["weight"], strict=True))
     # every signature feature is a column the project can cluster on
-    assert set(weights["feature_name"]) <= set(personas.FEATURE_DIMENSIONS)
+    assert set(weights["feature_name"]) <= {f.feature_name for f in features.load_catalogue()}
     # exactly one rule-defined segment, for the patients outside the clustering population
     rule = table[table["persona_kind"] == personas.RULE_DEFINED]
     assert rule["segment_rule"].tolist() == ["outside_clustering_population"]
@@ -267,7 +269,7 @@ def test_dimension_scores_average_their_features() -> None:
         },
         index=pd.RangeIndex(1, name="cluster_id"),
     )
-    scores = personas.dimension_scores(frame)
+    scores = personas.dimension_scores(frame, DIMENSIONS)
     assert scores.loc[0].to_dict() == {"utilization": 2.0, "complexity": 0.0, "acuity": -1.0}
 
 
@@ -286,7 +288,7 @@ def test_descriptive_name(scores, expected) -> None:
 
 def test_other_k_get_descriptive_unique_names_and_a_catalogue_persona() -> None:
     frame = persona_patients(seed=1, never_admitted_share=NEVER_ADMITTED_SHARE)
-    names = name_segments(fit_admitted(frame, k=6).centroids_scaled, PERSONAS)
+    names = name_segments(fit_admitted(frame, k=6).centroids_scaled, PERSONAS, DIMENSIONS)
     assert len(names) == 6
     assert names["persona_name"].is_unique
     assert (names["naming_rule"] == personas.DESCRIPTIVE_RULE).all()
@@ -303,7 +305,7 @@ def test_repeated_descriptive_names_say_which_segment() -> None:
         Persona("icu", "ICU", {"icu_stay_count": 1.0}),
         Persona("adm", "Admissions", {"num_admissions": 1.0}),
     )
-    names = name_segments(frame, toy)["persona_name"]
+    names = name_segments(frame, toy, DIMENSIONS)["persona_name"]
     assert names.tolist() == ["High acuity (segment 0)", "High acuity (segment 1)", "Low acuity"]
 
 
@@ -317,6 +319,6 @@ def test_nearest_catalogue_persona_may_repeat() -> None:
         Persona("adm", "Admissions", {"num_admissions": 1.0}),
         Persona("x", "X", {"num_admissions": -1.0}),
     )
-    named = name_segments(frame, toy)
+    named = name_segments(frame, toy, DIMENSIONS)
     assert named["catalogue_persona_key"].tolist() == ["icu", "icu"]
     assert named["persona_match_score"].tolist() == pytest.approx([1.0, 1.5 / np.hypot(1.5, 0.1)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,25 +12,32 @@ from sklearn.metrics import adjusted_rand_score
 from synthetic_patients import FEATURES, catalogue, persona_patients, signatures
 
 from mimic_segments import clustering, segmentation
-from mimic_segments.segmentation import CONFIG_KEYS, SegmentationConfig
+from mimic_segments.settings import VAR_KEYS, SegmentationSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = catalogue()
 SIGNATURES = signatures()
 CLUSTERED_NAMES = CATALOGUE.loc[CATALOGUE["persona_kind"] == "clustered", "persona_name"].tolist()
 
-DBT_CONFIGS = {
-    "cluster_k": "4",
-    "cluster_k_min": "2",
-    "cluster_k_max": "6",
-    "cluster_random_state": "42",
-    "cluster_log1p_features": ",".join(FEATURES),
-    "cluster_diagnostics_sample_size": "500",
-    "cluster_silhouette_sample_size": "300",
-    "cluster_stability_resamples": "4",
-    "cluster_min_stability": "0.8",
-    "cluster_min_segment_share": "0.05",
+# What dbt hands the Python models: the segmentation vars as one JSON config (the YAML anchor
+# in python_models/_python_models.yml), the inputs' columns and the feature catalogue seed.
+DBT_VARS = {
+    "k": "4",
+    "k_min": "2",
+    "k_max": "6",
+    "random_state": "42",
+    "sample_size": "500",
+    "silhouette_sample_size": "300",
+    "stability_resamples": "4",
+    "min_stability": "0.8",
+    "min_cluster_share": "0.05",
+    "min_match_score": "0.5",
 }
+FEATURE_CATALOGUE = pd.read_csv(REPO_ROOT / "seeds" / "features" / "feature_catalogue.csv")
+
+
+def settings_for(**override: object) -> SegmentationSettings:
+    return SegmentationSettings.from_dbt(json.dumps({**DBT_VARS, **override}), FEATURE_CATALOGUE, FEATURES)
 
 
 def inputs_frame(seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -38,48 +46,69 @@ def inputs_frame(seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     return frame[["subject_id", *FEATURES]], frame.set_index("subject_id")["group"]
 
 
-def run_pipeline(inputs: pd.DataFrame, configs: dict[str, str]) -> dict[str, pd.DataFrame]:
-    config = SegmentationConfig.from_configs(configs)
-    diagnostics = segmentation.build_diagnostics(inputs, config)
-    centroids = segmentation.build_centroids(inputs, config)
+def run_pipeline(inputs: pd.DataFrame, settings: SegmentationSettings) -> dict[str, pd.DataFrame]:
+    diagnostics = segmentation.build_diagnostics(inputs, settings)
+    centroids = segmentation.build_centroids(inputs, settings)
     return {
         "diagnostics": diagnostics,
         "centroids": centroids,
-        "personas": segmentation.build_segment_personas(centroids, CATALOGUE, SIGNATURES, "0.5"),
+        "personas": segmentation.build_segment_personas(centroids, CATALOGUE, SIGNATURES, settings),
         "patient_clusters": segmentation.build_patient_clusters(inputs, centroids),
     }
 
 
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, pd.DataFrame]:
-    return run_pipeline(inputs_frame()[0], DBT_CONFIGS)
+    return run_pipeline(inputs_frame()[0], settings_for())
 
 
-def test_config_from_dbt_strings() -> None:
-    config = SegmentationConfig.from_configs(DBT_CONFIGS)
-    assert config.k == 4
-    assert (config.k_min, config.k_max, config.random_state) == (2, 6, 42)
-    assert config.log1p_features == tuple(FEATURES)
-    assert (config.sample_size, config.silhouette_sample_size, config.stability_resamples) == (500, 300, 4)
-    assert (config.min_stability, config.min_cluster_share) == (0.8, 0.05)
-    assert config.diagnostics_settings().k_values == (2, 3, 4, 5, 6)
-    assert SegmentationConfig.from_configs({**DBT_CONFIGS, "cluster_k": "auto"}).k == "auto"
-    assert SegmentationConfig.from_configs({**DBT_CONFIGS, "cluster_log1p_features": ""}).log1p_features == ()
+def test_settings_from_dbt() -> None:
+    settings = settings_for()
+    assert settings.k == 4
+    assert (settings.k_min, settings.k_max, settings.random_state) == (2, 6, 42)
+    # the transform and the dimensions come from the feature catalogue
+    assert settings.log1p_features == tuple(FEATURES)
+    assert settings.feature_dimensions["icu_stay_count"] == "acuity"
+    assert settings.feature_dimensions["num_admissions"] == "utilization"
+    assert (settings.sample_size, settings.silhouette_sample_size, settings.stability_resamples) == (
+        500,
+        300,
+        4,
+    )
+    assert (settings.min_stability, settings.min_cluster_share, settings.min_match_score) == (0.8, 0.05, 0.5)
+    assert segmentation.diagnostics_settings(settings).k_values == (2, 3, 4, 5, 6)
+    assert settings_for(k="auto").k == "auto"
+    # an input the catalogue does not list (a demographic encoding) enters as is, with no dimension
+    extra = SegmentationSettings.from_dbt(json.dumps(DBT_VARS), FEATURE_CATALOGUE, [*FEATURES, "age_years"])
+    assert "age_years" not in extra.log1p_features and "age_years" not in extra.feature_dimensions
 
 
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
-        ({"cluster_k": None}, r"configs missing .*\['cluster_k'\]"),
-        ({"cluster_k_min": "two"}, "'cluster_k_min' must be an integer, got 'two'"),
-        ({"cluster_stability_resamples": "2.5"}, "must be an integer"),
-        ({"cluster_min_stability": "high"}, "'cluster_min_stability' must be a number"),
-        ({"cluster_k": "0"}, "k must be an integer >= 2 or 'auto'"),
+        ({"k_min": "two"}, "'k_min' must be an integer, got 'two'"),
+        ({"stability_resamples": "2.5"}, "must be an integer"),
+        ({"min_stability": "high"}, "'min_stability' must be a number"),
+        ({"min_match_score": 2}, "'min_match_score' must be between -1.0 and 1.0"),
+        ({"k": "0"}, "k must be an integer >= 2 or 'auto'"),
+        ({"k_min": 5, "k_max": 3}, "2 <= k_min <= k_max"),
+        ({"colour": "blue"}, r"unknown keys \['colour'\]"),
     ],
 )
-def test_config_errors(override, fragment) -> None:
+def test_settings_errors_name_the_setting(override, fragment) -> None:
     with pytest.raises(ValueError, match=fragment):
-        SegmentationConfig.from_configs({**DBT_CONFIGS, **override})
+        settings_for(**override)
+
+
+def test_settings_config_must_be_complete_json() -> None:
+    with pytest.raises(ValueError, match=r"missing keys \['k'\]"):
+        SegmentationSettings.from_dbt(
+            json.dumps({k: v for k, v in DBT_VARS.items() if k != "k"}), FEATURE_CATALOGUE, FEATURES
+        )
+    with pytest.raises(ValueError, match="is not JSON"):
+        SegmentationSettings.from_dbt("{k: 4}", FEATURE_CATALOGUE, FEATURES)
+    with pytest.raises(ValueError, match="'segmentation_settings' is missing"):
+        SegmentationSettings.from_dbt(None, FEATURE_CATALOGUE, FEATURES)
 
 
 def _config_keys_read(path: Path) -> list[str]:
@@ -96,15 +125,17 @@ def _config_keys_read(path: Path) -> list[str]:
     return keys
 
 
-@pytest.mark.parametrize("model", ["segmentation_diagnostics", "segment_centroids"])
-def test_adapters_read_every_config_key(model: str) -> None:
-    # dbt hands a Python model only the configs named literally in its code
-    assert _config_keys_read(REPO_ROOT / "python_models" / f"{model}.py") == list(CONFIG_KEYS)
+@pytest.mark.parametrize("model", ["segmentation_diagnostics", "segment_centroids", "segment_personas"])
+def test_adapters_read_the_one_settings_config(model: str) -> None:
+    # dbt hands a Python model only the configs named literally in its code: one key, once
+    assert _config_keys_read(REPO_ROOT / "python_models" / f"{model}.py") == ["segmentation_settings"]
 
 
-def test_persona_adapter_reads_the_weak_match_threshold() -> None:
-    keys = _config_keys_read(REPO_ROOT / "python_models" / "segment_personas.py")
-    assert keys == ["persona_min_match_score"]
+def test_the_settings_anchor_sets_every_key_once() -> None:
+    text = (REPO_ROOT / "python_models" / "_python_models.yml").read_text()
+    for key in VAR_KEYS:
+        assert text.count(f"'{key}': var(") == 1, key
+    assert text.count("segmentation_settings: >-") == 1
 
 
 def test_pipeline_end_to_end(outputs) -> None:
@@ -137,14 +168,14 @@ def test_patient_clusters_equal_the_full_fit(outputs) -> None:
 
 def test_pipeline_is_identical_across_reruns(outputs) -> None:
     inputs, _ = inputs_frame()
-    again = run_pipeline(inputs.sample(frac=1.0, random_state=3), DBT_CONFIGS)
+    again = run_pipeline(inputs.sample(frac=1.0, random_state=3), settings_for())
     for name, frame in outputs.items():
         pd.testing.assert_frame_equal(again[name], frame, obj=name)
 
 
 def test_auto_k_drives_the_fit() -> None:
     inputs, _ = inputs_frame(seed=2)
-    out = run_pipeline(inputs, {**DBT_CONFIGS, "cluster_k": "auto"})
+    out = run_pipeline(inputs, settings_for(k="auto"))
     chosen = out["diagnostics"].loc[out["diagnostics"]["is_chosen"], "k"].item()
     assert out["diagnostics"]["selection_mode"].eq("auto").all()
     assert out["centroids"]["cluster_id"].nunique() == chosen
@@ -159,20 +190,19 @@ def test_a_fixed_k_is_fitted_without_computing_the_diagnostics(monkeypatch) -> N
         raise AssertionError("a fixed k must not compute the diagnostics")
 
     monkeypatch.setattr(segmentation, "build_diagnostics", fail)
-    config = SegmentationConfig.from_configs({**DBT_CONFIGS, "cluster_k": "3"})
-    assert segmentation.build_centroids(inputs, config)["cluster_id"].nunique() == 3
+    assert segmentation.build_centroids(inputs, settings_for(k="3"))["cluster_id"].nunique() == 3
 
 
 def test_personas_come_from_the_seeds(outputs) -> None:
     # a persona renamed in the catalogue is renamed in the output, with no code change
     renamed = CATALOGUE.assign(persona_name=CATALOGUE["persona_name"].str.upper())
-    out = segmentation.build_segment_personas(outputs["centroids"], renamed, SIGNATURES, 0.5)
+    out = segmentation.build_segment_personas(outputs["centroids"], renamed, SIGNATURES, settings_for())
     assert out["persona_name"].tolist() == outputs["personas"]["persona_name"].str.upper().tolist()
-    with pytest.raises(ValueError, match="persona_min_match_score' must be a number"):
-        segmentation.build_segment_personas(outputs["centroids"], CATALOGUE, SIGNATURES, "strong")
 
 
 def test_inputs_need_the_id_column() -> None:
     inputs, _ = inputs_frame()
     with pytest.raises(ValueError, match="id column 'subject_id' not found"):
-        segmentation.feature_columns_of(inputs.drop(columns="subject_id"))
+        segmentation.feature_columns_of(inputs.drop(columns="subject_id"), settings_for())
+    with pytest.raises(ValueError, match="the settings name"):
+        segmentation.feature_columns_of(inputs[["subject_id", *FEATURES[:2]]], settings_for())

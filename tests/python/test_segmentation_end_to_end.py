@@ -13,12 +13,14 @@ import pytest
 from conftest import segmentation_rebuilt_on_a_copy
 from synthetic_patients import catalogue
 
+from mimic_segments import features
+
 pytestmark = pytest.mark.e2e
 
 # the clustered personas of the catalogue seed (names are data, read from the seed)
 CATALOGUE = sorted(catalogue().query("persona_kind == 'clustered'")["persona_name"])
-# var cluster_features in dbt_project.yml: utilization, complexity and acuity features
-NUM_FEATURES = 10
+# the clustering inputs the feature catalogue marks is_clustered
+NUM_FEATURES = len(features.clustered(features.load_catalogue()))
 
 
 def rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:

@@ -161,19 +161,6 @@ def test_chosen_k_requires_exactly_one() -> None:
         selection.chosen_k(pd.DataFrame({"k": [2, 3], "is_chosen": [True, True]}))
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"), [(4, 4), ("4", 4), (" 7 ", 7), ("auto", "auto"), (" AUTO ", "auto")]
-)
-def test_parse_k(value, expected) -> None:
-    assert selection.parse_k(value) == expected
-
-
-@pytest.mark.parametrize("value", [1, "1", "four", 2.5, True, None, ""])
-def test_parse_k_rejects(value) -> None:
-    with pytest.raises(ValueError, match="k must be an integer >= 2 or 'auto'"):
-        selection.parse_k(value)
-
-
 def test_k_values_for() -> None:
     assert selection.k_values_for(2, 8, "auto") == (2, 3, 4, 5, 6, 7, 8)
     assert selection.k_values_for(2, 8, 4) == (2, 3, 4, 5, 6, 7, 8)
