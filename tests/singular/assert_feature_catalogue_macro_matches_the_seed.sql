@@ -30,7 +30,7 @@ generated as (
     select
         {{ feature.catalogue_order }} as catalogue_order,
         '{{ feature.feature_name }}' as feature_name,
-        '{{ feature.label | replace("'", "''") }}' as label,  -- noqa: RF04 (the seed's column name)
+        '{{ feature.label | replace("'", "''") }}' as feature_label,
         '{{ feature.unit | replace("'", "''") }}' as unit,
         '{{ feature.dimension }}' as dimension,
         '{{ feature.kind }}' as kind,
@@ -51,7 +51,7 @@ where
     seed.feature_name is null
     or generated.feature_name is null
     or seed.catalogue_order <> generated.catalogue_order
-    or seed.label <> generated.label
+    or seed.label <> generated.feature_label
     or seed.unit <> generated.unit
     or seed.dimension <> generated.dimension
     or seed.kind <> generated.kind
