@@ -28,7 +28,7 @@ features as (
         subject_id,
         num_admissions,
         days_since_last_admission,
-        readmissions_30d,
+        early_readmissions,
         total_icu_days,
         charlson_comorbidity_index,
         age_at_last_admission,
@@ -48,7 +48,7 @@ eligible as (
         segments.outreach_priority,
         features.num_admissions,
         features.days_since_last_admission,
-        features.readmissions_30d,
+        features.early_readmissions,
         features.total_icu_days,
         features.charlson_comorbidity_index,
         features.age_at_last_admission,
@@ -68,7 +68,7 @@ select
     care_management_action,
     outreach_priority,
     num_admissions,
-    readmissions_30d,
+    early_readmissions,
     round(total_icu_days, 1) as total_icu_days,
     charlson_comorbidity_index,
     days_since_last_admission,
@@ -77,7 +77,7 @@ select
 from eligible
 order by
     outreach_priority asc,
-    readmissions_30d desc,
+    early_readmissions desc,
     charlson_comorbidity_index desc,
     days_since_last_admission asc,
     subject_id asc

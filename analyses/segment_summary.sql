@@ -44,7 +44,7 @@ select
     round(mean_total_icu_days, 1) as mean_icu_days,
     round(mean_charlson_comorbidity_index, 1) as mean_charlson_index,
     round(mean_num_chronic_conditions, 1) as mean_chronic_conditions,
-    round(100.0 * readmission_rate, 1) as pct_readmitted_30d,
+    round(100.0 * readmission_rate, 1) as pct_early_readmitted,
     round(100.0 * rate_in_hospital_death, 1) as pct_died_in_hospital,
     round(100.0 * rate_died_within_1y_of_last_discharge, 1) as pct_died_within_1y
 from profiles

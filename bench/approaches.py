@@ -58,7 +58,7 @@ FEATURE_COLUMNS = (
     "days_since_last_admission",
     "emergency_admission_share",
     "ed_visit_count",
-    "readmissions_30d",
+    "early_readmissions",
     "readmission_index_stays",
     "readmission_rate",
     "median_days_between_admissions",
@@ -90,6 +90,7 @@ class ProjectVars:
     cluster_random_state: int
     emergency_admission_types: tuple[str, ...]
     clustering_population_min_admissions: int
+    readmission_window_days: int
 
 
 def project_vars() -> ProjectVars:
@@ -113,6 +114,7 @@ def project_vars() -> ProjectVars:
         cluster_random_state=int(variables["cluster_random_state"]),
         emergency_admission_types=tuple(variables["emergency_admission_types"]),
         clustering_population_min_admissions=int(variables["clustering_population_min_admissions"]),
+        readmission_window_days=int(variables["readmission_window_days"]),
     )
 
 
@@ -168,7 +170,9 @@ def _read_release(release_dir: Path) -> dict[str, pd.DataFrame]:
     }
 
 
-def _pandas_admissions(admissions: pd.DataFrame, emergency_types: Sequence[str]) -> pd.DataFrame:
+def _pandas_admissions(
+    admissions: pd.DataFrame, emergency_types: Sequence[str], window_days: int
+) -> pd.DataFrame:
     """Per patient: utilization, readmissions over episodes of care, emergency/ED, deaths."""
     adm = admissions.sort_values(["subject_id", "admittime", "hadm_id"], kind="mergesort").reset_index(
         drop=True
@@ -200,7 +204,7 @@ def _pandas_admissions(admissions: pd.DataFrame, emergency_types: Sequence[str])
     episodes["gap_days"] = (
         episodes["episode_admit"].dt.normalize() - previous_discharge.dt.normalize()
     ).dt.days
-    episodes["readmit"] = (previous_died.eq(False) & (episodes["gap_days"] <= 30)).to_numpy()
+    episodes["readmit"] = (previous_died.eq(False) & (episodes["gap_days"] <= window_days)).to_numpy()
     episodes["next_readmit"] = (
         episodes.groupby("subject_id", sort=False)["readmit"].shift(-1).fillna(False).astype(bool)
     )
@@ -225,9 +229,9 @@ def _pandas_admissions(admissions: pd.DataFrame, emergency_types: Sequence[str])
         last_admitted_at=("admittime", "max"),
         last_discharged_at=("dischtime", "max"),
         last_admit_year=("admit_year", "max"),
-        readmissions_30d=("readmission", "sum"),
+        early_readmissions=("readmission", "sum"),
         readmission_index_stays=("index_stay", "sum"),
-        index_stays_readmitted_30d=("followed", "sum"),
+        index_stays_early_readmitted=("followed", "sum"),
         median_days_between_admissions=("gap_days_admission", "median"),
         emergency_admissions=("emergency", "sum"),
         ed_visit_count=("ed_visit", "sum"),
@@ -298,7 +302,9 @@ def _pandas_diagnoses(diagnoses: pd.DataFrame) -> pd.DataFrame:
 def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
     variables = project_vars()
     tables = _read_release(release_dir)
-    admissions = _pandas_admissions(tables["admissions"], variables.emergency_admission_types)
+    admissions = _pandas_admissions(
+        tables["admissions"], variables.emergency_admission_types, variables.readmission_window_days
+    )
     diagnoses = _pandas_diagnoses(tables["diagnoses"])
     icustays = tables["icustays"]
     icu_days = icustays["los"].fillna((icustays["outtime"] - icustays["intime"]).dt.total_seconds() / 86400.0)
@@ -316,7 +322,7 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
         "num_chronic_conditions",
         "num_charlson_conditions",
         "charlson_condition_score",
-        "readmissions_30d",
+        "early_readmissions",
         "readmission_index_stays",
         "emergency_admissions",
         "ed_visit_count",
@@ -352,7 +358,7 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
     df["chronic_determination_coverage"] = (
         df["num_rows_with_chronic_determination"] / df["num_diagnosis_rows"]
     )
-    df["readmission_rate"] = df["index_stays_readmitted_30d"] / df["readmission_index_stays"].replace(
+    df["readmission_rate"] = df["index_stays_early_readmitted"] / df["readmission_index_stays"].replace(
         0, np.nan
     )
     df["emergency_admission_share"] = (
@@ -399,7 +405,9 @@ def duckdb_features_sql(release_dir: Path, last_data_year: int) -> str:
     def release(module: str, table: str) -> str:
         return _read(release_dir / module / f"{table}.csv.gz", _COLUMNS[table])
 
-    emergency = ", ".join(f"'{t}'" for t in project_vars().emergency_admission_types)
+    variables = project_vars()
+    emergency = ", ".join(f"'{t}'" for t in variables.emergency_admission_types)
+    window_days = variables.readmission_window_days
     return f"""
 with
 admissions as (
@@ -436,7 +444,7 @@ episode_gaps as (
     window w as (partition by subject_id order by episode)
 ),
 episode_readmissions as (
-    select *, coalesce(not previous_died and gap_days <= 30, false) as readmit
+    select *, coalesce(not previous_died and gap_days <= {window_days}, false) as readmit
     from episode_gaps
 ),
 episode_flags as (
@@ -463,9 +471,9 @@ admission_features as (
         max(admittime) as last_admitted_at,
         max(dischtime) as last_discharged_at,
         max(year(admittime)) as last_admit_year,
-        sum(readmission::int) as readmissions_30d,
+        sum(readmission::int) as early_readmissions,
         sum(index_stay::int) as readmission_index_stays,
-        sum(followed::int) as index_stays_readmitted_30d,
+        sum(followed::int) as index_stays_early_readmitted,
         median(gap_days) as median_days_between_admissions,
         sum(emergency::int) as emergency_admissions,
         sum(ed_visit::int) as ed_visit_count,
@@ -571,9 +579,9 @@ select
         as days_since_last_admission,
     coalesce(emergency_admissions / nullif(num_admissions, 0), 0) as emergency_admission_share,
     coalesce(ed_visit_count, 0) as ed_visit_count,
-    coalesce(readmissions_30d, 0) as readmissions_30d,
+    coalesce(early_readmissions, 0) as early_readmissions,
     coalesce(readmission_index_stays, 0) as readmission_index_stays,
-    index_stays_readmitted_30d / nullif(readmission_index_stays, 0) as readmission_rate,
+    index_stays_early_readmitted / nullif(readmission_index_stays, 0) as readmission_rate,
     median_days_between_admissions,
     coalesce(num_unique_icd_diagnoses, 0) as num_unique_icd_diagnoses,
     coalesce(charlson_condition_score, 0) + case

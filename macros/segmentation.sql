@@ -119,7 +119,7 @@
     {%- set columns = {} -%}
     {#- the demographic encodings are inputs-model columns, not catalogue features -#}
     {%- set labels = {
-        'age_years': 'demographic input: age at the last admission, or in the anchor year if never admitted',
+        'age_years': 'demographic input: age at the last admission',
         'is_female': 'demographic input: 1 when the recorded gender is F, else 0',
     } -%}
     {%- for feature in feature_catalogue() -%}
@@ -175,4 +175,15 @@
         {%- do statements.append("comment on column " ~ this ~ "." ~ adapter.quote(name) ~ " is '" ~ (text | replace("'", "''")) ~ "'") -%}
     {%- endfor -%}
     {{ return(statements | join(';\n') if statements else 'select 1') }}
+{% endmacro %}
+
+
+{#- var `readmission_window_days` (default 30, the CMS window) as a checked integer: the one
+    definition of an early readmission's window, read by int_admissions_sequenced. -#}
+{% macro readmission_window_days() %}
+    {%- set days = var('readmission_window_days') | int(-1) -%}
+    {%- if days < 1 -%}
+        {{ exceptions.raise_compiler_error("var readmission_window_days must be a whole number of days >= 1, got " ~ var('readmission_window_days')) }}
+    {%- endif -%}
+    {{ return(days) }}
 {% endmacro %}

@@ -1,7 +1,7 @@
 -- One row per admission, placed in its patient's own timeline: age at admission, emergency
--- and ED flags, hospital episodes and 30-day readmissions. Every interval compares two dates
+-- and ED flags, hospital episodes and early readmissions (within var readmission_window_days). Every interval compares two dates
 -- of the same patient (MIMIC shifts dates per patient). The rules are in the docs blocks
--- `hospital_episode`, `readmissions_30d` and `readmission_rate`.
+-- `hospital_episode`, `early_readmissions` and `readmission_rate`.
 with
 
 admissions as (
@@ -158,11 +158,12 @@ episode_readmissions as (
         episode_number,
         episode_ended_in_death,
         days_since_previous_discharge,
-        -- day 30 is within the window, day 31 is not; a death ends the timeline
+        -- the window's last day is within it (day 30 of 30), the next is not; a death ends
+        -- the timeline
         coalesce(
-            not previous_episode_ended_in_death and days_since_previous_discharge <= 30,
+            not previous_episode_ended_in_death and days_since_previous_discharge <= {{ readmission_window_days() }},
             false
-        ) as is_readmission_30d
+        ) as is_early_readmission
     from episode_gaps
 
 ),
@@ -174,11 +175,11 @@ episodes_flagged as (
         episode_number,
         episode_ended_in_death,
         days_since_previous_discharge,
-        is_readmission_30d,
+        is_early_readmission,
         coalesce(
-            lead(is_readmission_30d) over (partition by subject_id order by episode_number),
+            lead(is_early_readmission) over (partition by subject_id order by episode_number),
             false
-        ) as next_episode_is_readmission_30d
+        ) as next_episode_is_early_readmission
     from episode_readmissions
 
 ),
@@ -219,13 +220,13 @@ sequenced as (
         case
             when not admissions.is_overlapping_stay then episodes.days_since_previous_discharge
         end as days_since_previous_discharge,
-        not admissions.is_overlapping_stay and episodes.is_readmission_30d as is_readmission_30d,
+        not admissions.is_overlapping_stay and episodes.is_early_readmission as is_early_readmission,
         -- an index stay closes its episode alive
         admissions.discharge_rank_desc = last_admissions.last_discharge_rank_desc
         and not episodes.episode_ended_in_death as is_readmission_index_stay,
         admissions.discharge_rank_desc = last_admissions.last_discharge_rank_desc
         and not episodes.episode_ended_in_death
-        and episodes.next_episode_is_readmission_30d as is_followed_by_readmission_30d
+        and episodes.next_episode_is_early_readmission as is_followed_by_early_readmission
     from episodes_numbered as admissions
     inner join episodes_flagged as episodes
         on

@@ -11,9 +11,9 @@ admissions as (
         is_hospital_death,
         is_overlapping_stay,
         days_since_previous_discharge,
-        is_readmission_30d,
+        is_early_readmission,
         is_readmission_index_stay,
-        is_followed_by_readmission_30d
+        is_followed_by_early_readmission
     from {{ ref('int_admissions_sequenced') }}
 
 ),
@@ -22,9 +22,9 @@ aggregated as (
 
     select
         subject_id,
-        count(case when is_readmission_30d then 1 end) as readmissions_30d,
+        count(case when is_early_readmission then 1 end) as early_readmissions,
         count(case when is_readmission_index_stay then 1 end) as readmission_index_stays,
-        count(case when is_followed_by_readmission_30d then 1 end) as index_stays_readmitted_30d,
+        count(case when is_followed_by_early_readmission then 1 end) as index_stays_early_readmitted,
         -- median gap out of hospital; NULL with fewer than two separate hospital episodes
         percentile_cont(0.5) within group (order by days_since_previous_discharge)
             as median_days_between_admissions,

@@ -2,9 +2,10 @@
 {%- set demographic = cluster_demographic_feature_names() -%}
 -- One row per patient of the clustering population (patients with a hospital admission, see
 -- int_patients_classified_by_population): exactly the clustering inputs, in the configured
--- order (var cluster_features, then the demographic encodings if cluster_include_demographics
--- is true). Every segmentation model, Python or SQL, reads its rows and features from here, so
--- they cannot disagree about who is clustered or which columns are.
+-- order (the feature catalogue's is_clustered features, then the demographic encodings if
+-- cluster_include_demographics is true). Every segmentation model, Python or SQL, reads its
+-- rows and features from here, so they cannot disagree about who is clustered or which
+-- columns are.
 with
 
 population as (
@@ -28,16 +29,6 @@ features as (
 
 ),
 
-patients as (
-
-    select
-        subject_id,
-        anchor_age
-    from {{ ref('stg_mimic__patients') }}
-
-),
-
--- both sides are at patient grain (tested unique), so this join is one-to-one
 encoded as (
 
     select
@@ -45,15 +36,14 @@ encoded as (
         {%- for feature in features if feature not in demographic %}
         features.{{ feature }},
         {%- endfor %}
-        -- Age at the last admission; a patient never admitted gets the age in their anchor
-        -- year instead, so the input is defined for every patient.
-        coalesce(features.age_at_last_admission, patients.anchor_age) as age_years,
+        -- age at the last admission: defined for every patient of the clustering population,
+        -- who all have an admission (so no reach back to staging for the anchor age)
+        features.age_at_last_admission as age_years,
         -- 'M' and 'Unknown' both encode as 0: the encoding marks recorded female sex only.
         case when features.gender = 'F' then 1 else 0 end as is_female
     from features
     -- both at patient grain (tested unique): keeps the clustering population, one row each
     inner join population on features.subject_id = population.subject_id
-    left join patients on features.subject_id = patients.subject_id
 
 )
 

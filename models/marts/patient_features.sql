@@ -34,9 +34,9 @@ admission_timeline as (
 
     select
         subject_id,
-        readmissions_30d,
+        early_readmissions,
         readmission_index_stays,
-        index_stays_readmitted_30d,
+        index_stays_early_readmitted,
         median_days_between_admissions,
         emergency_admissions,
         ed_visit_count,
@@ -109,7 +109,7 @@ joined as (
         -- MIMIC-IV's documented rule for the age at an admission.
         patients.anchor_age + admissions.last_admit_year - patients.anchor_year as age_at_last_admission,
         admission_timeline.median_days_between_admissions,
-        admission_timeline.index_stays_readmitted_30d,
+        admission_timeline.index_stays_early_readmitted,
         chronic_conditions.num_diagnosis_rows,
         chronic_conditions.num_rows_with_chronic_determination,
 
@@ -123,7 +123,7 @@ joined as (
         coalesce(chronic_conditions.num_chronic_conditions, 0) as num_chronic_conditions,
         coalesce(charlson.num_charlson_conditions, 0) as num_charlson_conditions,
         coalesce(charlson.charlson_condition_score, 0) as charlson_condition_score,
-        coalesce(admission_timeline.readmissions_30d, 0) as readmissions_30d,
+        coalesce(admission_timeline.early_readmissions, 0) as early_readmissions,
         coalesce(admission_timeline.readmission_index_stays, 0) as readmission_index_stays,
         coalesce(admission_timeline.emergency_admissions, 0) as emergency_admissions,
         coalesce(admission_timeline.ed_visit_count, 0) as ed_visit_count,
@@ -153,7 +153,7 @@ derived as (
         num_chronic_conditions,
         num_charlson_conditions,
         charlson_condition_score,
-        readmissions_30d,
+        early_readmissions,
         readmission_index_stays,
         median_days_between_admissions,
         ed_visit_count,
@@ -176,7 +176,7 @@ derived as (
         num_rows_with_chronic_determination * 1.0 / nullif(num_diagnosis_rows, 0)
             as chronic_determination_coverage,
         -- NULL with no index stay: a rate over nothing is undefined, not 0
-        index_stays_readmitted_30d * 1.0 / nullif(readmission_index_stays, 0)
+        index_stays_early_readmitted * 1.0 / nullif(readmission_index_stays, 0)
             as readmission_rate,
         -- 0 with no admissions, like the other utilization inputs of the clustering
         coalesce(emergency_admissions * 1.0 / nullif(num_admissions, 0), 0)
@@ -209,7 +209,7 @@ select
     ed_visit_count,
 
     -- retention
-    readmissions_30d,
+    early_readmissions,
     readmission_index_stays,
     readmission_rate,
     median_days_between_admissions,

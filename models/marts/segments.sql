@@ -23,7 +23,7 @@ features as (
 
     select
         subject_id,
-        readmissions_30d,
+        early_readmissions,
         readmission_index_stays
     from {{ ref('patient_features') }}
 
@@ -66,7 +66,7 @@ sized as (
         patients.outreach_priority,
         count(*) as num_patients,
         -- pooled over the segment's index stays, not a mean of patients' rates
-        sum(features.readmissions_30d) * 1.0
+        sum(features.early_readmissions) * 1.0
         / nullif(sum(features.readmission_index_stays), 0) as readmission_rate
     from patients
     inner join features on patients.subject_id = features.subject_id

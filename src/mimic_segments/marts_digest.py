@@ -11,8 +11,10 @@ When a change is *meant* to move values, rewrite the file and say why in the com
 
     python -m mimic_segments.marts_digest --db mimic_segments.duckdb --write docs/marts_digest.json
 
-``RENAMED`` maps a column's new name to the name it had when the digest was taken, so a
-rename is documented here and checked for unchanged values.
+``RENAMED`` maps a column's new name to the name it had when the digest was taken, and
+``RENAMED_WORDS`` a renamed word to its old spelling in column names and in text values (e.g.
+a feature's name in ``segment_profiles.feature_name``), so a rename is documented here and
+its values are still checked.
 """
 
 from __future__ import annotations
@@ -48,12 +50,25 @@ TABLES = (
 )
 # (table, new column name) -> the column's name when the digest was taken.
 RENAMED: Mapping[tuple[str, str], str] = {}
+# new word -> old word, in column names and text values. Issue 12 made the readmission window a
+# var: readmissions_30d became early_readmissions (and scaled_, mean_, median_, zscore_ forms).
+RENAMED_WORDS: Mapping[str, str] = {"early_readmissions": "readmissions_30d"}
+
+
+def _old_spelling(text: str) -> str:
+    for new, old in RENAMED_WORDS.items():
+        text = text.replace(new, old)
+    return text
+
+
 SIGNIFICANT_DIGITS = 9
 
 
 def _canonical(value: object) -> str:
     if value is None:
         return "\u2205"
+    if isinstance(value, str):
+        return repr(_old_spelling(value))
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
@@ -96,7 +111,7 @@ def compare(expected: Mapping[str, Mapping], actual: Mapping[str, Mapping]) -> l
             continue
         if got["rows"] != wanted["rows"]:
             problems.append(f"{table}: {got['rows']} rows, expected {wanted['rows']}")
-        old_names = {RENAMED.get((table, name), name): name for name in got["columns"]}
+        old_names = {RENAMED.get((table, name), _old_spelling(name)): name for name in got["columns"]}
         for column, value in wanted["columns"].items():
             if column not in old_names:
                 problems.append(f"{table}.{column}: missing (removed or renamed without a RENAMED entry)")

@@ -659,7 +659,7 @@ def segment_numbers(segment: pd.Series) -> list[tuple[str, str]]:
         ("mean_charlson_comorbidity_index", "Charlson index (mean)", one),
         ("mean_num_chronic_conditions", "Chronic conditions (mean)", one),
         ("rate_has_chronic_condition", "Has a chronic condition", _pct),
-        ("readmission_rate", "30-day readmission rate", _pct),
+        ("readmission_rate", "Early (30-day by default) readmission rate", _pct),
         ("rate_in_hospital_death", "Died in hospital", _pct),
         ("rate_died_within_1y_of_last_discharge", "Died within 1 year of last discharge", _pct),
     ]

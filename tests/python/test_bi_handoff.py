@@ -97,7 +97,7 @@ def test_segment_summary(built: dict[str, str], compiled_analyses: Path) -> None
     assert all(-1 <= float(r["persona_fit"]) <= 1 for r in rows)
     assert all(r["care_management_action"] for r in rows)
     for row in rows:
-        for column in ("pct_readmitted_30d", "pct_died_in_hospital", "pct_died_within_1y"):
+        for column in ("pct_early_readmitted", "pct_died_in_hospital", "pct_died_within_1y"):
             assert 0 <= float(row[column]) <= 100
 
 

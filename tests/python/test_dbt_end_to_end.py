@@ -12,11 +12,13 @@ needs a local copy of the reference SQL.)
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import run_dbt
 
 from mimic_segments import features
 
@@ -112,7 +114,7 @@ NEW_FEATURES = [
     "num_chronic_conditions",
     "has_chronic_condition",
     "chronic_determination_coverage",
-    "readmissions_30d",
+    "early_readmissions",
     "readmission_index_stays",
     "emergency_admission_share",
     "ed_visit_count",
@@ -135,14 +137,14 @@ def test_all_100_patients_carry_the_clinical_features(db: duckdb.DuckDBPyConnect
 
 def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection) -> None:
     features = db.execute(
-        "select sum(readmissions_30d), sum(readmission_index_stays), sum(ed_visit_count),"
+        "select sum(early_readmissions), sum(readmission_index_stays), sum(ed_visit_count),"
         " round(sum(emergency_admission_share * num_admissions), 6),"
         " count(*) filter (where in_hospital_death),"
         " count(*) filter (where died_within_1y_of_last_discharge) from marts.patient_features"
     ).fetchone()
     admissions = db.execute(
-        "select count(*) filter (where is_readmission_30d),"
-        " count(*) filter (where is_followed_by_readmission_30d),"
+        "select count(*) filter (where is_early_readmission),"
+        " count(*) filter (where is_followed_by_early_readmission),"
         " count(*) filter (where not is_hospital_death), count(*) filter (where is_overlapping_stay)"
         " from intermediate.int_admissions_sequenced"
     ).fetchone()
@@ -162,7 +164,7 @@ def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection)
 def test_readmission_window_on_the_real_demo(db: duckdb.DuckDBPyConnection) -> None:
     by_gap = dict(
         db.execute(
-            "select days_since_previous_discharge <= 30, count(*) filter (where is_readmission_30d)"
+            "select days_since_previous_discharge <= 30, count(*) filter (where is_early_readmission)"
             " from intermediate.int_admissions_sequenced where days_since_previous_discharge is not null"
             " group by 1"
         ).fetchall()
@@ -170,9 +172,46 @@ def test_readmission_window_on_the_real_demo(db: duckdb.DuckDBPyConnection) -> N
     assert by_gap == {True: 53, False: 0}
     # one demo admission comes back exactly on day 31: not a readmission
     assert db.execute(
-        "select is_readmission_30d from intermediate.int_admissions_sequenced"
+        "select is_early_readmission from intermediate.int_admissions_sequenced"
         " where days_since_previous_discharge = 31"
     ).fetchall() == [(False,)]
+
+
+def test_a_seven_day_window_counts_seven_day_readmissions(
+    built: dict[str, str], db: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Built with var readmission_window_days: 7, the same columns hold 7-day counts: exactly
+    the default build's readmissions that came back within 7 days (episodes do not depend on
+    the window), and the features and rates follow."""
+    copy = tmp_path / Path(built["MIMIC_SEGMENTS_DB"]).name
+    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    env = {
+        **built,
+        "MIMIC_SEGMENTS_DB": str(copy),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
+    }
+    run_dbt(
+        env,
+        "build",
+        "--select",
+        "int_admissions_sequenced+",
+        "--exclude",
+        "resource_type:unit_test",
+        "--vars",
+        "{readmission_window_days: 7}",
+    )
+    within_7 = db.execute(
+        "select hadm_id from intermediate.int_admissions_sequenced"
+        " where is_early_readmission and days_since_previous_discharge <= 7 order by 1"
+    ).fetchall()
+    with duckdb.connect(str(copy), read_only=True) as seven:
+        flagged = seven.execute(
+            "select hadm_id from intermediate.int_admissions_sequenced where is_early_readmission order by 1"
+        ).fetchall()
+        total = seven.execute("select sum(early_readmissions) from marts.patient_features").fetchone()[0]
+    assert flagged == within_7 and 0 < len(flagged) < 53
+    assert total == len(flagged)
 
 
 def test_charlson_per_admission_and_per_patient(db: duckdb.DuckDBPyConnection) -> None:
@@ -230,7 +269,7 @@ def test_clusters_use_the_configured_features_and_profiles_the_outcomes(
     for feature in [
         "charlson_condition_score",
         "num_chronic_conditions",
-        "readmissions_30d",
+        "early_readmissions",
         "emergency_admission_share",
     ]:
         assert f"scaled_{feature}" in columns

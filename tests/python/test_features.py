@@ -19,7 +19,7 @@ def test_the_catalogue_lists_the_clustering_inputs_in_order() -> None:
         "avg_length_of_stay_days",
         "total_length_of_stay_days",
         "emergency_admission_share",
-        "readmissions_30d",
+        "early_readmissions",
         "num_unique_icd_diagnoses",
         "charlson_condition_score",
         "num_chronic_conditions",
