@@ -144,11 +144,16 @@ def explain_dbt_output(output: str) -> list[str]:
     return hints
 
 
-def _git_commit(project_dir: Path) -> str:
+def git_commit(project_dir: Path, short: bool = False) -> str | None:
+    """The checked-out commit (``-dirty`` with uncommitted changes to tracked files), or None."""
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=project_dir, capture_output=True, text=True, check=True
-        )
+        head = subprocess.run(
+            ["git", "rev-parse", *(["--short"] if short else []), "HEAD"],
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=project_dir,
@@ -157,8 +162,8 @@ def _git_commit(project_dir: Path) -> str:
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return result.stdout.strip() + ("-dirty" if dirty else "")
+        return None
+    return f"{head}-dirty" if dirty else head
 
 
 def _project_version() -> str:
@@ -391,7 +396,7 @@ def build(
         run_env = dict(base_env)
         run_env.update(
             MIMIC_SEGMENTS_DB=str(paths.candidate),
-            MIMIC_SEGMENTS_GIT_COMMIT=_git_commit(project_dir),
+            MIMIC_SEGMENTS_GIT_COMMIT=git_commit(project_dir) or "unknown",
             MIMIC_SEGMENTS_VERSION=_project_version(),
             DBT_PROFILES_DIR=base_env.get("DBT_PROFILES_DIR", str(project_dir)),
         )
