@@ -16,7 +16,7 @@ DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
-	release-build release-parquet generate bench rollback
+	release-build release-parquet generate bench rollback status
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
@@ -59,8 +59,11 @@ build: data dbt-build ## Build everything on the demo: data step, then dbt build
 
 docs: $(STAMP) ## Generate the dbt docs site into target/ (index.html, and static_index.html as one file)
 	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data: run 'make build' first." >&2; exit 2; }
-	$(DBT) docs generate
-	$(DBT) docs generate --static
+	@test -f "$${MIMIC_SEGMENTS_DB:-mimic_segments.duckdb}" || { echo "No published database: run 'make build' first." >&2; exit 2; }
+	@# dbt opens its database read-write: give it a copy, never the file BI reads
+	mkdir -p target/docs-db && cp "$${MIMIC_SEGMENTS_DB:-mimic_segments.duckdb}" target/docs-db/mimic_segments.duckdb
+	MIMIC_SEGMENTS_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate
+	MIMIC_SEGMENTS_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate --static
 
 docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... to change)
 	$(DBT) docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
@@ -78,13 +81,18 @@ lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 	$(BIN)/ruff check src tests python_models scripts bench
 	$(BIN)/ruff format --check src tests python_models scripts bench
 	@test -f $(DEMO_MANIFEST) || { echo "SQLFluff's dbt templater compiles the project: run 'make data' first." >&2; exit 2; }
-	$(BIN)/sqlfluff lint models analyses tests/singular
+	@# the dbt templater connects read-write: a scratch database, never the file BI reads
+	@mkdir -p target
+	MIMIC_SEGMENTS_DB=target/sqlfluff.duckdb $(BIN)/sqlfluff lint models analyses tests/singular
 
 release-build: $(STAMP) ## Build, test, publish a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
 	$(PUBLISH) build --release -- $(DBT_ARGS)
 
 rollback: $(STAMP) ## Swap the published database with its previous version (run again to undo)
 	$(PUBLISH) rollback
+
+status: $(STAMP) ## Which build is published (and which is kept for rollback)
+	$(PUBLISH) status
 
 release-parquet: $(STAMP) ## One-time Parquet copies of MIMIC_RELEASE_DIR's tables (then MIMIC_RELEASE_FORMAT=parquet)
 	$(BIN)/python -m mimic_segments.release_parquet --release-dir "$$MIMIC_RELEASE_DIR"

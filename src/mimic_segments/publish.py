@@ -278,6 +278,23 @@ def rollback(paths: Paths) -> None:
         _fsync_dir(paths.published.parent)
 
 
+def build_of(database: Path) -> dict[str, Any] | None:
+    """The row of ``marts.build_metadata`` in ``database`` (read-only), or None without one
+    (a database another process holds open read-write raises duckdb.IOException).
+
+    For labels: the report, a dashboard, ``python -m mimic_segments.publish status``."""
+    if not database.is_file():
+        return None
+    try:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            cursor = connection.execute("select * from marts.build_metadata")
+            columns = [d[0] for d in cursor.description or []]
+            row = cursor.fetchone()
+    except duckdb.CatalogException:
+        return None
+    return None if row is None else dict(zip(columns, row, strict=True))
+
+
 @dataclass(frozen=True)
 class FailedNode:
     """One node of a failed ``dbt build``, located: what it reads, which column, which rows."""
@@ -431,10 +448,26 @@ def main(argv: list[str] | None = None) -> int:
         "dbt_args", nargs=argparse.REMAINDER, help="extra dbt build arguments (after --)"
     )
     sub.add_parser("rollback", help="swap the published database and its previous version")
+    sub.add_parser("status", help="the published and previous builds (marts.build_metadata)")
     args = parser.parse_args(argv)
     database = os.environ.get("MIMIC_SEGMENTS_DB") or DEFAULT_DATABASE
     project_dir = Path.cwd()
     try:
+        if args.command == "status":
+            paths = Paths.for_database(database)
+            for label, path in (("published", paths.published), ("previous", paths.previous)):
+                try:
+                    info = build_of(path)
+                except duckdb.Error as error:
+                    print(f"{label}: {path}: cannot be read ({error})")
+                    continue
+                summary = (
+                    ", ".join(f"{k}={v}" for k, v in info.items() if k != "result_vars_json")
+                    if info
+                    else "none"
+                )
+                print(f"{label}: {path}: {summary}")
+            return 0
         if args.command == "rollback":
             paths = Paths.for_database(database)
             rollback(paths)

@@ -196,6 +196,23 @@ def test_rollback_swaps_the_published_and_previous_versions(project: Path, fake_
     assert (build_id_of(database), build_id_of(paths.previous)) == ("build-2", "build-1")
 
 
+def test_status_names_the_published_and_previous_builds(
+    project: Path, fake_dbt: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = project / "mimic_segments.duckdb"
+    monkeypatch.setenv("MIMIC_SEGMENTS_DB", str(database))
+    assert publish.main(["status"]) == 0
+    paths = publish.Paths.for_database(database)
+    assert capsys.readouterr().out == f"published: {database}: none\nprevious: {paths.previous}: none\n"
+    run_build(project, database, fake_dbt, "build-1")
+    run_build(project, database, fake_dbt, "build-2")
+    assert publish.build_of(database) == {"build_id": "build-2"}
+    assert publish.main(["status"]) == 0
+    assert capsys.readouterr().out == (
+        f"published: {database}: build_id=build-2\nprevious: {paths.previous}: build_id=build-1\n"
+    )
+
+
 def test_rollback_without_a_previous_version_says_so(tmp_path: Path) -> None:
     paths = publish.Paths.for_database(tmp_path / "x.duckdb")
     with pytest.raises(publish.PublishError, match="No previous version to roll back to"):
