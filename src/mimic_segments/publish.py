@@ -356,9 +356,12 @@ def _first_rows(database: Path, relation: str) -> tuple[str, ...]:
         return ()
 
 
-def locate_failures(target_dir: Path, database: Path) -> list[FailedNode]:
-    """The failed nodes of the last dbt invocation (run_results.json), each located."""
+def locate_failures(target_dir: Path, database: Path, since: float = 0.0) -> list[FailedNode]:
+    """The failed nodes of the dbt invocation that wrote run_results.json, each located; none
+    if that file is older than ``since`` (dbt stopped before running anything this time)."""
     try:
+        if (target_dir / "run_results.json").stat().st_mtime < since:
+            return []
         results = json.loads((target_dir / "run_results.json").read_text(encoding="utf-8"))
         manifest = json.loads((target_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -420,6 +423,7 @@ def build(
         command = [*(dbt or [str(Path(sys.executable).with_name("dbt"))]), "build", *vars_args, *dbt_args]
         out.write(f"Building candidate {paths.candidate} (published: {paths.published})\n")
         out.flush()
+        started = time.time()
         returncode, output = _run_streaming(command, project_dir, run_env, out)
         if returncode != 0:
             target_dir = Path(run_env.get("DBT_TARGET_PATH") or project_dir / "target")
@@ -427,7 +431,9 @@ def build(
                 target_dir = project_dir / target_dir
             report = [f"\nBuild failed (dbt exited {returncode}); nothing was published."]
             report.extend(explain_dbt_output(output))
-            report.extend(node.describe() for node in locate_failures(target_dir, paths.candidate))
+            report.extend(
+                node.describe() for node in locate_failures(target_dir, paths.candidate, since=started)
+            )
             state = "unchanged" if paths.published.exists() else "not created"
             report.append(f"Published database {paths.published}: {state}.")
             if paths.candidate.exists():

@@ -15,6 +15,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -25,6 +26,7 @@ from mimic_segments import publish
 
 READ_BUILD_ID = """
 import sys
+import time
 import duckdb
 with duckdb.connect(sys.argv[1], read_only=True) as connection:
     print(connection.execute("select build_id from marts.build_metadata").fetchone()[0])
@@ -282,3 +284,24 @@ def test_release_vars_are_json_with_the_path_as_given() -> None:
     )
     with pytest.raises(publish.PublishError, match="set MIMIC_RELEASE_DIR"):
         publish.release_vars({})
+
+
+def test_failures_of_an_earlier_dbt_run_are_not_reported_as_this_one(
+    project: Path, fake_dbt: list[str]
+) -> None:
+    target = project / "target"
+    target.mkdir()
+    (target / "manifest.json").write_text('{"nodes": {}, "sources": {}}')
+    (target / "run_results.json").write_text(
+        '{"results": [{"unique_id": "test.mimic_segments.stale_test", "status": "fail", "message": "old"}]}'
+    )
+    os.utime(target / "run_results.json", (0, 0))
+    database = project / "mimic_segments.duckdb"
+    with pytest.raises(publish.PublishError) as failure:
+        run_build(project, database, fake_dbt, "build-1", FAKE_FAIL="1", DBT_TARGET_PATH=str(target))
+    assert "stale_test" not in str(failure.value)
+    # the same file, written during this build, is reported
+    os.utime(target / "run_results.json")
+    assert [node.name for node in publish.locate_failures(target, database, since=time.time() - 60)] == [
+        "stale_test"
+    ]
