@@ -33,6 +33,9 @@ export MIMIC_RELEASE_DIR MIMIC_LAST_DATA_YEAR MIMIC_RELEASE_FORMAT
 PUBLISH := $(BIN)/python -m mimic_segments.publish
 # Extra arguments for dbt build, e.g. DBT_ARGS='--select +patient_features'.
 DBT_ARGS ?=
+# Extra dbt vars (YAML), merged with full-release mode's, e.g. DBT_VARS='{quarantine_row_defects: true}'.
+DBT_VARS ?=
+export DBT_VARS
 GENERATE_ARGS ?= --patients 2000 --seed 42 --out data/generated/2000
 BENCH_ARGS ?=
 

@@ -44,3 +44,15 @@
     {%- endif -%}
     {{- return('seeds/mimic_demo/' ~ table_name ~ '.csv') -}}
 {%- endmacro %}
+
+{#-
+    Opt-in quarantine (var `quarantine_row_defects`): a where clause that leaves out the rows of
+    the admissions in stg_mimic__quarantined_admissions. Empty when quarantine is off.
+-#}
+{% macro without_quarantined_admissions() -%}
+    {%- if var('quarantine_row_defects', false) -%}
+        where cast(hadm_id as bigint) not in (
+            select quarantined.hadm_id from {{ ref('stg_mimic__quarantined_admissions') }} as quarantined
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -13,7 +13,8 @@
     'cluster_min_segment_share', 'segment_top_diagnoses_limit',
     'dq_min_diagnoses_per_admission', 'dq_diagnoses_per_admission', 'dq_admissions_per_patient',
     'dq_icustays_per_admission', 'dq_share_of_patients_admitted', 'dq_max_hospital_stay_days',
-    'dq_warn_hospital_stay_days', 'dq_max_icu_stay_days', 'dq_warn_icu_stay_days', 'dq_max_age_years'
+    'dq_warn_hospital_stay_days', 'dq_max_icu_stay_days', 'dq_warn_icu_stay_days', 'dq_max_age_years',
+    'quarantine_row_defects'
 ] -%}
 {%- do shaping_vars.update({name: var(name, none)}) -%}
 {%- endfor -%}

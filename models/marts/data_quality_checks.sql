@@ -143,6 +143,27 @@ all_checks as (
     select * from volume_checks
     union all by name
     select * from row_checks_trimmed
+    {%- if var('quarantine_row_defects', false) %}
+    {%- set quarantine = ref('stg_mimic__quarantined_admissions') %}
+    union all by name
+    -- opt-in quarantine: the admissions left out of this build, a warning
+    select
+        'admissions_quarantined' as check_name,
+        'quarantine' as check_kind,
+        'warn' as severity,
+        'stg_mimic__quarantined_admissions' as model_name,
+        '{{ mimic_source_file("admissions") | replace("'", "''") }}' as source_file,
+        'hadm_id' as column_name,
+        cast(count(*) as double) as observed_value,
+        cast(null as double) as min_allowed,
+        cast(0 as double) as max_allowed,
+        count(*) as failing_rows,
+        array_to_string(list_slice(list('hadm_id=' || hadm_id order by hadm_id), 1, 5), ', ')
+            as first_failing_keys,
+        'select * from {{ quarantine.include(database=false) }}' as failing_rows_query,
+        'admissions left out with their diagnoses and ICU stays (quarantine_row_defects)' as description
+    from {{ quarantine }}
+    {%- endif %}
 
 )
 

@@ -24,7 +24,8 @@ in the candidate's name quote characters become ``_``, which dbt-duckdb cannot q
 
 Paths come from the environment (``MIMIC_SEGMENTS_DB``, ``MIMIC_RELEASE_DIR``,
 ``MIMIC_RELEASE_FORMAT``, ``MIMIC_LAST_DATA_YEAR``), never through a shell, so spaces, quotes
-and non-ASCII characters in them are fine.
+and non-ASCII characters in them are fine. ``DBT_VARS`` (YAML or JSON) adds dbt vars, merged
+with those of full-release mode, e.g. ``DBT_VARS='{quarantine_row_defects: true}'``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import duckdb
+import yaml
 
 DEFAULT_DATABASE = "mimic_segments.duckdb"
 DEMO_MANIFEST = Path("seeds") / "mimic_demo" / ".manifest.json"
@@ -410,7 +412,11 @@ def build(
     paths = Paths.for_database(database)
     with build_lock(paths):
         check_data_step(project_dir, release)
-        vars_args = ["--vars", release_vars(base_env)] if release else []
+        dbt_vars = {
+            **(json.loads(release_vars(base_env)) if release else {}),
+            **(yaml.safe_load(base_env.get("DBT_VARS") or "") or {}),
+        }
+        vars_args = ["--vars", json.dumps(dbt_vars, ensure_ascii=False)] if dbt_vars else []
         paths.candidate.parent.mkdir(parents=True, exist_ok=True)
         _remove(paths.candidate)
         run_env = dict(base_env)

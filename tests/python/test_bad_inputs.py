@@ -200,14 +200,13 @@ def test_a_header_only_file_fails_the_build(
     assert "all failing rows: select * from" in message and '"audit"."data_quality_errors"' in message
 
 
-def test_a_stay_of_thousands_of_years_fails_the_build(
-    published: Path, good_release: Path, work: Path
-) -> None:
+@pytest.fixture(scope="module")
+def absurd_stay(good_release: Path, work: Path) -> tuple[Path, int]:
+    """The release with its first admission discharged three thousand years after admission."""
     release = defective_copy(good_release, work, "absurd stay")
     path = release / "hosp" / "admissions.csv.gz"
     with gzip.open(path, "rt") as handle:
         header, first = handle.readline().rstrip("\n").split(","), handle.readline().rstrip("\n").split(",")
-    hadm_id = first[header.index("hadm_id")]
 
     def stretch(lines: list[str]) -> list[str]:
         fields = lines[1].rstrip("\n").split(",")
@@ -215,12 +214,52 @@ def test_a_stay_of_thousands_of_years_fails_the_build(
         return [lines[0], ",".join(fields) + "\n", *lines[2:]]
 
     rewrite(path, stretch)
+    return release, int(first[header.index("hadm_id")])
+
+
+def test_a_stay_of_thousands_of_years_fails_the_build(
+    published: Path, absurd_stay: tuple[Path, int], work: Path
+) -> None:
+    release, hadm_id = absurd_stay
     message = failed_build(work, published, release, "absurd-stay")
     assert "check_name=hospital_stay_is_physically_possible," in message
     assert "column_name=length_of_stay_days," in message
     assert f"first_failing_keys=hadm_id={hadm_id}," in message
     assert "failing_rows=1," in message
     assert "where length_of_stay_days > 3650" in message
+
+
+def test_quarantine_leaves_the_defective_admission_out_and_publishes(
+    absurd_stay: tuple[Path, int], work: Path
+) -> None:
+    release, hadm_id = absurd_stay
+    database = work / "quarantine.duckdb"
+    env = env_for(work, "quarantine", release)
+    env["DBT_VARS"] = "{quarantine_row_defects: true}"
+    out = io.StringIO()
+    assert publish.build(REPO_ROOT, database, SELECT, release=True, env=env, out=out) is not None
+    assert "PASS=" in out.getvalue() and "WARN=1 ERROR=0" in out.getvalue()
+    with duckdb.connect(str(database), read_only=True) as connection:
+        quarantined = connection.execute(
+            "select hadm_id, reasons from audit.stg_mimic__quarantined_admissions"
+        ).fetchall()
+        left_in = connection.execute(
+            "select (select count(*) from staging.stg_mimic__admissions where hadm_id = $1)"
+            " + (select count(*) from staging.stg_mimic__diagnoses_icd where hadm_id = $1)",
+            [hadm_id],
+        ).fetchone()
+        staged = connection.execute("select count(*) from staging.stg_mimic__admissions").fetchone()
+        check = connection.execute(
+            "select severity, failing_rows, first_failing_keys, passed from marts.data_quality_checks"
+            " where check_name = 'admissions_quarantined'"
+        ).fetchone()
+    with gzip.open(release / "hosp" / "admissions.csv.gz", "rt") as handle:
+        file_rows = sum(1 for _ in handle) - 1
+    assert len(quarantined) == 1 and quarantined[0][0] == hadm_id
+    assert quarantined[0][1].startswith(f"{release}/hosp/admissions.csv.gz: hospital stay of 1")
+    assert left_in == (0,)
+    assert staged == (file_rows - 1,)
+    assert check == ("warn", 1, f"hadm_id={hadm_id}", False)
 
 
 def test_a_conversion_error_names_the_file(published: Path, good_release: Path, work: Path) -> None:
