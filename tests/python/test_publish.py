@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -305,3 +306,30 @@ def test_failures_of_an_earlier_dbt_run_are_not_reported_as_this_one(
     assert [node.name for node in publish.locate_failures(target, database, since=time.time() - 60)] == [
         "stale_test"
     ]
+
+
+def test_a_killed_build_leaves_no_stale_lock_and_a_rerun_publishes(project: Path, tmp_path: Path) -> None:
+    slow_dbt = tmp_path / "slow_dbt.py"
+    slow_dbt.write_text("import time\ntime.sleep(60)\n")
+    database = project / "mimic_segments.duckdb"
+    env = {**os.environ, "MIMIC_SEGMENTS_DB": str(database)}
+    code = (
+        "import sys; from pathlib import Path; from mimic_segments import publish; "
+        f"publish.build(Path({str(project)!r}), {str(database)!r}, dbt=[sys.executable, {str(slow_dbt)!r}])"
+    )
+    build = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, start_new_session=True
+    )
+    assert build.stdout is not None
+    assert build.stdout.readline().startswith(b"Building candidate")  # the lock is held
+    os.killpg(build.pid, signal.SIGKILL)  # the build and its dbt, as a killed terminal would
+    build.wait()
+    assert "pid" in publish.Paths.for_database(database).lock.read_text()  # the text stays ...
+    script = tmp_path / "fake_dbt.py"
+    script.write_text(FAKE_DBT)
+    # ... but the kernel released the lock: the rerun runs and publishes
+    assert (
+        run_build(project, database, [sys.executable, str(script)], "build-after-kill")[0]
+        == "build-after-kill"
+    )
+    assert build_id_of(database) == "build-after-kill"
