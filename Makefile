@@ -1,7 +1,9 @@
 # The project's commands. `make help` lists them.
 #   make build          fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
+#                       into a candidate database, published over the one BI reads if every test passed
 #   make test           every test: pytest (Python modules, data step, dbt end to end)
-#   make release-build  dbt build on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
+#   make release-build  the same on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
+#   make rollback       swap the published database with the previous version
 #   make bench          the benchmark behind BENCHMARKS.md
 
 SHELL := /bin/bash
@@ -58,7 +60,7 @@ data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/re
 dbt-build: $(STAMP) ## dbt build into a candidate, test it, publish it atomically (expects `make data`)
 	$(PUBLISH) build -- $(DBT_ARGS)
 
-build: data dbt-build ## Build everything on the demo: data step, then dbt build
+build: data dbt-build ## Build everything on the demo: data step, dbt build + tests into a candidate, then publish
 
 docs: $(STAMP) ## Generate the dbt docs site into target/ (index.html, and static_index.html as one file)
 	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data: run 'make build' first." >&2; exit 2; }
