@@ -1,7 +1,9 @@
 # The project's commands. `make help` lists them.
 #   make build          fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
+#                       into a candidate database, published over the one BI reads if every test passed
 #   make test           every test: pytest (Python modules, data step, dbt end to end)
-#   make release-build  dbt build on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
+#   make release-build  the same on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
+#   make rollback       swap the published database with the previous version
 #   make bench          the benchmark behind BENCHMARKS.md
 
 SHELL := /bin/bash
@@ -16,7 +18,7 @@ DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
-	release-build release-parquet generate bench validation-report
+	release-build release-parquet generate bench validation-report rollback status
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
@@ -25,7 +27,17 @@ DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
 MIMIC_RELEASE_DIR ?=
 MIMIC_LAST_DATA_YEAR ?= 2019
 MIMIC_RELEASE_FORMAT ?= csv
-RELEASE_VARS = {mimic_source_mode: release, mimic_release_dir: "$(MIMIC_RELEASE_DIR)", mimic_release_format: $(MIMIC_RELEASE_FORMAT), mimic_last_data_year: $(MIMIC_LAST_DATA_YEAR)}
+# Paths reach Python through the environment, never through shell-quoted strings, so a path
+# with spaces, quotes or non-ASCII characters works.
+export MIMIC_RELEASE_DIR MIMIC_LAST_DATA_YEAR MIMIC_RELEASE_FORMAT
+# Builds go through mimic_segments.publish: dbt build into a candidate database, every test
+# there, then one atomic rename over the published database (MIMIC_SEGMENTS_DB) BI reads.
+PUBLISH := $(BIN)/python -m mimic_segments.publish
+# Extra arguments for dbt build, e.g. DBT_ARGS='--select +patient_features'.
+DBT_ARGS ?=
+# Extra dbt vars (YAML), merged with full-release mode's, e.g. DBT_VARS='{quarantine_row_defects: true}'.
+DBT_VARS ?=
+export DBT_VARS
 GENERATE_ARGS ?= --patients 2000 --seed 42 --out data/generated/2000
 BENCH_ARGS ?=
 VALIDATION_ARGS ?=
@@ -47,16 +59,18 @@ data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/re
 	$(BIN)/python -m mimic_segments.reference_data
 	$(BIN)/python -m mimic_segments.features
 
-dbt-build: $(STAMP) ## dbt build only (expects `make data` to have run)
-	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data in seeds/mimic_demo/: run 'make data' (or 'make build') first." >&2; exit 2; }
-	$(DBT) build
+dbt-build: $(STAMP) ## dbt build into a candidate, test it, publish it atomically (expects `make data`)
+	$(PUBLISH) build -- $(DBT_ARGS)
 
-build: data dbt-build ## Build everything on the demo: data step, then dbt build
+build: data dbt-build ## Build everything on the demo: data step, dbt build + tests into a candidate, then publish
 
 docs: $(STAMP) ## Generate the dbt docs site into target/ (index.html, and static_index.html as one file)
 	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data: run 'make build' first." >&2; exit 2; }
-	$(DBT) docs generate
-	$(DBT) docs generate --static
+	@test -f "$${MIMIC_SEGMENTS_DB:-mimic_segments.duckdb}" || { echo "No published database: run 'make build' first." >&2; exit 2; }
+	@# dbt opens its database read-write: give it a copy, never the file BI reads
+	mkdir -p target/docs-db && cp "$${MIMIC_SEGMENTS_DB:-mimic_segments.duckdb}" target/docs-db/mimic_segments.duckdb
+	MIMIC_SEGMENTS_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate
+	MIMIC_SEGMENTS_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate --static
 
 docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... to change)
 	$(DBT) docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
@@ -74,14 +88,21 @@ lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 	$(BIN)/ruff check src tests python_models scripts bench
 	$(BIN)/ruff format --check src tests python_models scripts bench
 	@test -f $(DEMO_MANIFEST) || { echo "SQLFluff's dbt templater compiles the project: run 'make data' first." >&2; exit 2; }
-	$(BIN)/sqlfluff lint models analyses tests/singular
+	@# the dbt templater connects read-write: a scratch database, never the file BI reads
+	@mkdir -p target
+	MIMIC_SEGMENTS_DB=target/sqlfluff.duckdb $(BIN)/sqlfluff lint models analyses tests/singular
 
-release-build: $(STAMP) ## dbt build on a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
-	@test -n "$(MIMIC_RELEASE_DIR)" || { echo "set MIMIC_RELEASE_DIR to a MIMIC-IV release (hosp/, icu/)"; exit 2; }
-	$(DBT) build --vars '$(RELEASE_VARS)'
+release-build: $(STAMP) ## Build, test, publish a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
+	$(PUBLISH) build --release -- $(DBT_ARGS)
+
+rollback: $(STAMP) ## Swap the published database with its previous version (run again to undo)
+	$(PUBLISH) rollback
+
+status: $(STAMP) ## Which build is published (and which is kept for rollback)
+	$(PUBLISH) status
 
 release-parquet: $(STAMP) ## One-time Parquet copies of MIMIC_RELEASE_DIR's tables (then MIMIC_RELEASE_FORMAT=parquet)
-	$(BIN)/python -m mimic_segments.release_parquet --release-dir "$(MIMIC_RELEASE_DIR)"
+	$(BIN)/python -m mimic_segments.release_parquet --release-dir "$$MIMIC_RELEASE_DIR"
 
 generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patients N --seed S --out DIR')
 	$(BIN)/python -m mimic_segments.generator $(GENERATE_ARGS)
@@ -98,4 +119,5 @@ charlson-parity: $(STAMP) ## Compare admission_comorbidities with mimic-code's c
 	$(BIN)/python scripts/check_charlson_parity.py "$(CHARLSON_REFERENCE_SQL)"
 
 clean: ## Remove build outputs (keeps .venv and the fetched data)
-	rm -rf target logs mimic_segments.duckdb mimic_segments.duckdb.wal
+	rm -rf target logs mimic_segments.duckdb mimic_segments.duckdb.wal mimic_segments.duckdb.candidate \
+		mimic_segments.duckdb.previous mimic_segments.duckdb.lock

@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from approaches import FEATURE_COLUMNS  # noqa: E402
 
 from mimic_segments import generator  # noqa: E402
+from mimic_segments.publish import git_commit  # noqa: E402
 
 PYTHON = Path(sys.executable)
 DBT = PYTHON.with_name("dbt")
@@ -520,20 +521,7 @@ def _node_table(nodes: dict[str, float], startup: float, title: str) -> list[str
 
 def source_commit() -> str:
     """The checked-out commit the timings belong to (``-dirty`` with uncommitted changes)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"{head}-dirty" if dirty else head
+    return git_commit(REPO_ROOT, short=True) or "unknown (not a git checkout)"
 
 
 def render(results: dict[str, Any]) -> str:

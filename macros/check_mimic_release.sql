@@ -26,25 +26,24 @@
             ~ "MIMIC-IV release in its official layout (<dir>/hosp/*.csv.gz, <dir>/icu/*.csv.gz) with "
             ~ "--vars '{mimic_release_dir: /path/to/mimiciv/3.1}' or the MIMIC_RELEASE_DIR environment variable.") }}
     {%- endif -%}
-    {%- if "'" in release_dir -%}
-        {{ exceptions.raise_compiler_error(
-            "mimic_release_dir '" ~ release_dir ~ "' contains a single quote; move or link the release to a path without one.") }}
-    {%- endif -%}
     {%- if extension is none -%}
         {{ exceptions.raise_compiler_error(
             "var mimic_release_format='" ~ release_format ~ "' is not supported; expected 'csv' (the official "
             ~ "<module>/<table>.csv.gz files) or 'parquet' (<module>/<table>.parquet copies)") }}
     {%- endif -%}
 
+    {#- paths for messages, and the same as SQL string literal contents (quotes doubled) -#}
     {%- set paths = {} -%}
+    {%- set sql_paths = {} -%}
     {%- for table in tables -%}
         {%- do paths.update({table.name: release_dir ~ '/' ~ table.meta.module ~ '/' ~ table.identifier ~ extension}) -%}
+        {%- do sql_paths.update({table.name: paths[table.name] | replace("'", "''")}) -%}
     {%- endfor -%}
 
     {#- 1. Layout: every table's file exists where the official layout puts it (one query). -#}
     {%- set exists_sql -%}
         {%- for table in tables %}
-        select '{{ table.name }}' as table_name, (select count(*) from glob('{{ paths[table.name] }}')) as files
+        select '{{ table.name }}' as table_name, (select count(*) from glob('{{ sql_paths[table.name] }}')) as files
         {% if not loop.last %}union all{% endif %}
         {%- endfor %}
     {%- endset -%}
@@ -58,8 +57,8 @@
     {%- endfor -%}
     {%- if missing -%}
         {%- set present = run_query(
-            "select file from glob('" ~ release_dir ~ "/*') union all select file from glob('" ~ release_dir
-            ~ "/*/*') order by file limit 20").columns[0].values() -%}
+            "select file from glob('" ~ release_dir | replace("'", "''") ~ "/*') union all select file from glob('"
+            ~ release_dir | replace("'", "''") ~ "/*/*') order by file limit 20").columns[0].values() -%}
         {{ exceptions.raise_compiler_error(
             "MIMIC-IV release at '" ~ release_dir ~ "' does not have the expected layout: missing "
             ~ missing | join(', ') ~ ". Expected one " ~ extension ~ " file per table under hosp/ and icu/ "
@@ -73,13 +72,13 @@
         {%- for table in tables %}
         {%- if release_format == 'csv' %}
         select '{{ table.name }}' as table_name, (
-            select header_line from read_csv('{{ paths[table.name] }}', header = false, auto_detect = false,
+            select header_line from read_csv('{{ sql_paths[table.name] }}', header = false, auto_detect = false,
                 columns = {'header_line': 'VARCHAR'}, delim = '	', quote = '', escape = '', strict_mode = false)
             limit 1
         ) as header_line
         {%- else %}
         select '{{ table.name }}' as table_name, (
-            select string_agg(column_name, ',') from (describe select * from read_parquet('{{ paths[table.name] }}'))
+            select string_agg(column_name, ',') from (describe select * from read_parquet('{{ sql_paths[table.name] }}'))
         ) as header_line
         {%- endif %}
         {% if not loop.last %}union all{% endif %}

@@ -31,3 +31,28 @@
             "var mimic_source_mode='" ~ mode ~ "' is not supported; expected 'demo_seeds' or 'release'") }}
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    The file a MIMIC-IV table is read from, for messages and build metadata: the release's own
+    file (<release dir>/<module>/<table>.csv.gz, or .parquet) in release mode, else the demo seed.
+-#}
+{% macro mimic_source_file(table_name) -%}
+    {%- set node = graph.sources.get('source.mimic_segments.mimic_release.' ~ table_name) if execute else none -%}
+    {%- if node and var('mimic_source_mode', 'demo_seeds') == 'release' -%}
+        {%- set extension = '.parquet' if node.meta.release_format == 'parquet' else '.csv.gz' -%}
+        {{- return(node.meta.release_dir ~ '/' ~ node.meta.module ~ '/' ~ node.identifier ~ extension) -}}
+    {%- endif -%}
+    {{- return('seeds/mimic_demo/' ~ table_name ~ '.csv') -}}
+{%- endmacro %}
+
+{#-
+    Opt-in quarantine (var `quarantine_row_defects`): a where clause that leaves out the rows of
+    the admissions in stg_mimic__quarantined_admissions. Empty when quarantine is off.
+-#}
+{% macro without_quarantined_admissions() -%}
+    {%- if var('quarantine_row_defects', false) -%}
+        where cast(hadm_id as bigint) not in (
+            select quarantined.hadm_id from {{ ref('stg_mimic__quarantined_admissions') }} as quarantined
+        )
+    {%- endif -%}
+{%- endmacro %}

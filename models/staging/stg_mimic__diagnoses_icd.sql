@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ mimic_table('diagnoses_icd') }}
+    {{ without_quarantined_admissions() }}
 
 ),
 

@@ -69,9 +69,14 @@ def _columns_literal(columns: dict[str, str]) -> str:
     return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
 
 
+def _sql_path(path: Path) -> str:
+    """``path`` as the content of a SQL string literal (a quote in it doubled)."""
+    return str(path).replace("'", "''")
+
+
 def _header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     row = con.execute(
-        f"select line from read_csv('{path}', header = false, auto_detect = false, "
+        f"select line from read_csv('{_sql_path(path)}', header = false, auto_detect = false, "
         "columns = {'line': 'VARCHAR'}, delim = '\t', quote = '', escape = '', strict_mode = false) limit 1"
     ).fetchone()
     return [
@@ -85,8 +90,6 @@ def convert(release_dir: Path, out_dir: Path | None = None, progress: bool = Tru
     """Write ``<out_dir>/<module>/<table>.parquet`` for every source table; return the paths."""
     release_dir = Path(release_dir)
     out_dir = Path(out_dir) if out_dir is not None else release_dir
-    if "'" in str(release_dir) or "'" in str(out_dir):
-        raise ConversionError("paths with a single quote are not supported")
     tables = source_tables()
     missing = [str(t.csv_path(release_dir)) for t in tables if not t.csv_path(release_dir).is_file()]
     if missing:
@@ -111,12 +114,15 @@ def convert(release_dir: Path, out_dir: Path | None = None, progress: bool = Tru
             started = time.perf_counter()
             try:
                 con.execute(
-                    f"copy (select * from read_csv('{source}', header = true, auto_detect = false, "
-                    "delim = ',', quote = '\"', escape = '\"', "
+                    f"copy (select * from read_csv('{_sql_path(source)}', header = true, "
+                    "auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
                     f"columns = {_columns_literal(table.columns)})) "
-                    f"to '{part}' (format parquet, compression zstd)"
+                    f"to '{_sql_path(part)}' (format parquet, compression zstd)"
                 )
                 os.replace(part, target)
+            except duckdb.Error as error:
+                # DuckDB names the line and column of a value it cannot convert, not the file
+                raise ConversionError(f"{source}: {error}") from error
             finally:
                 part.unlink(missing_ok=True)
             written.append(target)

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from mimic_segments import demo_data, reference_data
+from mimic_segments.generator import generate_release
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).with_name("dbt")
@@ -29,6 +30,14 @@ def _demo_source_dir() -> Path | None:
         return Path(configured)
     sibling = REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2"
     return sibling if sibling.is_dir() else None
+
+
+def generated_release(out: Path, patients: int, seed: int) -> Path:
+    """A generated MIMIC-IV 3.1-shaped release in ``out``, with the reference seed that
+    full-release mode needs from the data step."""
+    reference_data.build_reference(REPO_ROOT / reference_data.DEFAULT_DEST)
+    generate_release(out, patients, seed=seed, release="3.1")
+    return out
 
 
 def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

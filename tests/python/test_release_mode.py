@@ -21,10 +21,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import generated_release
 from synthetic_patients import catalogue
 
-from mimic_segments import reference_data, release_parquet, validation
-from mimic_segments.generator import generate_release
+from mimic_segments import release_parquet, validation
 from mimic_segments.validation import dbt_env
 
 pytestmark = pytest.mark.e2e
@@ -70,11 +70,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def release(work: Path) -> Path:
-    # the project's reference seed (HCUP chronic conditions) is built by the data step
-    reference_data.build_reference(REPO_ROOT / reference_data.DEFAULT_DEST)
-    out = work / "mimiciv-3.1-generated"
-    generate_release(out, PATIENTS, seed=11, release="3.1")
-    return out
+    return generated_release(work / "mimiciv-3.1-generated", PATIENTS, seed=11)
 
 
 @pytest.fixture(scope="module")

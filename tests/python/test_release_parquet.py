@@ -19,6 +19,13 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def copy_release(release: Path, dest: Path) -> None:
+    for path in release.rglob("*.csv.gz"):
+        target = dest / path.relative_to(release)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+
+
 def test_source_declaration_matches_the_official_columns() -> None:
     """The dbt source, the generator and the converter agree on tables, modules and columns."""
     declared = {f"{t.module}/{t.name}": tuple(t.columns) for t in source_tables()}
@@ -51,10 +58,7 @@ def test_copies_hold_the_typed_rows_of_the_csvs(release: Path, tmp_path: Path) -
 
 def test_default_writes_beside_the_csvs(release: Path, tmp_path: Path) -> None:
     copy = tmp_path / "beside"
-    for path in release.rglob("*.csv.gz"):
-        target = copy / path.relative_to(release)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
+    copy_release(release, copy)
     assert release_parquet.main(["--release-dir", str(copy)]) == 0
     assert (copy / "hosp" / "patients.parquet").is_file() and (copy / "icu" / "icustays.parquet").is_file()
 
@@ -66,10 +70,7 @@ def test_missing_file_is_named(release: Path, tmp_path: Path) -> None:
 
 def test_wrong_header_is_named(release: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
-    for path in release.rglob("*.csv.gz"):
-        target = broken / path.relative_to(release)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
+    copy_release(release, broken)
     with gzip.open(broken / "icu" / "icustays.csv.gz", "wt") as handle:
         handle.write("subject_id,hadm_id,stay_id\n1,2,3\n")
     with pytest.raises(
@@ -77,3 +78,23 @@ def test_wrong_header_is_named(release: Path, tmp_path: Path) -> None:
     ):
         convert(broken, tmp_path / "out", progress=False)
     assert not (tmp_path / "out" / "icu").exists() or not list((tmp_path / "out" / "icu").iterdir())
+
+
+def test_conversion_error_names_the_file_under_a_path_with_quotes(release: Path, tmp_path: Path) -> None:
+    broken = tmp_path / 'it\'s a "release" é'
+    copy_release(release, broken)
+    admissions = broken / "hosp" / "admissions.csv.gz"
+    with gzip.open(admissions, "rt") as handle:
+        lines = handle.readlines()
+    fields = lines[2].split(",")
+    fields[2] = "not a time"  # admittime
+    lines[2] = ",".join(fields)
+    with gzip.open(admissions, "wt") as handle:
+        handle.writelines(lines)
+    with pytest.raises(ConversionError) as failure:
+        convert(broken, broken, progress=False)
+    assert str(failure.value).startswith(f"{admissions}: Conversion Error")
+    assert "not a time" in str(failure.value)
+    # the tables before it were converted under the quoted path; nothing half-written is left
+    assert (broken / "hosp" / "patients.parquet").is_file()
+    assert not list(broken.rglob("*.part"))

@@ -1,0 +1,36 @@
+{#-
+    One row: the build that produced every table of this database file (marts, intermediate,
+    staging are published together, atomically, by `mimic_segments.publish`). BI tools
+    cross join it to label a dashboard with its build. `build_finished_at` is set by the
+    on-run-end hook `record_build_finished()` once every model and test of the build has run.
+-#}
+{%- set shaping_vars = {} -%}
+{%- for name in [
+    'mimic_source_mode', 'mimic_release_format', 'mimic_last_data_year', 'emergency_admission_types',
+    'outreach_recent_days', 'outreach_max_priority', 'readmission_window_days',
+    'clustering_population_min_admissions', 'persona_min_match_score',
+    'cluster_features', 'cluster_include_demographics',
+    'cluster_k', 'cluster_k_min', 'cluster_k_max', 'cluster_random_state', 'cluster_diagnostics_sample_size',
+    'cluster_silhouette_sample_size', 'cluster_stability_resamples', 'cluster_min_stability',
+    'cluster_min_segment_share', 'segment_top_diagnoses_limit',
+    'dq_min_diagnoses_per_admission', 'dq_diagnoses_per_admission', 'dq_admissions_per_patient',
+    'dq_icustays_per_admission', 'dq_share_of_patients_admitted', 'dq_max_hospital_stay_days',
+    'dq_warn_hospital_stay_days', 'dq_max_icu_stay_days', 'dq_warn_icu_stay_days', 'dq_max_age_years',
+    'quarantine_row_defects'
+] -%}
+{%- do shaping_vars.update({name: var(name, none)}) -%}
+{%- endfor -%}
+{%- set release = var('mimic_source_mode', 'demo_seeds') == 'release' -%}
+{%- set release_dir = var('mimic_release_dir', '') or env_var('MIMIC_RELEASE_DIR', '') -%}
+
+select
+    '{{ invocation_id }}' as build_id,
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as build_started_at,
+    cast(null as timestamp) as build_finished_at,
+    '{{ var("mimic_source_mode", "demo_seeds") }}' as source_mode,
+    '{{ (release_dir if release else "mimic-iv-demo/2.2 (seeds/mimic_demo/.manifest.json)")
+        | replace("'", "''") }}' as source_release,
+    '{{ tojson(shaping_vars) | replace("'", "''") }}' as result_vars_json,
+    '{{ env_var("MIMIC_SEGMENTS_VERSION", "unknown") }}' as project_version,
+    '{{ env_var("MIMIC_SEGMENTS_GIT_COMMIT", "unknown") }}' as git_commit,
+    '{{ dbt_version }}' as dbt_version

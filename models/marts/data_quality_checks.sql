@@ -1,0 +1,191 @@
+{#-
+    Volume and plausibility checks of the source tables, one row per check, each with a
+    severity. Errors fail the test `data_quality_errors` (so nothing is published); warnings
+    fail `data_quality_warnings` at warn severity and stay here for whoever reads the build.
+    Volumes are ratios that hold from the 100-patient demo to the full release; thresholds are
+    vars (dbt_project.yml, `dq_*`); see the docs block `data_quality_checks`.
+-#}
+
+{%- set tables = ['patients', 'admissions', 'diagnoses_icd', 'd_icd_diagnoses', 'icustays'] -%}
+
+{#- An empty core table (a file holding only its header) is an error. -#}
+{%- set volume_checks = [] -%}
+{%- for table in tables -%}
+{%- do volume_checks.append({'name': table ~ '_not_empty', 'severity': 'error', 'table': table,
+    'observed': table, 'min': 1, 'max': none, 'description': table ~ ' has at least one row'}) -%}
+{%- endfor -%}
+
+{%- do volume_checks.extend([
+    {'name': 'diagnoses_per_admission_not_near_zero', 'severity': 'error', 'table': 'diagnoses_icd',
+     'observed': 'diagnoses_icd / nullif(admissions, 0)',
+     'min': var('dq_min_diagnoses_per_admission'), 'max': none,
+     'description': 'billed diagnoses per admission: near zero means a truncated diagnoses file'},
+    {'name': 'diagnoses_per_admission_typical', 'severity': 'warn', 'table': 'diagnoses_icd',
+     'observed': 'diagnoses_icd / nullif(admissions, 0)',
+     'min': var('dq_diagnoses_per_admission')[0], 'max': var('dq_diagnoses_per_admission')[1],
+     'description': 'billed diagnoses per admission (demo 16.4, release 3.1 11.7)'},
+    {'name': 'admissions_per_patient_typical', 'severity': 'warn', 'table': 'admissions',
+     'observed': 'admissions / nullif(patients, 0)',
+     'min': var('dq_admissions_per_patient')[0], 'max': var('dq_admissions_per_patient')[1],
+     'description': 'admissions per registry patient (demo 2.75, release 3.1 1.50)'},
+    {'name': 'icustays_per_admission_typical', 'severity': 'warn', 'table': 'icustays',
+     'observed': 'icustays / nullif(admissions, 0)',
+     'min': var('dq_icustays_per_admission')[0], 'max': var('dq_icustays_per_admission')[1],
+     'description': 'ICU stays per admission (demo 0.51, release 3.1 0.17)'},
+    {'name': 'share_of_patients_admitted_typical', 'severity': 'warn', 'table': 'patients',
+     'observed': 'patients_with_admissions / nullif(patients, 0)',
+     'min': var('dq_share_of_patients_admitted')[0], 'max': var('dq_share_of_patients_admitted')[1],
+     'description': 'share of registry patients with an admission (demo 1.00, release 3.1 0.61: '
+        ~ 'registry patients without admissions are normal)'},
+]) -%}
+
+{#- Durations: beyond physical plausibility an error, beyond the usual a warning. -#}
+{%- set row_checks = [] -%}
+{%- for stay in [
+    {'name': 'hospital_stay', 'what': 'hospital stay', 'model': 'stg_mimic__admissions', 'table': 'admissions',
+     'column': 'length_of_stay_days', 'key': 'hadm_id',
+     'error_above': var('dq_max_hospital_stay_days'), 'warn_above': var('dq_warn_hospital_stay_days')},
+    {'name': 'icu_stay', 'what': 'ICU stay', 'model': 'stg_mimic__icustays', 'table': 'icustays',
+     'column': 'icu_length_of_stay_days', 'key': 'stay_id',
+     'error_above': var('dq_max_icu_stay_days'), 'warn_above': var('dq_warn_icu_stay_days')},
+] -%}
+{%- set error = stay.copy() -%}
+{%- do error.update({'name': stay.name ~ '_is_physically_possible', 'severity': 'error',
+    'max': stay.error_above,
+    'description': stay.what ~ 's longer than this are date errors, not patients'}) -%}
+{%- set warning = stay.copy() -%}
+{%- do warning.update({'name': stay.name ~ '_is_usual', 'severity': 'warn', 'max': stay.warn_above,
+    'description': stay.what ~ 's this long are rare: worth a look'}) -%}
+{%- do row_checks.extend([error, warning]) -%}
+{%- endfor -%}
+{%- do row_checks.append(
+    {'name': 'age_at_admission_is_physically_possible', 'severity': 'error',
+     'model': 'int_admissions_sequenced', 'table': 'admissions', 'column': 'age_at_admission',
+     'key': 'hadm_id', 'min': 0, 'max': var('dq_max_age_years'),
+     'description': 'age at admission (anchor_age + admission year - anchor_year) below zero or above a human lifespan'}
+) -%}
+
+
+with
+
+counts as (
+
+    select
+        {%- for table in tables %}
+        (select count(*) from {{ ref('stg_mimic__' ~ table) }}) as {{ table }},
+        {%- endfor %}
+        (
+            select count(distinct subject_id) from {{ ref('stg_mimic__admissions') }}
+        ) as patients_with_admissions
+
+),
+
+volume_checks as (
+    {%- for check in volume_checks %}
+    select
+        '{{ check.name }}' as check_name,
+        'volume' as check_kind,
+        '{{ check.severity }}' as severity,
+        'stg_mimic__{{ check.table }}' as model_name,
+        '{{ mimic_source_file(check.table) | replace("'", "''") }}' as source_file,
+        cast(null as varchar) as column_name,
+        cast({{ check.observed }} as double) as observed_value,
+        cast({{ 'null' if check.min is none else check.min }} as double) as min_allowed,
+        cast({{ 'null' if check.max is none else check.max }} as double) as max_allowed,
+        cast(null as bigint) as failing_rows,
+        cast(null as varchar) as first_failing_keys,
+        cast(null as varchar) as failing_rows_query,
+        '{{ check.description }}' as description
+    from counts
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+row_checks as (
+    {%- for check in row_checks %}
+    {%- set relation = ref(check.model) -%}
+    {%- set failing = check.column ~ ' > ' ~ check.max
+        ~ ((' or ' ~ check.column ~ ' < ' ~ check.min) if check.min is defined else '') %}
+    select
+        '{{ check.name }}' as check_name,
+        'plausibility' as check_kind,
+        '{{ check.severity }}' as severity,
+        '{{ check.model }}' as model_name,
+        '{{ mimic_source_file(check.table) | replace("'", "''") }}' as source_file,
+        '{{ check.column }}' as column_name,
+        cast(max({{ check.column }}) as double) as observed_value,
+        cast({{ check.min if check.min is defined else 'null' }} as double) as min_allowed,
+        cast({{ check.max }} as double) as max_allowed,
+        count(*) filter (where {{ failing }}) as failing_rows,
+        string_agg(
+            '{{ check.key }}=' || {{ check.key }}, ', ' order by {{ check.key }}
+        ) filter (where {{ failing }}) as first_failing_keys_all,
+        'select * from {{ relation.include(database=false) }} where {{ failing }}' as failing_rows_query,
+        '{{ check.description }}' as description
+    from {{ relation }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+row_checks_trimmed as (
+
+    select
+        * exclude (first_failing_keys_all),
+        -- the first five keys, in key order
+        array_to_string(list_slice(string_split(first_failing_keys_all, ', '), 1, 5), ', ')
+            as first_failing_keys
+    from row_checks
+
+),
+
+all_checks as (
+
+    select * from volume_checks
+    union all by name
+    select * from row_checks_trimmed
+    {%- if var('quarantine_row_defects', false) %}
+    {%- set quarantine = ref('stg_mimic__quarantined_admissions') %}
+    union all by name
+    -- opt-in quarantine: the admissions left out of this build, a warning
+    select
+        'admissions_quarantined' as check_name,
+        'quarantine' as check_kind,
+        'warn' as severity,
+        'stg_mimic__quarantined_admissions' as model_name,
+        '{{ mimic_source_file("admissions") | replace("'", "''") }}' as source_file,
+        'hadm_id' as column_name,
+        cast(count(*) as double) as observed_value,
+        cast(null as double) as min_allowed,
+        cast(0 as double) as max_allowed,
+        count(*) as failing_rows,
+        array_to_string(list_slice(list('hadm_id=' || hadm_id order by hadm_id), 1, 5), ', ')
+            as first_failing_keys,
+        'select * from {{ quarantine.include(database=false) }}' as failing_rows_query,
+        'admissions left out with their diagnoses and ICU stays (quarantine_row_defects)' as description
+    from {{ quarantine }}
+    {%- endif %}
+
+)
+
+select
+    check_name,
+    check_kind,
+    severity,
+    model_name,
+    source_file,
+    column_name,
+    observed_value,
+    min_allowed,
+    max_allowed,
+    failing_rows,
+    first_failing_keys,
+    failing_rows_query,
+    description,
+    case
+        when check_kind = 'plausibility' then failing_rows = 0
+        else
+            observed_value is not null
+            and (min_allowed is null or observed_value >= min_allowed)
+            and (max_allowed is null or observed_value <= max_allowed)
+    end as passed
+from all_checks
