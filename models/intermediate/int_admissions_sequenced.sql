@@ -1,7 +1,7 @@
 -- One row per admission, placed in its patient's own timeline: age at admission, emergency
--- and ED flags, hospital episodes and early readmissions (within var readmission_window_days). Every interval compares two dates
--- of the same patient (MIMIC shifts dates per patient). The rules are in the docs blocks
--- `hospital_episode`, `early_readmissions` and `readmission_rate`.
+-- and ED flags, hospital episodes and early readmissions (within var readmission_window_days).
+-- Every interval compares two dates of the same patient (MIMIC shifts dates per patient). The
+-- rules are in the docs blocks `hospital_episode`, `early_readmissions` and `readmission_rate`.
 with
 
 admissions as (
@@ -161,7 +161,8 @@ episode_readmissions as (
         -- the window's last day is within it (day 30 of 30), the next is not; a death ends
         -- the timeline
         coalesce(
-            not previous_episode_ended_in_death and days_since_previous_discharge <= {{ readmission_window_days() }},
+            not previous_episode_ended_in_death
+            and days_since_previous_discharge <= {{ readmission_window_days() }},
             false
         ) as is_early_readmission
     from episode_gaps
