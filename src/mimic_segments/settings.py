@@ -76,22 +76,25 @@ def _names(name: str, value: object) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SegmentationSettings:
-    """Every knob of the segmentation, as dbt sets it from vars and the feature catalogue."""
+    """Every knob of the segmentation, as dbt sets it from vars and the feature catalogue.
+
+    No defaults for what a var sets: the values live in dbt_project.yml only.
+    """
 
     features: tuple[str, ...]
+    k: int | str
+    k_min: int
+    k_max: int
+    random_state: int
+    sample_size: int
+    silhouette_sample_size: int
+    stability_resamples: int
+    min_stability: float
+    min_cluster_share: float
+    min_match_score: float
     log1p_features: tuple[str, ...] = ()
     feature_dimensions: Mapping[str, str] = field(default_factory=dict)
-    k: int | str = 4
-    k_min: int = 2
-    k_max: int = 8
-    random_state: int = 42
     n_init: int = N_INIT
-    sample_size: int = 10_000
-    silhouette_sample_size: int = 5_000
-    stability_resamples: int = 10
-    min_stability: float = 0.80
-    min_cluster_share: float = 0.05
-    min_match_score: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.features:

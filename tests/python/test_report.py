@@ -257,6 +257,13 @@ def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.
         assert html.escape(title) in page
     # the demo's k = 4 fails the stability rule: the report says so in plain words
     assert "Caution:" in page
+    # which build it shows, and that the demo raised no data-quality warning
+    build_id, failed = db.execute(
+        "select (select build_id from marts.build_metadata),"
+        " (select count(*) from marts.data_quality_checks where not passed)"
+    ).fetchone()
+    assert f"<tr><td>Build</td><td>{build_id}</td></tr>" in page
+    assert failed == 0 and "Every data-quality check passed." in page
 
 
 def test_report_is_identical_on_rerun(rendered, built: dict[str, str], tmp_path: Path) -> None:
