@@ -52,27 +52,12 @@ population as (
 
 ),
 
--- prevalence in the clustering population (patient x distinct code, one row each)
-population_counts as (
-
-    select
-        patient_diagnoses.icd_version,
-        patient_diagnoses.icd_code,
-        count(*) as num_population_patients_with_code
-    from patient_diagnoses
-    inner join segments on patient_diagnoses.subject_id = segments.subject_id
-    where segments.segment_kind = 'clustered'
-    group by
-        patient_diagnoses.icd_version,
-        patient_diagnoses.icd_code
-
-),
-
 -- patient x distinct code joined to patient x segment: one row per patient and code
 segment_counts as (
 
     select
         segments.segment_key,
+        segments.segment_kind,
         patient_diagnoses.icd_version,
         patient_diagnoses.icd_code,
         count(*) as num_patients
@@ -80,8 +65,25 @@ segment_counts as (
     inner join segments on patient_diagnoses.subject_id = segments.subject_id
     group by
         segments.segment_key,
+        segments.segment_kind,
         patient_diagnoses.icd_version,
         patient_diagnoses.icd_code
+
+),
+
+-- prevalence in the clustering population: the clustered segments' counts added up (each
+-- patient is in one segment), so the diagnosis rows are joined and scanned once
+population_counts as (
+
+    select
+        icd_version,
+        icd_code,
+        sum(num_patients) as num_population_patients_with_code
+    from segment_counts
+    where segment_kind = 'clustered'
+    group by
+        icd_version,
+        icd_code
 
 ),
 

@@ -34,6 +34,7 @@ import duckdb
 import pandas as pd
 
 from mimic_segments.generator import RELEASES, generate_release
+from mimic_segments.publish import git_commit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "docs" / "validation.md"
@@ -284,15 +285,6 @@ def render(findings: Sequence[Findings], provenance: Sequence[str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def dbt_env(work: Path, name: str) -> dict[str, str]:
     """The environment of a dbt run into ``<work>/<name>.duckdb`` with its own target and logs."""
     env = dict(os.environ)
@@ -363,7 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"validation report not written: {error}", file=sys.stderr)
         return 1
     provenance = [
-        f"Commit `{_git_commit()}`. Generated release: `python -m mimic_segments.generator --patients "
+        f"Commit `{git_commit(REPO_ROOT, short=True) or 'unknown'}`. Generated release: "
+        f"`python -m mimic_segments.generator --patients "
         f"{args.patients} --seed {args.seed} --release {args.release}` (the release's own share of "
         f"never-admitted patients: {shape.patients - shape.admitted_patients:,} of {shape.patients:,}, "
         f"{100 * (1 - shape.admitted_share):.1f} %, scaled to {args.patients:,}). Both builds use the "

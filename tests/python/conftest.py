@@ -73,10 +73,12 @@ def built(dbt_env: dict[str, str]) -> dict[str, str]:
     return dbt_env
 
 
-def segmentation_rebuilt_on_a_copy(built: dict[str, str], work: Path, variables: str) -> dict[str, str]:
-    """The segmentation (int_patients_prepared_for_segmentation and everything after it)
-    rebuilt with other vars on a copy of the session's demo database; returns its dbt env."""
-    copy = work / "copy.duckdb"
+def rebuilt_on_a_copy(
+    built: dict[str, str], work: Path, *dbt_args: str, project: Path | None = None
+) -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
+    """`dbt build *dbt_args` on a copy of the session's demo database (same file name, in
+    ``work``), optionally with another project directory; returns its dbt env and the result."""
+    copy = work / Path(built["MIMIC_SEGMENTS_DB"]).name
     shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
     env = {
         **built,
@@ -84,8 +86,20 @@ def segmentation_rebuilt_on_a_copy(built: dict[str, str], work: Path, variables:
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
     }
-    result = run_dbt(env, "build", "--select", "int_patients_prepared_for_segmentation+", "--vars", variables)
+    if project is not None:
+        env["DBT_PROFILES_DIR"] = str(project)
+        dbt_args = ("--project-dir", str(project), *dbt_args)
+    result = run_dbt(env, "build", *dbt_args)
     assert "ERROR=0" in result.stdout
+    return env, result
+
+
+def segmentation_rebuilt_on_a_copy(built: dict[str, str], work: Path, variables: str) -> dict[str, str]:
+    """The segmentation (int_patients_prepared_for_segmentation and everything after it)
+    rebuilt with other vars on a copy of the session's demo database; returns its dbt env."""
+    env, _ = rebuilt_on_a_copy(
+        built, work, "--select", "int_patients_prepared_for_segmentation+", "--vars", variables
+    )
     return env
 
 

@@ -12,15 +12,14 @@ needs a local copy of the reference SQL.)
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_dbt
+from conftest import rebuilt_on_a_copy
 
-from mimic_segments import features
+from mimic_segments import features, marts_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -183,17 +182,9 @@ def test_a_seven_day_window_counts_seven_day_readmissions(
     """Built with var readmission_window_days: 7, the same columns hold 7-day counts: exactly
     the default build's readmissions that came back within 7 days (episodes do not depend on
     the window), and the features and rates follow."""
-    copy = tmp_path / Path(built["MIMIC_SEGMENTS_DB"]).name
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
-    env = {
-        **built,
-        "MIMIC_SEGMENTS_DB": str(copy),
-        "DBT_TARGET_PATH": str(tmp_path / "target"),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-    }
-    run_dbt(
-        env,
-        "build",
+    env, _ = rebuilt_on_a_copy(
+        built,
+        tmp_path,
         "--select",
         "int_admissions_sequenced+",
         "--exclude",
@@ -205,7 +196,7 @@ def test_a_seven_day_window_counts_seven_day_readmissions(
         "select hadm_id from intermediate.int_admissions_sequenced"
         " where is_early_readmission and days_since_previous_discharge <= 7 order by 1"
     ).fetchall()
-    with duckdb.connect(str(copy), read_only=True) as seven:
+    with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as seven:
         flagged = seven.execute(
             "select hadm_id from intermediate.int_admissions_sequenced where is_early_readmission order by 1"
         ).fetchall()
@@ -287,20 +278,8 @@ def _table_fingerprint(db_path: str, relation: str) -> list[tuple[object, ...]]:
         return connection.execute(f"select * from {relation} order by all").fetchall()
 
 
-RERUN_MODELS = [
-    "admission_comorbidities",
-    "patient_features",
-    "segmentation_diagnostics",
-    "segment_centroids",
-    "segment_personas",
-    "patient_clusters",
-    "patient_nearest_centroid",
-    "patient_segments",
-    "segments",
-    "segment_profiles",
-    "segment_top_diagnoses",
-    "segment_demographic_mix",
-]
+# the marts whose values are the project's results (the digest's list)
+RERUN_MODELS = list(marts_digest.TABLES)
 
 
 def test_rerun_gives_identical_tables(built: dict[str, str], dbt: Callable[..., object]) -> None:

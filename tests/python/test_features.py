@@ -100,7 +100,7 @@ def test_a_new_clustering_input_is_one_catalogue_line(built: dict[str, str], tmp
     import sys
 
     import duckdb
-    from conftest import run_dbt
+    from conftest import rebuilt_on_a_copy
 
     project = tmp_path / "project"
     tracked = subprocess.run(
@@ -136,26 +136,16 @@ def test_a_new_clustering_input_is_one_catalogue_line(built: dict[str, str], tmp
 
     work = tmp_path / "db"
     work.mkdir()
-    database = work / Path(built["MIMIC_SEGMENTS_DB"]).name
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], database)
-    env = {
-        **built,
-        "DBT_PROFILES_DIR": str(project),
-        "MIMIC_SEGMENTS_DB": str(database),
-        "DBT_TARGET_PATH": str(work / "target"),
-        "DBT_LOG_PATH": str(work / "logs"),
-    }
-    result = run_dbt(
-        env,
-        "build",
-        "--project-dir",
-        str(project),
+    env, result = rebuilt_on_a_copy(
+        built,
+        work,
         "--select",
         "feature_catalogue",
         "int_patients_prepared_for_segmentation+",
+        project=project,
     )
-    assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout
-    with duckdb.connect(str(database), read_only=True) as db:
+    assert "WARN=0" in result.stdout
+    with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as db:
         model = db.execute(
             "select feature_name, transform from marts.segment_centroids"
             " where cluster_id = 0 order by feature_position"
