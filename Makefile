@@ -30,9 +30,9 @@ MIMIC_RELEASE_FORMAT ?= csv
 # Paths reach Python through the environment, never through shell-quoted strings, so a path
 # with spaces, quotes or non-ASCII characters works.
 export MIMIC_RELEASE_DIR MIMIC_LAST_DATA_YEAR MIMIC_RELEASE_FORMAT
-# Builds go through mimic_segments.publish: dbt build into a candidate database, every test
+# Builds go through mimic_segments.publishing.publish: dbt build into a candidate database, every test
 # there, then one atomic rename over the published database (MIMIC_SEGMENTS_DB) BI reads.
-PUBLISH := $(BIN)/python -m mimic_segments.publish
+PUBLISH := $(BIN)/python -m mimic_segments.publishing.publish
 # Extra arguments for dbt build, e.g. DBT_ARGS='--select +patient_features'.
 DBT_ARGS ?=
 # Extra dbt vars (YAML), merged with full-release mode's, e.g. DBT_VARS='{quarantine_row_defects: true}'.
@@ -55,9 +55,9 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
 data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ and the feature catalogue macro (MIMIC_DEMO_DIR: local copy)
-	$(BIN)/python -m mimic_segments.demo_data
-	$(BIN)/python -m mimic_segments.reference_data
-	$(BIN)/python -m mimic_segments.features
+	$(BIN)/python -m mimic_segments.sources.demo
+	$(BIN)/python -m mimic_segments.sources.reference
+	$(BIN)/python -m mimic_segments.catalogue.features
 
 dbt-build: $(STAMP) ## dbt build into a candidate, test it, publish it atomically (expects `make data`)
 	$(PUBLISH) build -- $(DBT_ARGS)
@@ -76,10 +76,10 @@ docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... 
 	$(DBT) docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 export: $(STAMP) ## Export every mart to exports/<table>.parquet (for tools that read files)
-	$(BIN)/python -m mimic_segments.export
+	$(BIN)/python -m mimic_segments.reporting.export
 
 report: $(STAMP) ## Write reports/segmentation_report.html (+ figures/*.png) from the marts (after make build)
-	$(BIN)/python -m mimic_segments.report
+	$(BIN)/python -m mimic_segments.reporting.report
 
 test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
 	$(BIN)/python -m pytest
@@ -102,13 +102,13 @@ status: $(STAMP) ## Which build is published (and which is kept for rollback)
 	$(PUBLISH) status
 
 release-parquet: $(STAMP) ## One-time Parquet copies of MIMIC_RELEASE_DIR's tables (then MIMIC_RELEASE_FORMAT=parquet)
-	$(BIN)/python -m mimic_segments.release_parquet --release-dir "$$MIMIC_RELEASE_DIR"
+	$(BIN)/python -m mimic_segments.sources.release_parquet --release-dir "$$MIMIC_RELEASE_DIR"
 
 generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patients N --seed S --out DIR')
-	$(BIN)/python -m mimic_segments.generator $(GENERATE_ARGS)
+	$(BIN)/python -m mimic_segments.synthetic.generator $(GENERATE_ARGS)
 
 validation-report: data ## docs/validation.md: the segmentation on a generated 364,627-patient release and on the demo (VALIDATION_ARGS=...)
-	$(BIN)/python -m mimic_segments.validation $(VALIDATION_ARGS)
+	$(BIN)/python -m mimic_segments.reporting.validation $(VALIDATION_ARGS)
 
 bench: $(STAMP) ## Benchmark dbt vs pandas vs one DuckDB query; writes BENCHMARKS.md (BENCH_ARGS=...)
 	$(BIN)/python bench/run_benchmark.py $(BENCH_ARGS)

@@ -39,10 +39,10 @@ import pandas as pd
 import yaml
 from threadpoolctl import threadpool_limits
 
-from mimic_segments import features as features_catalogue
-from mimic_segments.clustering import fit_segments
-from mimic_segments.generator_fit import COLUMNS as MIMIC_COLUMNS
-from mimic_segments.settings import N_INIT, parse_k
+from mimic_segments.catalogue import features as features_catalogue
+from mimic_segments.segmentation.clustering import fit_segments
+from mimic_segments.segmentation.settings import N_INIT, parse_k
+from mimic_segments.synthetic.fit import COLUMNS as MIMIC_COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHARLSON_CONDITIONS = REPO_ROOT / "seeds" / "charlson" / "charlson_conditions.csv"

@@ -2,7 +2,7 @@
 
 For each size N (default 10,000, 100,000 and 364,627 patients, MIMIC-IV 3.1's count):
 
-1. generate a MIMIC-shaped release of N patients (``mimic_segments.generator``, seed 42,
+1. generate a MIMIC-shaped release of N patients (``mimic_segments.synthetic.generator``, seed 42,
    3.1 volumes) under ``data/bench/release-<N>/``, unless it is already there;
 2. run each approach once untimed (warm-up: dbt's parse cache, the OS file cache) and check
    that they agree on every feature of every patient and on every cluster id:
@@ -45,8 +45,8 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 from approaches import FEATURE_COLUMNS  # noqa: E402
 
-from mimic_segments import generator  # noqa: E402
-from mimic_segments.publish import git_commit  # noqa: E402
+from mimic_segments.publishing.publish import git_commit  # noqa: E402
+from mimic_segments.synthetic import generator  # noqa: E402
 
 PYTHON = Path(sys.executable)
 DBT = PYTHON.with_name("dbt")
@@ -196,7 +196,7 @@ def convert_to_parquet(size: Size) -> None:
         return
     log(f"N={size.patients:,}: one-time conversion of the release to Parquet copies")
     seconds = measure(
-        [str(PYTHON), "-m", "mimic_segments.release_parquet", "--release-dir", str(size.release_dir)],
+        [str(PYTHON), "-m", "mimic_segments.sources.release_parquet", "--release-dir", str(size.release_dir)],
         dict(os.environ),
         size.work_dir / "parquet-conversion.log",
         quiet=True,
@@ -534,7 +534,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "## What is compared",
         "",
-        "On a MIMIC-shaped generated release of N patients (`mimic_segments.generator`, seed "
+        "On a MIMIC-shaped generated release of N patients (`mimic_segments.synthetic.generator`, seed "
         f"{SEED}, MIMIC-IV {RELEASE} volumes per patient; gzipped CSVs in the official layout), "
         "with the full feature set of `patient_features` (utilization, readmissions, emergency and "
         "ED use, Charlson, HCUP chronic conditions, ICU, deaths, demographics) and the K-Means "
@@ -744,7 +744,7 @@ def render(results: dict[str, Any]) -> str:
             "",
             "## Generator throughput",
             "",
-            f"`python -m mimic_segments.generator --patients {gen['patients']:,}` (2 cores): "
+            f"`python -m mimic_segments.synthetic.generator --patients {gen['patients']:,}` (2 cores): "
             f"{gen['seconds']:.1f} s wall, peak RSS {gen['peak_rss_mb']:.0f} MB, "
             f"{gen['patients'] / gen['seconds']:,.0f} patients/s; rows: "
             + ", ".join(f"{k} {v:,}" for k, v in gen["rows"].items())
@@ -773,7 +773,7 @@ def generator_throughput(patients: int, data_dir: Path) -> dict[str, Any]:
         [
             str(PYTHON),
             "-m",
-            "mimic_segments.generator",
+            "mimic_segments.synthetic.generator",
             "--patients",
             str(patients),
             "--seed",

@@ -4,11 +4,12 @@ The one full K-Means fit of the clustering population, at the k chosen by the ru
 ``segmentation_diagnostics`` records. It does not ref that model: a fixed k comes from the
 settings, so this fit runs side by side with the diagnostics instead of after them; for
 ``auto`` it applies the same deterministic rule itself. A thin adapter over
-``mimic_segments.segmentation.build_centroids``; the settings are built by ``mimic_segments.settings``.
+``mimic_segments.segmentation.pipeline.build_centroids``; the settings are built by
+``mimic_segments.segmentation.settings``.
 """
 
-from mimic_segments.segmentation import build_centroids, input_features
-from mimic_segments.settings import SegmentationSettings
+from mimic_segments.segmentation.pipeline import build_centroids, input_features
+from mimic_segments.segmentation.settings import SegmentationSettings
 
 
 def model(dbt, session):

@@ -1,6 +1,6 @@
 {#-
     One row: the build that produced every table of this database file (marts, intermediate,
-    staging are published together, atomically, by `mimic_segments.publish`). BI tools
+    staging are published together, atomically, by `mimic_segments.publishing.publish`). BI tools
     cross join it to label a dashboard with its build. `build_finished_at` is set by the
     on-run-end hook `record_build_finished()` once every model and test of the build has run.
 -#}

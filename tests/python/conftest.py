@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mimic_segments import demo_data, reference_data
-from mimic_segments.generator import generate_release
+from mimic_segments.sources import demo, reference
+from mimic_segments.synthetic.generator import generate_release
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).with_name("dbt")
@@ -35,7 +35,7 @@ def _demo_source_dir() -> Path | None:
 def generated_release(out: Path, patients: int, seed: int) -> Path:
     """A generated MIMIC-IV 3.1-shaped release in ``out``, with the reference seed that
     full-release mode needs from the data step."""
-    reference_data.build_reference(REPO_ROOT / reference_data.DEFAULT_DEST)
+    reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
     generate_release(out, patients, seed=seed, release="3.1")
     return out
 
@@ -52,8 +52,8 @@ def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     # The data steps are idempotent: a no-op when seeds/mimic_demo/ and seeds/reference/ are
     # already verified.
-    demo_data.fetch_demo(REPO_ROOT / demo_data.DEFAULT_DEST, source_dir=_demo_source_dir())
-    reference_data.build_reference(REPO_ROOT / reference_data.DEFAULT_DEST)
+    demo.fetch_demo(REPO_ROOT / demo.DEFAULT_DEST, source_dir=_demo_source_dir())
+    reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
     work = tmp_path_factory.mktemp("dbt")
     env = dict(os.environ)
     env.update(

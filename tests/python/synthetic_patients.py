@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mimic_segments import personas
+from mimic_segments.segmentation import personas
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds" / "personas"
 

@@ -1,7 +1,7 @@
 """Bad inputs never reach a BI reader: releases with one defect each, built and published for real.
 
 Each case is a small generated MIMIC-IV 3.1-shaped release (400 patients) with one defect,
-built through `mimic_segments.publish` (the path `make release-build` takes) on the models the
+built through `mimic_segments.publishing.publish` (the path `make release-build` takes) on the models the
 checks need (staging, the admission timeline, the build and data-quality marts), and each
 asserts the exact outcome: what is published, what the error names, and that a failed build
 leaves the published file byte for byte as it was. The release and database paths contain
@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy
 from conftest import generated_release
 
-from mimic_segments import publish
+from mimic_segments.publishing import publish
 
 pytestmark = pytest.mark.e2e
 
@@ -285,7 +285,7 @@ def test_two_builds_at_once_the_second_is_refused(published: Path, good_release:
     before = sha256(published)
     with publish.build_lock(publish.Paths.for_database(published)):
         result = subprocess.run(
-            [sys.executable, "-m", "mimic_segments.publish", "build", "--release"],
+            [sys.executable, "-m", "mimic_segments.publishing.publish", "build", "--release"],
             cwd=REPO_ROOT,
             env=env,
             capture_output=True,

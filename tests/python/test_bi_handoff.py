@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from conftest import DBT, run_dbt, segmentation_rebuilt_on_a_copy
 
-from mimic_segments import export
+from mimic_segments.reporting import export
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_parquet_export_matches_the_marts(built: dict[str, str], tmp_path: Path)
         [
             sys.executable,
             "-m",
-            "mimic_segments.export",
+            "mimic_segments.reporting.export",
             "--database",
             built["MIMIC_SEGMENTS_DB"],
             "--out",

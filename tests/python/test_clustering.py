@@ -1,4 +1,4 @@
-"""Unit tests for mimic_segments.clustering (synthetic data only, no dbt)."""
+"""Unit tests for mimic_segments.segmentation.clustering (synthetic data only, no dbt)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from mimic_segments import clustering
-from mimic_segments.clustering import (
+from mimic_segments.segmentation import clustering
+from mimic_segments.segmentation.clustering import (
     fit_segments,
     order_clusters,
     parse_feature_list,

@@ -19,7 +19,8 @@ import duckdb
 import pytest
 from conftest import rebuilt_on_a_copy
 
-from mimic_segments import features, marts_digest
+from mimic_segments.catalogue import features
+from mimic_segments.reporting import marts_digest
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Tests for the data step (mimic_segments.demo_data).
+"""Tests for the data step (mimic_segments.sources.demo).
 
 They use the real MIMIC-IV demo 2.2 gz files from a local copy of the release
 (``MIMIC_DEMO_DIR``, else ``<repo>/../shared/mimic-iv-demo/2.2``) and serve them
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mimic_segments import demo_data
-from mimic_segments.demo_data import DataStepError, fetch_demo, main, sha256_file
+from mimic_segments.sources import demo
+from mimic_segments.sources.demo import DataStepError, fetch_demo, main, sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,14 +53,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def mirror(tmp_path: Path) -> Path:
     """A private copy of the five release files, in the official layout."""
-    missing = [t.path for t in demo_data.TABLES if not (RELEASE_DIR / t.path).is_file()]
+    missing = [t.path for t in demo.TABLES if not (RELEASE_DIR / t.path).is_file()]
     if missing:
         pytest.skip(
             f"MIMIC-IV demo 2.2 not found at {RELEASE_DIR} (missing {missing[0]}); "
             "set MIMIC_DEMO_DIR to a local copy of the release"
         )
     root = tmp_path / "mirror"
-    for table in demo_data.TABLES:
+    for table in demo.TABLES:
         (root / table.path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(RELEASE_DIR / table.path, root / table.path)
     return root
@@ -114,16 +114,14 @@ def _flip_byte(path: Path, offset: int = 100) -> None:
 
 def _leftovers(dest: Path) -> list[Path]:
     """Temp, partial or download files the data step must never leave behind."""
-    return [
-        p for p in dest.rglob("*") if p.suffix in {".part", ".tmp"} or p.name == demo_data.DOWNLOAD_DIR_NAME
-    ]
+    return [p for p in dest.rglob("*") if p.suffix in {".part", ".tmp"} or p.name == demo.DOWNLOAD_DIR_NAME]
 
 
 def _assert_seeds(dest: Path) -> None:
     for seed, (header, rows) in EXPECTED.items():
         lines = (dest / seed).read_text(encoding="utf-8").splitlines()
         assert lines[0] == header, seed
-        assert demo_data.count_rows(dest / seed) == rows, seed
+        assert demo.count_rows(dest / seed) == rows, seed
 
 
 def test_sha256_file(tmp_path: Path) -> None:
@@ -141,10 +139,8 @@ def test_constants_match_release_sha256sums(mirror: Path) -> None:
         if line.strip():
             digest, name = line.split()
             official[name] = digest
-    assert {t.path: t.sha256 for t in demo_data.TABLES} == {
-        t.path: official[t.path] for t in demo_data.TABLES
-    }
-    assert [t.seed for t in demo_data.TABLES] == list(EXPECTED)
+    assert {t.path: t.sha256 for t in demo.TABLES} == {t.path: official[t.path] for t in demo.TABLES}
+    assert [t.seed for t in demo.TABLES] == list(EXPECTED)
 
 
 def test_local_copy_fetches_then_is_up_to_date(mirror: Path, tmp_path: Path) -> None:
@@ -153,7 +149,7 @@ def test_local_copy_fetches_then_is_up_to_date(mirror: Path, tmp_path: Path) -> 
     assert [r.status for r in results] == ["fetched"] * 5
     assert {r.csv_path.name: r.rows for r in results} == {k: v[1] for k, v in EXPECTED.items()}
     _assert_seeds(dest)
-    assert (dest / demo_data.MANIFEST_NAME).is_file()
+    assert (dest / demo.MANIFEST_NAME).is_file()
     assert _leftovers(dest) == []
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in dest.iterdir()}
@@ -184,7 +180,7 @@ def test_corrupted_download_is_rejected(mirror: Path, tmp_path: Path, serve: Ser
     message = str(excinfo.value)
     assert "hosp/patients.csv.gz" in message
     assert "sha256" in message
-    assert demo_data.TABLES[0].sha256 in message
+    assert demo.TABLES[0].sha256 in message
     assert sha256_file(mirror / "hosp/patients.csv.gz") in message
     assert not (dest / "patients.csv").exists()
     assert _leftovers(dest) == []
@@ -219,7 +215,7 @@ def test_keyboard_interrupt_leaves_nothing(
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo_data, "_report_progress", interrupt)
+    monkeypatch.setattr(demo, "_report_progress", interrupt)
     dest = tmp_path / "seeds"
     with pytest.raises(KeyboardInterrupt):
         fetch_demo(dest, base_url=serve(mirror))
@@ -273,8 +269,8 @@ def test_find_project_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     (tmp_path / "dbt_project.yml").write_text("name: x\n")
     nested = tmp_path / "models" / "staging"
     nested.mkdir(parents=True)
-    assert demo_data.find_project_root(nested) == tmp_path.resolve()
+    assert demo.find_project_root(nested) == tmp_path.resolve()
     elsewhere = tmp_path.parent / f"{tmp_path.name}-no-project"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert demo_data.find_project_root() == elsewhere.resolve()
+    assert demo.find_project_root() == elsewhere.resolve()

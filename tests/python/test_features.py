@@ -1,4 +1,5 @@
-"""The feature catalogue (mimic_segments.features) and the settings parser (mimic_segments.settings)."""
+"""The feature catalogue (mimic_segments.catalogue.features) and the settings parser
+(mimic_segments.segmentation.settings)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mimic_segments import features, settings
+from mimic_segments.catalogue import features
+from mimic_segments.segmentation import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,7 +132,15 @@ def test_a_new_clustering_input_is_one_catalogue_line(built: dict[str, str], tmp
     # the data step regenerates the catalogue's macro (make data runs this)
     macro = project / "macros" / "generated" / "feature_catalogue.sql"
     subprocess.run(
-        [sys.executable, "-m", "mimic_segments.features", "--csv", str(catalogue), "--macro", str(macro)],
+        [
+            sys.executable,
+            "-m",
+            "mimic_segments.catalogue.features",
+            "--csv",
+            str(catalogue),
+            "--macro",
+            str(macro),
+        ],
         check=True,
     )
 

@@ -1,4 +1,4 @@
-"""Tests for the MIMIC-shaped generator (mimic_segments.generator) and its fitted parameters."""
+"""Tests for the MIMIC-shaped generator (mimic_segments.synthetic.generator) and its fitted parameters."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mimic_segments import generator, generator_fit, release_parquet
-from mimic_segments.generator import GeneratorError, generate_release
+from mimic_segments.sources import release_parquet
+from mimic_segments.synthetic import fit, generator
+from mimic_segments.synthetic.generator import GeneratorError, generate_release
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = Path(os.environ.get("MIMIC_DEMO_DIR") or REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2")
@@ -202,7 +203,7 @@ def test_committed_parameters_are_the_fit_of_the_demo() -> None:
     if not (DEMO_DIR / "hosp" / "patients.csv.gz").is_file():
         pytest.skip(f"MIMIC-IV demo not found at {DEMO_DIR}")
     committed = json.loads(generator.PARAMS_PATH.read_text())
-    assert generator_fit.fit(DEMO_DIR) == committed
+    assert fit.fit(DEMO_DIR) == committed
 
 
 def test_parameters_hold_aggregates_only() -> None:
@@ -221,12 +222,12 @@ def test_parameters_hold_aggregates_only() -> None:
 
 
 def test_fit_reports_a_missing_demo(tmp_path: Path) -> None:
-    with pytest.raises(generator_fit.FitError, match=r"patients\.csv\.gz"):
-        generator_fit.fit(tmp_path)
+    with pytest.raises(fit.FitError, match=r"patients\.csv\.gz"):
+        fit.fit(tmp_path)
 
 
 def test_documented_table_is_rendered_from_the_committed_parameters() -> None:
     doc = REPO_ROOT / "docs" / "generator.md"
-    assert doc.read_text() == generator_fit.render_markdown(generator.load_params())
+    assert doc.read_text() == fit.render_markdown(generator.load_params())
     # dbt parses docs/ for docs blocks: the page must hold no Jinja
     assert "{{" not in doc.read_text() and "{%" not in doc.read_text()

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mimic_segments import marts_digest
+from mimic_segments.reporting import marts_digest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

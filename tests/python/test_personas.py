@@ -1,4 +1,4 @@
-"""Unit tests for mimic_segments.personas: personas as data, cosine fit, names, weak matches.
+"""Unit tests for mimic_segments.segmentation.personas: personas as data, cosine fit, names, weak matches.
 
 No persona name or signature is written here: they come from the catalogue seeds
 (``synthetic_patients.clustered_personas``) or are made up for the test (``toy`` personas).
@@ -21,8 +21,9 @@ from synthetic_patients import (
     signatures,
 )
 
-from mimic_segments import clustering, features, personas
-from mimic_segments.personas import Persona, name_segments
+from mimic_segments.catalogue import features
+from mimic_segments.segmentation import clustering, personas
+from mimic_segments.segmentation.personas import Persona, name_segments
 
 PERSONAS = clustered_personas()
 # each feature's care-need dimension, from the feature catalogue

@@ -1,4 +1,5 @@
-"""Write, audit, publish: the candidate/rename cycle of mimic_segments.publish, with a stand-in dbt.
+"""Write, audit, publish: the candidate/rename cycle of mimic_segments.publishing.publish, with a
+stand-in dbt.
 
 The stand-in writes a small DuckDB file where MIMIC_SEGMENTS_DB points (as dbt-duckdb would)
 and exits 0 or 1, so these tests measure the publishing itself in well under a second each:
@@ -24,7 +25,7 @@ import duckdb
 import pytest
 import sqlalchemy
 
-from mimic_segments import publish
+from mimic_segments.publishing import publish
 
 READ_BUILD_ID = """
 import sys
@@ -315,7 +316,7 @@ def test_a_killed_build_leaves_no_stale_lock_and_a_rerun_publishes(project: Path
     database = project / "mimic_segments.duckdb"
     env = {**os.environ, "MIMIC_SEGMENTS_DB": str(database)}
     code = (
-        "import sys; from pathlib import Path; from mimic_segments import publish; "
+        "import sys; from pathlib import Path; from mimic_segments.publishing import publish; "
         f"publish.build(Path({str(project)!r}), {str(database)!r}, dbt=[sys.executable, {str(slow_dbt)!r}])"
     )
     build = subprocess.Popen(

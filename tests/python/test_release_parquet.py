@@ -1,4 +1,4 @@
-"""Tests for the one-time Parquet conversion (mimic_segments.release_parquet)."""
+"""Tests for the one-time Parquet conversion (mimic_segments.sources.release_parquet)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mimic_segments import generator, release_parquet
-from mimic_segments.release_parquet import ConversionError, convert, source_tables
+from mimic_segments.sources import release_parquet
+from mimic_segments.sources.release_parquet import ConversionError, convert, source_tables
+from mimic_segments.synthetic import generator
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from synthetic_patients import catalogue
 
-from mimic_segments import report
+from mimic_segments.reporting import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["segment_sizes", "centroid_heatmap", "pca", "demographic_mix", "k_selection"]
@@ -63,7 +63,7 @@ def rendered(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         [
             sys.executable,
             "-m",
-            "mimic_segments.report",
+            "mimic_segments.reporting.report",
             "--database",
             built["MIMIC_SEGMENTS_DB"],
             "--out",

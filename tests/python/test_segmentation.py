@@ -1,4 +1,4 @@
-"""The pipeline the dbt Python models run (mimic_segments.segmentation), on synthetic data."""
+"""The pipeline the dbt Python models run (mimic_segments.segmentation.pipeline), on synthetic data."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from synthetic_patients import FEATURES, catalogue, persona_patients, signatures
 
-from mimic_segments import clustering, segmentation
-from mimic_segments.settings import VAR_KEYS, SegmentationSettings
+from mimic_segments.segmentation import clustering, pipeline
+from mimic_segments.segmentation.settings import VAR_KEYS, SegmentationSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = catalogue()
@@ -47,13 +47,13 @@ def inputs_frame(seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
 
 
 def run_pipeline(inputs: pd.DataFrame, settings: SegmentationSettings) -> dict[str, pd.DataFrame]:
-    diagnostics = segmentation.build_diagnostics(inputs, settings)
-    centroids = segmentation.build_centroids(inputs, settings)
+    diagnostics = pipeline.build_diagnostics(inputs, settings)
+    centroids = pipeline.build_centroids(inputs, settings)
     return {
         "diagnostics": diagnostics,
         "centroids": centroids,
-        "personas": segmentation.build_segment_personas(centroids, CATALOGUE, SIGNATURES, settings),
-        "patient_clusters": segmentation.build_patient_clusters(inputs, centroids),
+        "personas": pipeline.build_segment_personas(centroids, CATALOGUE, SIGNATURES, settings),
+        "patient_clusters": pipeline.build_patient_clusters(inputs, centroids),
     }
 
 
@@ -76,7 +76,7 @@ def test_settings_from_dbt() -> None:
         4,
     )
     assert (settings.min_stability, settings.min_cluster_share, settings.min_match_score) == (0.8, 0.05, 0.5)
-    assert segmentation.diagnostics_settings(settings).k_values == (2, 3, 4, 5, 6)
+    assert pipeline.diagnostics_settings(settings).k_values == (2, 3, 4, 5, 6)
     assert settings_for(k="auto").k == "auto"
     # an input the catalogue does not list (a demographic encoding) enters as is, with no dimension
     extra = SegmentationSettings.from_dbt(json.dumps(DBT_VARS), FEATURE_CATALOGUE, [*FEATURES, "age_years"])
@@ -189,20 +189,20 @@ def test_a_fixed_k_is_fitted_without_computing_the_diagnostics(monkeypatch) -> N
     def fail(*args, **kwargs):
         raise AssertionError("a fixed k must not compute the diagnostics")
 
-    monkeypatch.setattr(segmentation, "build_diagnostics", fail)
-    assert segmentation.build_centroids(inputs, settings_for(k="3"))["cluster_id"].nunique() == 3
+    monkeypatch.setattr(pipeline, "build_diagnostics", fail)
+    assert pipeline.build_centroids(inputs, settings_for(k="3"))["cluster_id"].nunique() == 3
 
 
 def test_personas_come_from_the_seeds(outputs) -> None:
     # a persona renamed in the catalogue is renamed in the output, with no code change
     renamed = CATALOGUE.assign(persona_name=CATALOGUE["persona_name"].str.upper())
-    out = segmentation.build_segment_personas(outputs["centroids"], renamed, SIGNATURES, settings_for())
+    out = pipeline.build_segment_personas(outputs["centroids"], renamed, SIGNATURES, settings_for())
     assert out["persona_name"].tolist() == outputs["personas"]["persona_name"].str.upper().tolist()
 
 
 def test_inputs_need_the_id_column() -> None:
     inputs, _ = inputs_frame()
     with pytest.raises(ValueError, match="id column 'subject_id' not found"):
-        segmentation.feature_columns_of(inputs.drop(columns="subject_id"), settings_for())
+        pipeline.feature_columns_of(inputs.drop(columns="subject_id"), settings_for())
     with pytest.raises(ValueError, match="the settings name"):
-        segmentation.feature_columns_of(inputs[["subject_id", *FEATURES[:2]]], settings_for())
+        pipeline.feature_columns_of(inputs[["subject_id", *FEATURES[:2]]], settings_for())

@@ -13,7 +13,7 @@ import pytest
 from conftest import segmentation_rebuilt_on_a_copy
 from synthetic_patients import catalogue
 
-from mimic_segments import features
+from mimic_segments.catalogue import features
 
 pytestmark = pytest.mark.e2e
 

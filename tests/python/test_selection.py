@@ -1,4 +1,4 @@
-"""Unit tests for mimic_segments.selection: diagnostics per k and the k selection rule."""
+"""Unit tests for mimic_segments.segmentation.selection: diagnostics per k and the k selection rule."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from mimic_segments import selection
-from mimic_segments.selection import (
+from mimic_segments.segmentation import selection
+from mimic_segments.segmentation.selection import (
     DiagnosticsSettings,
     SelectionRule,
     compute_diagnostics,

@@ -1,5 +1,5 @@
 -- The macro feature_catalogue(), which dbt reads at parse time, is generated from the seed
--- feature_catalogue by `make data` (python -m mimic_segments.features). Returns every feature
+-- feature_catalogue by `make data` (python -m mimic_segments.catalogue.features). Returns every feature
 -- on which the two disagree, and what to run: an edited CSV whose macro was not regenerated
 -- fails the build here instead of clustering on the old catalogue.
 with

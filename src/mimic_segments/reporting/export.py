@@ -1,6 +1,6 @@
 """Export the BI marts to Parquet, for tools that read files rather than a database.
 
-``python -m mimic_segments.export [--database PATH] [--schema marts] [--out exports]`` writes
+``python -m mimic_segments.reporting.export [--database PATH] [--schema marts] [--out exports]`` writes
 one ``<table>.parquet`` per table of the schema, through a read-only connection (so it can run
 beside a BI tool that holds the database open), and prints each table's row count.
 """
@@ -67,7 +67,7 @@ def export_schema(database: Path, out: Path, schema: str = DEFAULT_SCHEMA) -> li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mimic_segments.export", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mimic_segments.reporting.export", description=__doc__)
     parser.add_argument(
         "--database",
         type=Path,

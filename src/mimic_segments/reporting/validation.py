@@ -12,8 +12,8 @@ of admissions.
 
 Usage::
 
-    python -m mimic_segments.validation [--patients 364627] [--seed 42] [--out docs/validation.md]
-    python -m mimic_segments.validation --render-only --release-db A.duckdb --demo-db B.duckdb
+    python -m mimic_segments.reporting.validation [--patients 364627] [--seed 42] [--out docs/validation.md]
+    python -m mimic_segments.reporting.validation --render-only --release-db A.duckdb --demo-db B.duckdb
 
 The generated data proves the machinery (who is clustered, that counts reconcile, that fits are
 reported honestly), not clinical truth: its codes are drawn independently of each other.
@@ -33,10 +33,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mimic_segments.generator import RELEASES, generate_release
-from mimic_segments.publish import git_commit
+from mimic_segments import PROJECT_ROOT
+from mimic_segments.publishing.publish import git_commit
+from mimic_segments.synthetic.generator import RELEASES, generate_release
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = PROJECT_ROOT
 DEFAULT_OUT = REPO_ROOT / "docs" / "validation.md"
 DEFAULT_WORK = REPO_ROOT / "data" / "validation"
 DBT = Path(sys.executable).with_name("dbt")
@@ -268,7 +269,7 @@ def render(findings: Sequence[Findings], provenance: Sequence[str]) -> str:
     lines = [
         "# Segmentation validation: the hospital population, at full scale and on the demo",
         "",
-        "Written by `make validation-report` (`python -m mimic_segments.validation`); every number "
+        "Written by `make validation-report` (`python -m mimic_segments.reporting.validation`); every number "
         "is read from the marts of the builds below, none is typed by hand. The population rule, "
         "the rule-defined segment and the persona fit are defined in `docs/segmentation.md` "
         "(docs blocks `clustering_population`, `persona_assignment`, `persona_match_score`).",
@@ -356,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     provenance = [
         f"Commit `{git_commit(REPO_ROOT, short=True) or 'unknown'}`. Generated release: "
-        f"`python -m mimic_segments.generator --patients "
+        f"`python -m mimic_segments.synthetic.generator --patients "
         f"{args.patients} --seed {args.seed} --release {args.release}` (the release's own share of "
         f"never-admitted patients: {shape.patients - shape.admitted_patients:,} of {shape.patients:,}, "
         f"{100 * (1 - shape.admitted_share):.1f} %, scaled to {args.patients:,}). Both builds use the "

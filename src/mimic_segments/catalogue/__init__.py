@@ -1,0 +1,1 @@
+"""The feature catalogue: the one definition of every patient feature, read by dbt, Python and tests."""

@@ -1,0 +1,1 @@
+"""Building into a candidate database and publishing it atomically for BI readers."""
