@@ -45,6 +45,9 @@ def scalar(db: duckdb.DuckDBPyConnection, sql: str) -> object:
         ("raw.hcup_chronic_condition_indicators", 13769 + 74549),
         ("raw.charlson_conditions", 17),
         ("raw.charlson_icd_codes", 309),
+        ("intermediate.int_admissions_grouped_to_episodes", 275),
+        # one episode per admission: the demo has no overlapping stays
+        ("intermediate.int_episodes_flagged_for_readmission", 275),
         ("intermediate.int_admissions_sequenced", 275),
         # one row per admission and code: the demo codes no code twice in an admission
         ("intermediate.int_diagnoses_distinct_per_admission", 4506),
@@ -188,7 +191,7 @@ def test_a_seven_day_window_counts_seven_day_readmissions(
         built,
         tmp_path,
         "--select",
-        "int_admissions_sequenced+",
+        "int_episodes_flagged_for_readmission+",
         "--exclude",
         "resource_type:unit_test",
         "--vars",
