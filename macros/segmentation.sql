@@ -179,7 +179,7 @@
 
 
 {#- var `readmission_window_days` (default 30, the CMS window) as a checked integer: the one
-    definition of an early readmission's window, read by int_admissions_sequenced. -#}
+    definition of an early readmission's window, read by int_episodes_flagged_for_readmission. -#}
 {% macro readmission_window_days() %}
     {%- set days = var('readmission_window_days') | int(-1) -%}
     {%- if days < 1 -%}

@@ -6,7 +6,6 @@ admissions as (
 
     select
         subject_id,
-        hadm_id,
         admitted_at,
         discharged_at,
         admit_year,
@@ -22,7 +21,6 @@ aggregated as (
         count(*) as num_admissions,
         sum(length_of_stay_days) as total_length_of_stay_days,
         avg(length_of_stay_days) as avg_length_of_stay_days,
-        min(admitted_at) as first_admitted_at,
         max(admitted_at) as last_admitted_at,
         max(discharged_at) as last_discharged_at,
         -- the calendar year (shifted) of the most recent admission, for age at that admission

@@ -1,6 +1,6 @@
--- One row per patient with at least one admission: the administrative attributes recorded
--- at their most recent admission. MIMIC-IV records insurance and race per admission, and
--- they can change between admissions; the latest is the patient's current description.
+-- One row per patient with at least one admission: the insurance and race recorded at their
+-- most recent admission. MIMIC-IV records them per admission, and they can change between
+-- admissions; the latest is the patient's current description.
 with
 
 admissions as (
@@ -10,9 +10,7 @@ admissions as (
         hadm_id,
         admitted_at,
         insurance,
-        race,
-        marital_status,
-        spoken_language
+        race
     from {{ ref('stg_mimic__admissions') }}
 
 ),
@@ -24,8 +22,6 @@ ranked as (
         hadm_id,
         insurance,
         race,
-        marital_status,
-        spoken_language,
         -- latest admission first; hadm_id breaks a tie on the admission time
         row_number() over (
             partition by subject_id
@@ -39,8 +35,6 @@ select
     subject_id,
     hadm_id as last_hadm_id,
     insurance,
-    race,
-    marital_status,
-    spoken_language
+    race
 from ranked
 where recency_rank = 1

@@ -9,7 +9,6 @@ admissions as (
         is_emergency_admission,
         has_ed_visit,
         is_hospital_death,
-        is_overlapping_stay,
         days_since_previous_discharge,
         is_early_readmission,
         is_readmission_index_stay,
@@ -30,8 +29,7 @@ aggregated as (
             as median_days_between_admissions,
         count(case when is_emergency_admission then 1 end) as emergency_admissions,
         count(case when has_ed_visit then 1 end) as ed_visit_count,
-        count(case when is_hospital_death then 1 end) as hospital_deaths,
-        count(case when is_overlapping_stay then 1 end) as overlapping_stays
+        count(case when is_hospital_death then 1 end) as hospital_deaths
     from admissions
     group by subject_id
 

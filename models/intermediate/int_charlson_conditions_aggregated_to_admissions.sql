@@ -6,7 +6,6 @@ with
 admission_conditions as (
 
     select
-        subject_id,
         hadm_id,
         condition,
         weight,
@@ -42,14 +41,13 @@ condition_scores as (
 flags as (
 
     select
-        subject_id,
         hadm_id,
         {%- for condition in charlson_condition_names() %}
         max(case when condition = '{{ condition }}' then 1 else 0 end) = 1 as has_{{ condition }},
         {%- endfor %}
         count(*) as num_charlson_conditions
     from admission_conditions
-    group by subject_id, hadm_id
+    group by hadm_id
 
 ),
 
@@ -57,7 +55,6 @@ flags as (
 aggregated as (
 
     select
-        flags.subject_id,
         flags.hadm_id,
         {%- for condition in charlson_condition_names() %}
         flags.has_{{ condition }},

@@ -8,6 +8,7 @@ diagnoses as (
         subject_id,
         icd_version,
         icd_code,
+        num_diagnosis_rows,
         chronic_status,
         has_chronic_determination
     from {{ ref('int_diagnoses_classified_chronic') }}
@@ -15,9 +16,9 @@ diagnoses as (
 ),
 
 -- A diagnosis is its ICD version and code together: the same code string names different
--- conditions in ICD-9-CM and ICD-10-CM. Deduplicating on the two columns (rather than
--- counting distinct version:code strings) avoids building a string for each of the millions
--- of rows of a full release.
+-- conditions in ICD-9-CM and ICD-10-CM. The input is one row per admission and code, so a
+-- code coded in several admissions is kept once here (on the two columns, rather than
+-- counting distinct version:code strings, to build no string per row of a full release).
 chronic_diagnoses as (
 
     select distinct
@@ -43,8 +44,12 @@ coverage_per_patient as (
 
     select
         subject_id,
-        count(*) as num_diagnosis_rows,
-        count(case when has_chronic_determination then 1 end) as num_rows_with_chronic_determination
+        -- coverage is counted in billed diagnosis rows, each code weighed by how many it stands for
+        cast(sum(num_diagnosis_rows) as {{ dbt.type_bigint() }}) as num_diagnosis_rows,
+        cast(
+            sum(case when has_chronic_determination then num_diagnosis_rows else 0 end)
+            as {{ dbt.type_bigint() }}
+        ) as num_rows_with_chronic_determination
     from diagnoses
     group by subject_id
 

@@ -1,5 +1,6 @@
--- One row per diagnosis row, with HCUP's chronic condition verdict on its code (CCI for
--- ICD-9-CM, CCIR for ICD-10-CM). See the `chronic_status` docs block.
+-- One row per admission and distinct diagnosis code, with HCUP's chronic condition verdict
+-- on the code (CCI for ICD-9-CM, CCIR for ICD-10-CM) and the number of diagnosis rows it
+-- stands for, so coverage can still be counted in rows. See the `chronic_status` docs block.
 with
 
 diagnoses as (
@@ -7,10 +8,10 @@ diagnoses as (
     select
         subject_id,
         hadm_id,
-        seq_num,
         icd_version,
-        icd_code
-    from {{ ref('stg_mimic__diagnoses_icd') }}
+        icd_code,
+        num_diagnosis_rows
+    from {{ ref('int_diagnoses_distinct_per_admission') }}
 
 ),
 
@@ -25,15 +26,15 @@ indicators as (
 ),
 
 -- The reference is unique on (icd_version, icd_code), tested: a left join keeps every
--- diagnosis row exactly once. Codes are matched exactly, version and code together.
+-- diagnosis exactly once. Codes are matched exactly, version and code together.
 classified as (
 
     select
         diagnoses.subject_id,
         diagnoses.hadm_id,
-        diagnoses.seq_num,
         diagnoses.icd_version,
         diagnoses.icd_code,
+        diagnoses.num_diagnosis_rows,
         -- a code the reference does not list has no determination either, for a known reason
         coalesce(indicators.chronic_status, 'not_in_reference') as chronic_status,
         coalesce(indicators.chronic_status in ('chronic', 'not_chronic'), false)

@@ -5,13 +5,14 @@
 -- code's long title on every one of them would multiply its size for nothing.
 with
 
-diagnoses as (
+admission_diagnoses as (
 
     select
         subject_id,
         icd_version,
-        icd_code
-    from {{ ref('stg_mimic__diagnoses_icd') }}
+        icd_code,
+        num_diagnosis_rows
+    from {{ ref('int_diagnoses_distinct_per_admission') }}
 
 ),
 
@@ -21,8 +22,8 @@ per_patient as (
         subject_id,
         icd_version,
         icd_code,
-        count(*) as num_diagnosis_rows
-    from diagnoses
+        cast(sum(num_diagnosis_rows) as {{ dbt.type_bigint() }}) as num_diagnosis_rows
+    from admission_diagnoses
     group by
         subject_id,
         icd_version,

@@ -10,7 +10,7 @@ diagnoses as (
         hadm_id,
         icd_version,
         icd_code
-    from {{ ref('stg_mimic__diagnoses_icd') }}
+    from {{ ref('int_diagnoses_distinct_per_admission') }}
 
 ),
 
@@ -36,7 +36,7 @@ conditions as (
 
 ),
 
--- Match each distinct code once (a few thousand codes instead of every diagnosis row).
+-- Match each distinct code once (a few thousand codes instead of every admission's).
 distinct_codes as (
 
     select distinct

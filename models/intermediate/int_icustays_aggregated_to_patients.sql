@@ -5,8 +5,6 @@ icustays as (
 
     select
         subject_id,
-        hadm_id,
-        stay_id,
         icu_length_of_stay_days
     from {{ ref('stg_mimic__icustays') }}
 
@@ -17,8 +15,7 @@ aggregated as (
     select
         subject_id,
         count(*) as icu_stay_count,
-        sum(icu_length_of_stay_days) as total_icu_days,
-        count(distinct hadm_id) as num_admissions_with_icu
+        sum(icu_length_of_stay_days) as total_icu_days
     from icustays
     group by subject_id
 

@@ -53,7 +53,6 @@ as_of as (
 
     select
         subject_id,
-        estimated_year_shift,
         cast(
             {{ dbt.concat([
                 "cast(" ~ var('mimic_last_data_year') ~ " + estimated_year_shift as " ~ dbt.type_string() ~ ")",

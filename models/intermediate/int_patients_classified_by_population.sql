@@ -16,6 +16,5 @@ patients as (
 
 select
     subject_id,
-    num_admissions,
     {{ in_clustering_population('num_admissions') }} as is_in_clustering_population
 from patients

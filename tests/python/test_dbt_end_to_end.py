@@ -46,7 +46,12 @@ def scalar(db: duckdb.DuckDBPyConnection, sql: str) -> object:
         ("raw.hcup_chronic_condition_indicators", 13769 + 74549),
         ("raw.charlson_conditions", 17),
         ("raw.charlson_icd_codes", 309),
+        ("intermediate.int_admissions_grouped_to_episodes", 275),
+        # one episode per admission: the demo has no overlapping stays
+        ("intermediate.int_episodes_flagged_for_readmission", 275),
         ("intermediate.int_admissions_sequenced", 275),
+        # one row per admission and code: the demo codes no code twice in an admission
+        ("intermediate.int_diagnoses_distinct_per_admission", 4506),
         ("intermediate.int_diagnoses_classified_chronic", 4506),
         ("marts.admission_comorbidities", 275),
         ("marts.patient_features", 100),
@@ -187,7 +192,7 @@ def test_a_seven_day_window_counts_seven_day_readmissions(
         built,
         tmp_path,
         "--select",
-        "int_admissions_sequenced+",
+        "int_episodes_flagged_for_readmission+",
         "--exclude",
         "resource_type:unit_test",
         "--vars",
@@ -229,11 +234,14 @@ def test_charlson_per_admission_and_per_patient(db: duckdb.DuckDBPyConnection) -
 
 
 def test_chronic_condition_coverage_per_icd_version(db: duckdb.DuckDBPyConnection) -> None:
+    # one row per admission and code, each standing for num_diagnosis_rows billed rows
+    rows = "num_diagnosis_rows"
+    assert scalar(db, f"select sum({rows}) from intermediate.int_diagnoses_classified_chronic") == 4506
     coverage = db.execute(
-        "select icd_version, count(*), count(*) filter (where chronic_status = 'chronic'),"
-        " count(*) filter (where chronic_status = 'no_determination'),"
-        " count(*) filter (where chronic_status = 'not_in_reference'),"
-        " round(avg(case when has_chronic_determination then 1.0 else 0.0 end), 3)"
+        f"select icd_version, sum({rows}), sum({rows}) filter (where chronic_status = 'chronic'),"
+        f" coalesce(sum({rows}) filter (where chronic_status = 'no_determination'), 0),"
+        f" coalesce(sum({rows}) filter (where chronic_status = 'not_in_reference'), 0),"
+        f" round(sum({rows}) filter (where has_chronic_determination) / sum({rows}), 3)"
         " from intermediate.int_diagnoses_classified_chronic group by 1 order by 1"
     ).fetchall()
     # the numbers documented in the chronic_determination_coverage docs block
