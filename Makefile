@@ -18,7 +18,8 @@ DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
-	release-build release-parquet generate bench validation-report rollback status
+	release-build release-parquet generate bench validation-report rollback status \
+	build-postgres test-postgres postgres-start postgres-stop
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
@@ -94,6 +95,28 @@ lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 
 release-build: $(STAMP) ## Build, test, publish a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
 	$(PUBLISH) build --release -- $(DBT_ARGS)
+
+# PostgreSQL: the SQL layer (staging, intermediate, patient_features, admission_comorbidities,
+# data-quality checks) with every data and unit test; the Python models, and the marts built
+# on them, do not run on dbt-postgres. A throwaway local server: scripts/local_postgres.sh.
+PG_STAMP := $(VENV)/.installed-postgres
+POSTGRES_SQL_LAYER := --target postgres --exclude path:python_models+
+
+$(PG_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,postgres]'
+	@touch $@
+
+postgres-start: ## Start a throwaway local PostgreSQL 15 (127.0.0.1:$$MIMIC_SEGMENTS_PG_PORT, default 54329)
+	scripts/local_postgres.sh start
+
+postgres-stop: ## Stop the local PostgreSQL and delete its data directory
+	scripts/local_postgres.sh stop
+
+build-postgres: data $(PG_STAMP) postgres-start ## Build and test the SQL layer on PostgreSQL (the demo; MIMIC_SEGMENTS_PG_* for another server)
+	$(DBT) build $(POSTGRES_SQL_LAYER)
+
+test-postgres: data $(PG_STAMP) postgres-start ## The SQL layer on PostgreSQL gives the same marts as on DuckDB (pytest -m postgres)
+	MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -m postgres
 
 rollback: $(STAMP) ## Swap the published database with its previous version (run again to undo)
 	$(PUBLISH) rollback

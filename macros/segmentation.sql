@@ -131,7 +131,7 @@
         {%- endfor -%}
     {%- elif model_name == 'patient_clusters' -%}
         {%- for name in cluster_feature_names() -%}
-            {%- do columns.update({'scaled_' ~ name: {'data_type': 'double', 'description': '`' ~ name ~ '` (' ~ labels.get(name, 'demographic encoding') ~ ') as clustered: transformed (segment_centroids.transform), then standardized.'}}) -%}
+            {%- do columns.update({'scaled_' ~ name: {'data_type': 'double precision', 'description': '`' ~ name ~ '` (' ~ labels.get(name, 'demographic encoding') ~ ') as clustered: transformed (segment_centroids.transform), then standardized.'}}) -%}
         {%- endfor -%}
     {%- elif model_name == 'segment_profiles_wide' -%}
         {%- set meaning = {
@@ -141,7 +141,7 @@
             'rate': 'Share of the segment\'s patients with `{}` ({}) true, NULLs left out.',
         } -%}
         {%- for feature, statistic in segment_profile_cells() -%}
-            {%- do columns.update({statistic ~ '_' ~ feature: {'data_type': 'double', 'description': meaning[statistic].format(feature, labels.get(feature, feature)) ~ ' From segment_profiles.'}}) -%}
+            {%- do columns.update({statistic ~ '_' ~ feature: {'data_type': 'double precision', 'description': meaning[statistic].format(feature, labels.get(feature, feature)) ~ ' From segment_profiles.'}}) -%}
         {%- endfor -%}
     {%- endif -%}
     {{ return(columns) }}

@@ -7,6 +7,8 @@
 -#}
 
 {%- set tables = ['patients', 'admissions', 'diagnoses_icd', 'd_icd_diagnoses', 'icustays'] -%}
+{%- set double = type_double() | trim -%}
+{%- set string = dbt.type_string() -%}
 
 {#- An empty core table (a file holding only its header) is an error. -#}
 {%- set volume_checks = [] -%}
@@ -17,23 +19,23 @@
 
 {%- do volume_checks.extend([
     {'name': 'diagnoses_per_admission_not_near_zero', 'severity': 'error', 'table': 'diagnoses_icd',
-     'observed': 'diagnoses_icd / nullif(admissions, 0)',
+     'observed': 'cast(diagnoses_icd as ' ~ double ~ ') / nullif(admissions, 0)',
      'min': var('dq_min_diagnoses_per_admission'), 'max': none,
      'description': 'billed diagnoses per admission: near zero means a truncated diagnoses file'},
     {'name': 'diagnoses_per_admission_typical', 'severity': 'warn', 'table': 'diagnoses_icd',
-     'observed': 'diagnoses_icd / nullif(admissions, 0)',
+     'observed': 'cast(diagnoses_icd as ' ~ double ~ ') / nullif(admissions, 0)',
      'min': var('dq_diagnoses_per_admission')[0], 'max': var('dq_diagnoses_per_admission')[1],
      'description': 'billed diagnoses per admission (demo 16.4, release 3.1 11.7)'},
     {'name': 'admissions_per_patient_typical', 'severity': 'warn', 'table': 'admissions',
-     'observed': 'admissions / nullif(patients, 0)',
+     'observed': 'cast(admissions as ' ~ double ~ ') / nullif(patients, 0)',
      'min': var('dq_admissions_per_patient')[0], 'max': var('dq_admissions_per_patient')[1],
      'description': 'admissions per registry patient (demo 2.75, release 3.1 1.50)'},
     {'name': 'icustays_per_admission_typical', 'severity': 'warn', 'table': 'icustays',
-     'observed': 'icustays / nullif(admissions, 0)',
+     'observed': 'cast(icustays as ' ~ double ~ ') / nullif(admissions, 0)',
      'min': var('dq_icustays_per_admission')[0], 'max': var('dq_icustays_per_admission')[1],
      'description': 'ICU stays per admission (demo 0.51, release 3.1 0.17)'},
     {'name': 'share_of_patients_admitted_typical', 'severity': 'warn', 'table': 'patients',
-     'observed': 'patients_with_admissions / nullif(patients, 0)',
+     'observed': 'cast(patients_with_admissions as ' ~ double ~ ') / nullif(patients, 0)',
      'min': var('dq_share_of_patients_admitted')[0], 'max': var('dq_share_of_patients_admitted')[1],
      'description': 'share of registry patients with an admission (demo 1.00, release 3.1 0.61: '
         ~ 'registry patients without admissions are normal)'},
@@ -88,13 +90,13 @@ volume_checks as (
         '{{ check.severity }}' as severity,
         'stg_mimic__{{ check.table }}' as model_name,
         '{{ mimic_source_file(check.table) | replace("'", "''") }}' as source_file,
-        cast(null as varchar) as column_name,
-        cast({{ check.observed }} as double) as observed_value,
-        cast({{ 'null' if check.min is none else check.min }} as double) as min_allowed,
-        cast({{ 'null' if check.max is none else check.max }} as double) as max_allowed,
+        cast(null as {{ string }}) as column_name,
+        cast({{ check.observed }} as {{ double }}) as observed_value,
+        cast({{ 'null' if check.min is none else check.min }} as {{ double }}) as min_allowed,
+        cast({{ 'null' if check.max is none else check.max }} as {{ double }}) as max_allowed,
         cast(null as bigint) as failing_rows,
-        cast(null as varchar) as first_failing_keys,
-        cast(null as varchar) as failing_rows_query,
+        cast(null as {{ string }}) as first_failing_keys,
+        cast(null as {{ string }}) as failing_rows_query,
         '{{ check.description }}' as description
     from counts
     {% if not loop.last %}union all{% endif %}
@@ -113,13 +115,12 @@ row_checks as (
         '{{ check.model }}' as model_name,
         '{{ mimic_source_file(check.table) | replace("'", "''") }}' as source_file,
         '{{ check.column }}' as column_name,
-        cast(max({{ check.column }}) as double) as observed_value,
-        cast({{ check.min if check.min is defined else 'null' }} as double) as min_allowed,
-        cast({{ check.max }} as double) as max_allowed,
-        count(*) filter (where {{ failing }}) as failing_rows,
-        string_agg(
-            '{{ check.key }}=' || {{ check.key }}, ', ' order by {{ check.key }}
-        ) filter (where {{ failing }}) as first_failing_keys_all,
+        cast(max({{ check.column }}) as {{ double }}) as observed_value,
+        cast({{ check.min if check.min is defined else 'null' }} as {{ double }}) as min_allowed,
+        cast({{ check.max }} as {{ double }}) as max_allowed,
+        count(case when {{ failing }} then 1 end) as failing_rows,
+        {%- set key_label = "'" ~ check.key ~ "=' || cast(" ~ check.key ~ " as " ~ string ~ ")" %}
+        {{ first_keys(key_label, check.key, failing, 5) }} as first_failing_keys,
         'select * from {{ relation.include(database=false) }} where {{ failing }}' as failing_rows_query,
         '{{ check.description }}' as description
     from {{ relation }}
@@ -127,25 +128,15 @@ row_checks as (
     {%- endfor %}
 ),
 
-row_checks_trimmed as (
-
-    select
-        * exclude (first_failing_keys_all),
-        -- the first five keys, in key order
-        array_to_string(list_slice(string_split(first_failing_keys_all, ', '), 1, 5), ', ')
-            as first_failing_keys
-    from row_checks
-
-),
-
 all_checks as (
 
+    -- the CTEs list their columns in one order: a plain union all, which every engine has
     select * from volume_checks
-    union all by name
-    select * from row_checks_trimmed
+    union all
+    select * from row_checks
     {%- if var('quarantine_row_defects', false) %}
     {%- set quarantine = ref('stg_mimic__quarantined_admissions') %}
-    union all by name
+    union all
     -- opt-in quarantine: the admissions left out of this build, a warning
     select
         'admissions_quarantined' as check_name,
@@ -154,11 +145,11 @@ all_checks as (
         'stg_mimic__quarantined_admissions' as model_name,
         '{{ mimic_source_file("admissions") | replace("'", "''") }}' as source_file,
         'hadm_id' as column_name,
-        cast(count(*) as double) as observed_value,
-        cast(null as double) as min_allowed,
-        cast(0 as double) as max_allowed,
+        cast(count(*) as {{ double }}) as observed_value,
+        cast(null as {{ double }}) as min_allowed,
+        cast(0 as {{ double }}) as max_allowed,
         count(*) as failing_rows,
-        array_to_string(list_slice(list('hadm_id=' || hadm_id order by hadm_id), 1, 5), ', ')
+        {{ first_keys("'hadm_id=' || cast(hadm_id as " ~ string ~ ")", 'hadm_id', 'true', 5) }}
             as first_failing_keys,
         'select * from {{ quarantine.include(database=false) }}' as failing_rows_query,
         'admissions left out with their diagnoses and ICU stays (quarantine_row_defects)' as description

@@ -164,8 +164,11 @@ derived as (
         estimated_as_of_date,
         -- Within the patient's own timeline: both dates carry the same shift.
         -- NULL (not 0) for a patient never admitted: there is no last admission.
-        {{ dbt.datediff('cast(last_admitted_at as date)', 'estimated_as_of_date', 'day') }}
-            as days_since_last_admission,
+        -- bigint on every engine (PostgreSQL's date difference is an integer)
+        cast(
+            {{ dbt.datediff('cast(last_admitted_at as date)', 'estimated_as_of_date', 'day') }}
+            as bigint
+        ) as days_since_last_admission,
         age_at_last_admission,
         -- conditions ever coded (hierarchy applied) + age points at the last admission;
         -- NULL for a patient never admitted, who has no age at admission
@@ -173,13 +176,13 @@ derived as (
             as charlson_comorbidity_index,
         num_chronic_conditions > 0 as has_chronic_condition,
         -- share of the patient's diagnosis rows HCUP classified; NULL with no diagnoses
-        num_rows_with_chronic_determination * 1.0 / nullif(num_diagnosis_rows, 0)
+        cast(num_rows_with_chronic_determination as {{ type_double() }}) / nullif(num_diagnosis_rows, 0)
             as chronic_determination_coverage,
         -- NULL with no index stay: a rate over nothing is undefined, not 0
-        index_stays_early_readmitted * 1.0 / nullif(readmission_index_stays, 0)
+        cast(index_stays_early_readmitted as {{ type_double() }}) / nullif(readmission_index_stays, 0)
             as readmission_rate,
         -- 0 with no admissions, like the other utilization inputs of the clustering
-        coalesce(emergency_admissions * 1.0 / nullif(num_admissions, 0), 0)
+        coalesce(cast(emergency_admissions as {{ type_double() }}) / nullif(num_admissions, 0), 0)
             as emergency_admission_share,
         hospital_deaths > 0 as in_hospital_death,
         -- within the patient's timeline; NULL for a patient never discharged

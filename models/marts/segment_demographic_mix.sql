@@ -103,9 +103,11 @@ select
     grid.attribute_name,
     grid.category,
     coalesce(segment_counts.num_patients, 0) as num_patients,
-    coalesce(segment_counts.num_patients, 0) * 1.0 / grid.num_segment_patients as share_of_segment,
-    grid.num_registry_patients * 1.0 / population.num_registry_patients as share_of_registry,
-    grid.num_clustered_patients * 1.0
+    cast(coalesce(segment_counts.num_patients, 0) as {{ type_double() }})
+    / grid.num_segment_patients as share_of_segment,
+    cast(grid.num_registry_patients as {{ type_double() }})
+    / population.num_registry_patients as share_of_registry,
+    cast(grid.num_clustered_patients as {{ type_double() }})
     / nullif(population.num_clustered_patients, 0) as share_of_clustered_population
 from grid
 cross join population

@@ -114,8 +114,9 @@ shares as (
         -- version and code, a staging test, so this join cannot fan out)
         coalesce(titles.long_title, 'Unknown code') as long_title,
         ranked.num_patients,
-        ranked.num_patients * 1.0 / segment_sizes.num_segment_patients as share_of_segment,
-        coalesce(population_counts.num_population_patients_with_code, 0) * 1.0
+        cast(ranked.num_patients as {{ type_double() }})
+        / segment_sizes.num_segment_patients as share_of_segment,
+        cast(coalesce(population_counts.num_population_patients_with_code, 0) as {{ type_double() }})
         / population.num_population_patients as share_of_clustered_population
     from ranked
     inner join segment_sizes on ranked.segment_key = segment_sizes.segment_key

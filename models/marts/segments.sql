@@ -66,7 +66,7 @@ sized as (
         patients.outreach_priority,
         count(*) as num_patients,
         -- pooled over the segment's index stays, not a mean of patients' rates
-        sum(features.early_readmissions) * 1.0
+        cast(sum(features.early_readmissions) as {{ type_double() }})
         / nullif(sum(features.readmission_index_stays), 0) as readmission_rate
     from patients
     inner join features on patients.subject_id = features.subject_id
@@ -100,10 +100,10 @@ select
     sized.care_management_action,
     sized.outreach_priority,
     sized.num_patients,
-    sized.num_patients * 1.0 / totals.num_registry_patients as share_of_registry,
+    cast(sized.num_patients as {{ type_double() }}) / totals.num_registry_patients as share_of_registry,
     case
         when sized.segment_kind = 'clustered'
-            then sized.num_patients * 1.0 / totals.num_clustered_patients
+            then cast(sized.num_patients as {{ type_double() }}) / totals.num_clustered_patients
     end as share_of_clustered_population,
     coalesce(personas.naming_rule, 'rule') as naming_rule,
     personas.persona_match_score,

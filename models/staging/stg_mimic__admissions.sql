@@ -32,9 +32,12 @@ renamed as (
         cast(hospital_expire_flag as integer) = 1 as is_hospital_death,
 
         -- derived, row-level
-        extract(year from cast(admittime as timestamp)) as admit_year,
-        {{ dbt.datediff('cast(admittime as timestamp)', 'cast(dischtime as timestamp)', 'second') }}
-        / 86400.0 as length_of_stay_days
+        cast(extract(year from cast(admittime as timestamp)) as bigint) as admit_year,
+        -- seconds as a float before dividing: an integer quotient would truncate on PostgreSQL
+        cast(
+            {{ dbt.datediff('cast(admittime as timestamp)', 'cast(dischtime as timestamp)', 'second') }}
+            as {{ type_double() }}
+        ) / 86400 as length_of_stay_days
 
     from source
 

@@ -20,9 +20,11 @@ renamed as (
         -- MIMIC's own los (fractional days between intime and outtime); recomputed from the
         -- timestamps only where the release left it empty.
         coalesce(
-            cast(los as double precision),
-            {{ dbt.datediff('cast(intime as timestamp)', 'cast(outtime as timestamp)', 'second') }}
-            / 86400.0
+            cast(los as {{ type_double() }}),
+            cast(
+                {{ dbt.datediff('cast(intime as timestamp)', 'cast(outtime as timestamp)', 'second') }}
+                as {{ type_double() }}
+            ) / 86400
         ) as icu_length_of_stay_days
 
     from source

@@ -20,8 +20,10 @@ with
 defects as (
     {%- for stay in stays %}
     {%- set days -%}
-        ({{ dbt.datediff('cast(' ~ stay.start ~ ' as timestamp)', 'cast(' ~ stay.end ~ ' as timestamp)', 'second') }}
-        / 86400.0)
+        (cast(
+            {{ dbt.datediff('cast(' ~ stay.start ~ ' as timestamp)', 'cast(' ~ stay.end ~ ' as timestamp)', 'second') }}
+            as {{ type_double() }}
+        ) / 86400)
     {%- endset %}
 
     select

@@ -2,7 +2,8 @@
     The contract check for models and seeds dbt does not put under an enforced contract
     (Python models, staging views, intermediate tables, seeds), in one query:
     - every column the relation has is declared in the model's YAML with the same
-      `data_type`, and every declared column that has a `data_type` exists (declared columns
+      `data_type` (compared through canonical_data_type(), so that two engines' spellings
+      of one type agree), and every declared column that has a `data_type` exists (declared columns
       without a `data_type` are optional, e.g. present only when a var switches them on);
       columns a model generates from the feature catalogue (macro generated_columns()) count
       as declared, so a new clustering feature needs no YAML;
@@ -22,17 +23,17 @@
         | list -%}
     {%- set declared = {} -%}
     {%- for name, column in nodes[0].columns.items() -%}
-        {%- do declared.update({name | lower: (column.data_type or '') | lower}) -%}
+        {%- do declared.update({name | lower: canonical_data_type(column.data_type) if column.data_type else ''}) -%}
         {%- for constraint in column.constraints if constraint.type == 'not_null' -%}
             {%- do not_null_columns.append(name | lower) -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- for name, column in generated_columns(model.identifier).items() -%}
-        {%- do declared.update({name | lower: column.data_type | lower}) -%}
+        {%- do declared.update({name | lower: canonical_data_type(column.data_type)}) -%}
     {%- endfor -%}
     {%- set actual = {} -%}
     {%- for column in adapter.get_columns_in_relation(model) -%}
-        {%- do actual.update({column.name | lower: column.dtype | lower}) -%}
+        {%- do actual.update({column.name | lower: canonical_data_type(column.dtype)}) -%}
     {%- endfor -%}
     {%- for name, dtype in actual.items() -%}
         {%- if name not in declared -%}
