@@ -56,6 +56,7 @@ indexed as (
         patients.subject_id,
         patients.date_of_death,
         data_end.estimated_as_of_date,
+        first_admissions.first_admitted_at,
         {%- if feature_index() == 'first_year' %}
         -- the end of the patient's first year in hospital records
         {{ dbt.dateadd('day', window_days, 'first_admissions.first_admitted_at') }} as index_at
@@ -95,11 +96,13 @@ flagged as (
         end as date_of_death_as_of,
         indexed.index_at is not null
         and died_in_hospital_by_index.subject_id is null
-        and coalesce(indexed.date_of_death > cast(indexed.index_at as date), true) as is_alive_at_index,
+        and coalesce(indexed.date_of_death > cast(indexed.index_at as date), true)
+            as is_alive_at_index,
         -- the lower bound of the release's end (the estimate is +/- 1 year) is at least a
         -- whole outcome window after the index
         {{ dbt.dateadd('day', -365, 'indexed.estimated_as_of_date') }}
-        >= {{ dbt.dateadd('day', window_days, 'cast(indexed.index_at as date)') }} as has_window_before_data_end
+        >= {{ dbt.dateadd('day', window_days, 'cast(indexed.index_at as date)') }}
+            as has_window_before_data_end
     from indexed
     left join died_in_hospital_by_index on indexed.subject_id = died_in_hospital_by_index.subject_id
 

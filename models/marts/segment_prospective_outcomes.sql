@@ -55,11 +55,11 @@ patients as (
 outcomes_long as (
 
     {%- set outcomes = ['admissions', 'bed_days', 'icu_days', 'early_readmissions', 'died'] %}
-    {%- for grouping in ['segment', 'prior_year_admissions'] %}
+    {%- for group_type in ['segment', 'prior_year_admissions'] %}
     {%- for outcome in outcomes %}
     select
-        '{{ grouping }}' as grouping,
-        {%- if grouping == 'segment' %}
+        '{{ group_type }}' as group_type,
+        {%- if group_type == 'segment' %}
         segment_key as group_key,
         persona_name as group_label,
         {%- else %}
@@ -83,7 +83,7 @@ outcomes_long as (
 per_group as (
 
     select
-        grouping,
+        group_type,
         group_key,
         group_label,
         outcome,
@@ -92,27 +92,27 @@ per_group as (
         stddev_samp(outcome_value) as sd_outcome,
         sum(outcome_value) as outcome_total
     from outcomes_long
-    group by grouping, group_key, group_label, outcome
+    group by group_type, group_key, group_label, outcome
 
 ),
 
 population as (
 
     select
-        grouping,
+        group_type,
         outcome,
         sum(num_patients) as population_patients,
         sum(outcome_total) as population_total
     from per_group
-    group by grouping, outcome
+    group by group_type, outcome
 
 ),
 
--- population is unique on (grouping, outcome): many-to-one
+-- population is unique on (group_type, outcome): many-to-one
 stats as (
 
     select
-        per_group.grouping,
+        per_group.group_type,
         per_group.group_key,
         per_group.group_label,
         per_group.outcome,
@@ -130,13 +130,13 @@ stats as (
     from per_group
     inner join population
         on
-            per_group.grouping = population.grouping
+            per_group.group_type = population.group_type
             and per_group.outcome = population.outcome
 
 )
 
 select
-    cast(grouping as {{ dbt.type_string() }}) as grouping,
+    cast(group_type as {{ dbt.type_string() }}) as group_type,
     cast(group_key as {{ dbt.type_string() }}) as group_key,
     cast(group_label as {{ dbt.type_string() }}) as group_label,
     cast(outcome as {{ dbt.type_string() }}) as outcome,

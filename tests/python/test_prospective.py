@@ -115,7 +115,9 @@ def edited_copy(work: Path, release: Path, name: str, edit: Callable[[list[Row]]
 
 
 def indexes(database: Path) -> dict[int, datetime]:
-    rows = query(database, "select subject_id, index_at from intermediate.int_patients_indexed where has_follow_up")
+    rows = query(
+        database, "select subject_id, index_at from intermediate.int_patients_indexed where has_follow_up"
+    )
     return {int(subject): index for subject, index in rows if isinstance(index, datetime)}
 
 
@@ -160,7 +162,10 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
     database = build(work, "after-index", edited_copy(work, release, "after-index", edit))
     assert features(database) == features(baseline)
     # the outcomes, read from the whole release, do see the added admission
-    sql = f"select admissions from intermediate.int_patients_followed_up_after_index where subject_id = {added_for}"
+    sql = (
+        "select admissions from intermediate.int_patients_followed_up_after_index"
+        f" where subject_id = {added_for}"
+    )
     assert query(database, sql)[0][0] == query(baseline, sql)[0][0] + 1
 
 
