@@ -1,7 +1,8 @@
 """Point-in-time features leak nothing (issue 16, item 3).
 
-The demo release is built in index mode (var feature_index: first_year) from a copy of its
-own files, read in place (full-release mode), so that admissions can be added and changed.
+The demo release and a generated 400-patient one are built in index mode (var feature_index:
+first_year) from copies of their files, read in place (full-release mode), so that admissions
+can be added and changed.
 Adding an admission after a patient's index, or changing one, must change no column of
 patient_features for any patient; changing an admission before the index must change it (the
 control that shows the test can fail). The outcomes of the year after the index, which are
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import _demo_source_dir, run_dbt
+from conftest import _demo_source_dir, generated_release, run_dbt
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +36,7 @@ SELECT = [
     "cautious",
 ]
 TIME = "%Y-%m-%d %H:%M:%S"
+PATIENTS = 400
 
 Row = dict[str, str]
 
@@ -54,7 +56,7 @@ def write_admissions(release: Path, fields: list[str], rows: list[Row]) -> None:
         handle.write(buffer.getvalue())
 
 
-def build(work: Path, name: str, release: Path) -> Path:
+def build(work: Path, name: str, release: Path, year: int) -> Path:
     """Index mode on ``release``, into its own database; returns the database."""
     database = work / f"{name}.duckdb"
     env = dict(os.environ)
@@ -68,7 +70,7 @@ def build(work: Path, name: str, release: Path) -> Path:
     variables = {
         "mimic_source_mode": "release",
         "mimic_release_dir": str(release),
-        "mimic_last_data_year": 2019,
+        "mimic_last_data_year": year,
         "feature_index": "first_year",
     }
     run_dbt(env, "build", *SELECT, "--vars", json.dumps(variables))
@@ -91,23 +93,30 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("prospective")
 
 
-@pytest.fixture(scope="module")
-def release(work: Path) -> Path:
+@pytest.fixture(scope="module", params=["demo", "generated"])
+def release(request: pytest.FixtureRequest, work: Path) -> Path:
+    """The demo release (100 patients), and a generated 3.1-shaped one (400 patients)."""
+    copy = work / f"release-{request.param}"
+    if request.param == "generated":
+        return generated_release(copy, PATIENTS, seed=16)
     source = _demo_source_dir()
     if source is None or not (source / "hosp" / "admissions.csv.gz").is_file():
         pytest.skip("no local copy of the MIMIC-IV demo release (MIMIC_DEMO_DIR)")
-    copy = work / "release"
     shutil.copytree(source, copy)
     return copy
 
 
+def last_data_year(release: Path) -> int:
+    return 2022 if release.name.endswith("generated") else 2019
+
+
 @pytest.fixture(scope="module")
 def baseline(work: Path, release: Path) -> Path:
-    return build(work, "baseline", release)
+    return build(work, f"{release.name}-baseline", release, last_data_year(release))
 
 
 def edited_copy(work: Path, release: Path, name: str, edit: Callable[[list[Row]], list[Row]]) -> Path:
-    copy = work / f"release-{name}"
+    copy = work / f"{release.name}-{name}"
     shutil.copytree(release, copy)
     fields, rows = read_admissions(copy)
     write_admissions(copy, fields, edit(rows))
@@ -148,7 +157,7 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
         edited.append(
             {
                 **template,
-                "hadm_id": "29999999",
+                "hadm_id": str(max(int(row["hadm_id"]) for row in rows) + 1),
                 "admittime": admitted.strftime(TIME),
                 "dischtime": (admitted + timedelta(days=5)).strftime(TIME),
                 "deathtime": "",
@@ -159,7 +168,12 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
         )
         return edited
 
-    database = build(work, "after-index", edited_copy(work, release, "after-index", edit))
+    database = build(
+        work,
+        f"{release.name}-after-index",
+        edited_copy(work, release, "after-index", edit),
+        last_data_year(release),
+    )
     assert features(database) == features(baseline)
     # the outcomes, read from the whole release, do see the added admission
     sql = (
@@ -189,7 +203,12 @@ def test_an_admission_before_the_index_changes_features(work: Path, release: Pat
             for row in rows
         ]
 
-    database = build(work, "before-index", edited_copy(work, release, "before-index", edit))
+    database = build(
+        work,
+        f"{release.name}-before-index",
+        edited_copy(work, release, "before-index", edit),
+        last_data_year(release),
+    )
     before, after = features(baseline), features(database)
     assert after[subject] != before[subject]
     assert {key: value for key, value in after.items() if key != subject} == {
