@@ -5,6 +5,7 @@
 #   make release-build  the same on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
 #   make rollback       swap the published database with the previous version
 #   make bench          the benchmark behind BENCHMARKS.md
+#   make prospective    the segments fitted at an index and validated on the next year, in their own database
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -18,7 +19,7 @@ DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
-	release-build release-parquet generate bench validation-report rollback status \
+	release-build release-parquet generate bench validation-report rollback status prospective \
 	build-postgres test-postgres postgres-start postgres-stop
 
 DOCS_PORT ?= 8080
@@ -78,6 +79,17 @@ docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... 
 
 export: $(STAMP) ## Export every mart to exports/<table>.parquet (for tools that read files)
 	$(BIN)/python -m mimic_segments.reporting.export
+
+# Prospective validation (docs block prospective_validation): index mode (var feature_index) in
+# its own database, never over the one BI reads, and its report in its own folder.
+PROSPECTIVE_DB ?= mimic_segments_prospective.duckdb
+PROSPECTIVE_INDEX ?= first_year
+PROSPECTIVE_REPORT ?= reports/prospective
+
+prospective: data ## Features + segments as of each patient's index, next-year outcomes per segment (PROSPECTIVE_DB), and their report
+	MIMIC_SEGMENTS_DB="$(PROSPECTIVE_DB)" DBT_VARS='{feature_index: $(PROSPECTIVE_INDEX)}' \
+		DBT_TARGET_PATH=target/prospective $(PUBLISH) build -- $(DBT_ARGS)
+	$(BIN)/python -m mimic_segments.reporting.report --database "$(PROSPECTIVE_DB)" --out "$(PROSPECTIVE_REPORT)"
 
 report: $(STAMP) ## Write reports/segmentation_report.html (+ figures/*.png) from the marts (after make build)
 	$(BIN)/python -m mimic_segments.reporting.report
@@ -143,4 +155,5 @@ charlson-parity: $(STAMP) ## Compare admission_comorbidities with mimic-code's c
 
 clean: ## Remove build outputs (keeps .venv and the fetched data)
 	rm -rf target logs mimic_segments.duckdb mimic_segments.duckdb.wal mimic_segments.duckdb.candidate \
-		mimic_segments.duckdb.previous mimic_segments.duckdb.lock
+		mimic_segments.duckdb.previous mimic_segments.duckdb.lock \
+		mimic_segments_prospective.duckdb mimic_segments_prospective.duckdb.wal

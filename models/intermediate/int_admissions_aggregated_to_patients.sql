@@ -10,7 +10,7 @@ admissions as (
         discharged_at,
         admit_year,
         length_of_stay_days
-    from {{ ref('stg_mimic__admissions') }}
+    from {{ ref('int_admissions_in_feature_window') }}
 
 ),
 

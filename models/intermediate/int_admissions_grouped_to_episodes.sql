@@ -16,7 +16,7 @@ admissions as (
         admission_type,
         ed_registered_at,
         is_hospital_death
-    from {{ ref('stg_mimic__admissions') }}
+    from {{ ref('int_admissions_in_feature_window') }}
 
 ),
 

@@ -11,7 +11,7 @@ admissions as (
         admitted_at,
         insurance,
         race
-    from {{ ref('stg_mimic__admissions') }}
+    from {{ ref('int_admissions_in_feature_window') }}
 
 ),
 

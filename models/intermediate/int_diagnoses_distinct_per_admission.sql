@@ -11,7 +11,7 @@ diagnoses as (
         hadm_id,
         icd_version,
         icd_code
-    from {{ ref('stg_mimic__diagnoses_icd') }}
+    from {{ ref('int_diagnoses_in_feature_window') }}
 
 ),
 

@@ -6,7 +6,7 @@ icustays as (
     select
         subject_id,
         icu_length_of_stay_days
-    from {{ ref('stg_mimic__icustays') }}
+    from {{ ref('int_icustays_in_feature_window') }}
 
 ),
 

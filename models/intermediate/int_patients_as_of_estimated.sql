@@ -12,13 +12,17 @@ patients as (
 
 ),
 
--- already one row per patient, so joining it cannot fan out
+-- The release's end is a fact of the release, not of a patient's past: read from every
+-- admission, not through the feature window, so it is the same in whole-history and index
+-- mode (int_patients_indexed uses it to require follow-up after the index). Aggregated to
+-- one row per patient here, so joining it cannot fan out.
 admission_years as (
 
     select
         subject_id,
-        last_admit_year
-    from {{ ref('int_admissions_aggregated_to_patients') }}
+        max(admit_year) as last_admit_year
+    from {{ ref('stg_mimic__admissions') }}
+    group by subject_id
 
 ),
 

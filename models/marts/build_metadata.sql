@@ -16,7 +16,7 @@
     'dq_min_diagnoses_per_admission', 'dq_diagnoses_per_admission', 'dq_admissions_per_patient',
     'dq_icustays_per_admission', 'dq_share_of_patients_admitted', 'dq_max_hospital_stay_days',
     'dq_warn_hospital_stay_days', 'dq_max_icu_stay_days', 'dq_warn_icu_stay_days', 'dq_max_age_years',
-    'quarantine_row_defects'
+    'quarantine_row_defects', 'feature_index', 'prospective_window_days'
 ] -%}
 {%- do shaping_vars.update({name: var(name, none)}) -%}
 {%- endfor -%}

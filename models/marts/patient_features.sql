@@ -10,8 +10,7 @@ patients as (
         gender,
         anchor_age,
         anchor_year,
-        anchor_year_group,
-        date_of_death
+        anchor_year_group
     from {{ ref('stg_mimic__patients') }}
 
 ),
@@ -85,12 +84,16 @@ icustays as (
 
 ),
 
+-- The date the features are computed as of, and the death known by then: the estimated end
+-- of the release in whole-history mode; the patient's index in index mode (docs block
+-- feature_index), when a later death is not yet known.
 as_of as (
 
     select
         subject_id,
-        estimated_as_of_date
-    from {{ ref('int_patients_as_of_estimated') }}
+        features_as_of_date as estimated_as_of_date,
+        date_of_death_as_of as date_of_death
+    from {{ ref('int_patients_indexed') }}
 
 ),
 
@@ -102,7 +105,7 @@ joined as (
         patients.anchor_age,
         patients.anchor_year,
         patients.anchor_year_group,
-        patients.date_of_death,
+        as_of.date_of_death,
         as_of.estimated_as_of_date,
         admissions.last_admitted_at,
         admissions.last_discharged_at,

@@ -1,0 +1,152 @@
+-- Prospective validation of the segments (docs block prospective_validation): per segment
+-- assigned at the index, and per group of the no-model baseline (admissions in the year before
+-- the index), the next year's outcomes of the patients with follow-up: mean with a 95 %
+-- confidence interval, lift over the population, and share of patients against share of the
+-- outcome. Built in index mode only: without an index there is no future to measure.
+{{ config(enabled=feature_index() is not none) }}
+with
+
+followed_up as (
+
+    select
+        subject_id,
+        prior_year_admissions,
+        admissions,
+        bed_days,
+        icu_days,
+        early_readmissions,
+        died
+    from {{ ref('int_patients_followed_up_after_index') }}
+
+),
+
+segments as (
+
+    select
+        subject_id,
+        segment_key,
+        persona_name
+    from {{ ref('patient_segments') }}
+
+),
+
+-- both unique on subject_id: one row per followed-up patient, with both of their groups
+patients as (
+
+    select
+        followed_up.subject_id,
+        segments.segment_key,
+        segments.persona_name,
+        case
+            when followed_up.prior_year_admissions >= 3 then '3+'
+            else cast(followed_up.prior_year_admissions as {{ dbt.type_string() }})
+        end as prior_year_admissions_group,
+        followed_up.admissions,
+        followed_up.bed_days,
+        followed_up.icu_days,
+        followed_up.early_readmissions,
+        followed_up.died
+    from followed_up
+    inner join segments on followed_up.subject_id = segments.subject_id
+
+),
+
+-- one row per patient and outcome, each patient in both groupings
+outcomes_long as (
+
+    {%- set outcomes = ['admissions', 'bed_days', 'icu_days', 'early_readmissions', 'died'] %}
+    {%- for group_type in ['segment', 'prior_year_admissions'] %}
+    {%- for outcome in outcomes %}
+    select
+        '{{ group_type }}' as group_type,
+        {%- if group_type == 'segment' %}
+        segment_key as group_key,
+        persona_name as group_label,
+        {%- else %}
+        prior_year_admissions_group as group_key,
+        prior_year_admissions_group || ' admission(s) in the prior year' as group_label,
+        {%- endif %}
+        '{{ outcome }}' as outcome,
+        cast({{ outcome }} as {{ type_double() }}) as outcome_value
+    from patients
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+per_group as (
+
+    select
+        group_type,
+        group_key,
+        group_label,
+        outcome,
+        count(*) as num_patients,
+        avg(outcome_value) as mean_outcome,
+        stddev_samp(outcome_value) as sd_outcome,
+        sum(outcome_value) as outcome_total
+    from outcomes_long
+    group by group_type, group_key, group_label, outcome
+
+),
+
+population as (
+
+    select
+        group_type,
+        outcome,
+        sum(num_patients) as population_patients,
+        sum(outcome_total) as population_total
+    from per_group
+    group by group_type, outcome
+
+),
+
+-- population is unique on (group_type, outcome): many-to-one
+stats as (
+
+    select
+        per_group.group_type,
+        per_group.group_key,
+        per_group.group_label,
+        per_group.outcome,
+        per_group.num_patients,
+        per_group.num_patients * 1.0 / population.population_patients as share_of_patients,
+        per_group.mean_outcome,
+        -- normal approximation: mean +/- 1.96 standard errors (Wald for the death proportion)
+        per_group.mean_outcome - 1.96 * per_group.sd_outcome / sqrt(per_group.num_patients) as ci_lower,
+        per_group.mean_outcome + 1.96 * per_group.sd_outcome / sqrt(per_group.num_patients) as ci_upper,
+        population.population_total / population.population_patients as population_mean,
+        per_group.mean_outcome
+        / nullif(population.population_total / population.population_patients, 0) as lift,
+        per_group.outcome_total,
+        per_group.outcome_total / nullif(population.population_total, 0) as share_of_outcome
+    from per_group
+    inner join population
+        on
+            per_group.group_type = population.group_type
+            and per_group.outcome = population.outcome
+
+)
+
+select
+    cast(group_type as {{ dbt.type_string() }}) as group_type,
+    cast(group_key as {{ dbt.type_string() }}) as group_key,
+    cast(group_label as {{ dbt.type_string() }}) as group_label,
+    cast(outcome as {{ dbt.type_string() }}) as outcome,
+    cast(num_patients as {{ dbt.type_bigint() }}) as num_patients,
+    cast(share_of_patients as {{ type_double() }}) as share_of_patients,
+    cast(mean_outcome as {{ type_double() }}) as mean_outcome,
+    cast(ci_lower as {{ type_double() }}) as ci_lower,
+    cast(ci_upper as {{ type_double() }}) as ci_upper,
+    cast(population_mean as {{ type_double() }}) as population_mean,
+    cast(lift as {{ type_double() }}) as lift,
+    cast(outcome_total as {{ type_double() }}) as outcome_total,
+    cast(share_of_outcome as {{ type_double() }}) as share_of_outcome
+from stats

@@ -1,0 +1,216 @@
+"""Point-in-time features leak nothing (issue 16, item 3).
+
+The demo release and a generated 400-patient one are built in index mode (var feature_index:
+first_year) from copies of their files, read in place (full-release mode), so that admissions
+can be added and changed.
+Adding an admission after a patient's index, or changing one, must change no column of
+patient_features for any patient; changing an admission before the index must change it (the
+control that shows the test can fail). The outcomes of the year after the index, which are
+read from the whole release, do see the added admission.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import _demo_source_dir, generated_release, run_dbt
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SELECT = [
+    "--select",
+    "+patient_features",
+    "+int_patients_followed_up_after_index",
+    "--indirect-selection",
+    "cautious",
+]
+TIME = "%Y-%m-%d %H:%M:%S"
+PATIENTS = 400
+
+Row = dict[str, str]
+
+
+def read_admissions(release: Path) -> tuple[list[str], list[Row]]:
+    with gzip.open(release / "hosp" / "admissions.csv.gz", "rt", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def write_admissions(release: Path, fields: list[str], rows: list[Row]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with gzip.open(release / "hosp" / "admissions.csv.gz", "wt", newline="") as handle:
+        handle.write(buffer.getvalue())
+
+
+def build(work: Path, name: str, release: Path, year: int) -> Path:
+    """Index mode on ``release``, into its own database; returns the database."""
+    database = work / f"{name}.duckdb"
+    env = dict(os.environ)
+    env.update(
+        DBT_PROFILES_DIR=str(REPO_ROOT),
+        MIMIC_SEGMENTS_DB=str(database),
+        DBT_TARGET_PATH=str(work / f"target-{name}"),
+        DBT_LOG_PATH=str(work / f"logs-{name}"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    variables = {
+        "mimic_source_mode": "release",
+        "mimic_release_dir": str(release),
+        "mimic_last_data_year": year,
+        "feature_index": "first_year",
+    }
+    run_dbt(env, "build", *SELECT, "--vars", json.dumps(variables))
+    return database
+
+
+def features(database: Path) -> dict[int, tuple[object, ...]]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute("select * from marts.patient_features order by subject_id").fetchall()
+    return {int(row[0]): tuple(row) for row in rows}
+
+
+def query(database: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prospective")
+
+
+@pytest.fixture(scope="module", params=["demo", "generated"])
+def release(request: pytest.FixtureRequest, work: Path) -> Path:
+    """The demo release (100 patients), and a generated 3.1-shaped one (400 patients)."""
+    copy = work / f"release-{request.param}"
+    if request.param == "generated":
+        return generated_release(copy, PATIENTS, seed=16)
+    source = _demo_source_dir()
+    if source is None or not (source / "hosp" / "admissions.csv.gz").is_file():
+        pytest.skip("no local copy of the MIMIC-IV demo release (MIMIC_DEMO_DIR)")
+    shutil.copytree(source, copy)
+    return copy
+
+
+def last_data_year(release: Path) -> int:
+    return 2022 if release.name.endswith("generated") else 2019
+
+
+@pytest.fixture(scope="module")
+def baseline(work: Path, release: Path) -> Path:
+    return build(work, f"{release.name}-baseline", release, last_data_year(release))
+
+
+def edited_copy(work: Path, release: Path, name: str, edit: Callable[[list[Row]], list[Row]]) -> Path:
+    copy = work / f"{release.name}-{name}"
+    shutil.copytree(release, copy)
+    fields, rows = read_admissions(copy)
+    write_admissions(copy, fields, edit(rows))
+    return copy
+
+
+def indexes(database: Path) -> dict[int, datetime]:
+    rows = query(
+        database, "select subject_id, index_at from intermediate.int_patients_indexed where has_follow_up"
+    )
+    return {int(subject): index for subject, index in rows if isinstance(index, datetime)}
+
+
+def test_admissions_after_the_index_change_no_feature(work: Path, release: Path, baseline: Path) -> None:
+    followed = indexes(baseline)
+    assert followed, "no patient of the demo has a year of follow-up after the index"
+    added_for = min(followed)
+    _, rows = read_admissions(release)
+    after = [
+        row
+        for row in rows
+        if int(row["subject_id"]) in followed
+        and datetime.strptime(row["admittime"], TIME) > followed[int(row["subject_id"])]
+    ]
+    assert after, "no admission after any index to change"
+    changed = after[0]["hadm_id"]
+
+    def edit(rows: list[Row]) -> list[Row]:
+        edited = []
+        for row in rows:
+            if row["hadm_id"] == changed:
+                # a stay ten days longer, after the index
+                discharged = datetime.strptime(row["dischtime"], TIME) + timedelta(days=10)
+                row = {**row, "dischtime": discharged.strftime(TIME)}
+            edited.append(row)
+        template = next(row for row in rows if int(row["subject_id"]) == added_for)
+        admitted = followed[added_for] + timedelta(days=30)
+        edited.append(
+            {
+                **template,
+                "hadm_id": str(max(int(row["hadm_id"]) for row in rows) + 1),
+                "admittime": admitted.strftime(TIME),
+                "dischtime": (admitted + timedelta(days=5)).strftime(TIME),
+                "deathtime": "",
+                "hospital_expire_flag": "0",
+                "edregtime": "",
+                "edouttime": "",
+            }
+        )
+        return edited
+
+    database = build(
+        work,
+        f"{release.name}-after-index",
+        edited_copy(work, release, "after-index", edit),
+        last_data_year(release),
+    )
+    assert features(database) == features(baseline)
+    # the outcomes, read from the whole release, do see the added admission
+    sql = (
+        "select admissions from intermediate.int_patients_followed_up_after_index"
+        f" where subject_id = {added_for}"
+    )
+    assert query(database, sql)[0][0] == query(baseline, sql)[0][0] + 1
+
+
+def test_an_admission_before_the_index_changes_features(work: Path, release: Path, baseline: Path) -> None:
+    followed = indexes(baseline)
+    subject = min(followed)
+    first = min(
+        (row for row in read_admissions(release)[1] if int(row["subject_id"]) == subject),
+        key=lambda row: row["admittime"],
+    )
+
+    def edit(rows: list[Row]) -> list[Row]:
+        # the first admission (the index is a year after its start) ends a day later
+        return [
+            {
+                **row,
+                "dischtime": (datetime.strptime(row["dischtime"], TIME) + timedelta(days=1)).strftime(TIME),
+            }
+            if row["hadm_id"] == first["hadm_id"]
+            else row
+            for row in rows
+        ]
+
+    database = build(
+        work,
+        f"{release.name}-before-index",
+        edited_copy(work, release, "before-index", edit),
+        last_data_year(release),
+    )
+    before, after = features(baseline), features(database)
+    assert after[subject] != before[subject]
+    assert {key: value for key, value in after.items() if key != subject} == {
+        key: value for key, value in before.items() if key != subject
+    }
