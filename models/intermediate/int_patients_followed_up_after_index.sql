@@ -124,7 +124,7 @@ admissions_in_window as (
                 'second'
             ) }},
             0
-        ) / 86400.0 as bed_days_in_window
+        ) / cast(86400 as {{ type_double() }}) as bed_days_in_window
     from admissions_flagged
     inner join indexed on admissions_flagged.subject_id = indexed.subject_id
 
@@ -154,7 +154,7 @@ icu_in_window as (
                 'second'
             ) }},
             0
-        ) / 86400.0 as icu_days_in_window
+        ) / cast(86400 as {{ type_double() }}) as icu_days_in_window
     from icustays
     inner join indexed on icustays.subject_id = indexed.subject_id
 

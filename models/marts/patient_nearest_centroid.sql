@@ -67,8 +67,8 @@ scaled as (
         (
             case
                 when feature_scaling.transform_{{ feature }} = 'log1p'
-                    then ln(1 + cast(inputs.{{ feature }} as double))
-                else cast(inputs.{{ feature }} as double)
+                    then ln(1 + cast(inputs.{{ feature }} as {{ type_double() }}))
+                else cast(inputs.{{ feature }} as {{ type_double() }})
             end
             - feature_scaling.mean_{{ feature }}
         ) / feature_scaling.scale_{{ feature }} as scaled_{{ feature }},

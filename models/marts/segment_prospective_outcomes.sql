@@ -117,7 +117,7 @@ stats as (
         per_group.group_label,
         per_group.outcome,
         per_group.num_patients,
-        per_group.num_patients * 1.0 / population.population_patients as share_of_patients,
+        cast(per_group.num_patients as {{ type_double() }}) / population.population_patients as share_of_patients,
         per_group.mean_outcome,
         -- normal approximation: mean +/- 1.96 standard errors (Wald for the death proportion)
         per_group.mean_outcome - 1.96 * per_group.sd_outcome / sqrt(per_group.num_patients) as ci_lower,
