@@ -227,6 +227,15 @@ def test_the_validation_report_reads_its_numbers_from_the_builds(
     demo = validation.collect(Path(built["MIMIC_SEGMENTS_DB"]), "demo")
     assert demo.population == {"registry": 100, "admitted": 100, "never_admitted": 0}
     assert "## MIMIC-IV demo 2.2 (100 patients)" in text
+    # the return curves of both builds, each checked against statsmodels
+    assert text.count("### Return to hospital after the first discharge alive") == 2
+    assert text.count("(**agree** to 1e-9)") == 2
+    with duckdb.connect(release_built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+        indexed = connection.execute(
+            "select count(*) from intermediate.int_patients_followed_for_return"
+            " where end_of_data_assumption = 'earliest' and outcome <> 'not_followed'"
+        ).fetchone()[0]
+    assert f"| `overall` | {indexed:,} |" in text
 
 
 def test_features_agree_with_the_benchmark_approaches(release_built: dict[str, str], release: Path) -> None:

@@ -105,10 +105,11 @@ def _statsmodels_curve(
     survival_se = _step(km.surv_times, km.surv_prob_se, days, before=0.0)
     out: dict[str, np.ndarray] = {
         "patients_indexed": np.full(len(days), len(time)),
-        "n_at_risk": (time[None, :] >= days[:, None]).sum(axis=1),
+        "n_at_risk": len(time) - np.searchsorted(np.sort(time), days, side="left"),
     }
     for outcome, column in (("return", "n_returned"), ("death", "n_died"), ("censored", "n_censored")):
-        out[column] = ((time[None, :] == days[:, None]) & (status[None, :] == STATUS[outcome])).sum(axis=1)
+        on_day = time[status == STATUS[outcome]].astype(int)
+        out[column] = np.bincount(on_day, minlength=len(days))[: len(days)]
     # statsmodels estimates one curve per cause code up to the largest code present: code the
     # causes so that the largest is present, and it estimates both (a cause without events
     # then gets statsmodels' own zero curve and variance)
