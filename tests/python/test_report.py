@@ -25,7 +25,7 @@ from synthetic_patients import catalogue
 from mimic_segments.reporting import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FIGURES = ["segment_sizes", "centroid_heatmap", "pca", "demographic_mix", "k_selection"]
+FIGURES = ["segment_sizes", "centroid_heatmap", "pca", "demographic_mix", "return_curves", "k_selection"]
 NEVER_ADMITTED = 60  # patients of the rule-defined segment added to the modified copy
 # persona names and actions are data: read from the catalogue seed, never written here
 CATALOGUE = catalogue()

@@ -49,6 +49,7 @@ TABLES = (
     "segment_profiles_wide",
     "segment_top_diagnoses",
     "segment_demographic_mix",
+    "segment_return_curves",
 )
 # (table, new column name) -> the column's name when the digest was taken.
 RENAMED: Mapping[tuple[str, str], str] = {}

@@ -25,6 +25,10 @@ The page, for a care-management lead rather than a data scientist first:
   in standard deviations, with the typical value in the feature's own units);
 - the admitted patients on the first two principal components, coloured by segment;
 - the demographic mix per segment next to the whole registry (for equity review);
+- return-to-hospital curves per segment (``segment_return_curves``): step plots of the
+  cumulative incidence of return after the first discharge alive, death competing, with 95 %
+  bands, and for all patients the same beside 1 - Kaplan-Meier and the other end-of-data
+  assumptions;
 - the k-selection curves and the diagnostics table (why this many clustered segments).
 
 Figures are drawn with matplotlib's object-oriented API on the Agg canvas (no display, no
@@ -51,6 +55,7 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from mimic_segments.catalogue import features
+from mimic_segments.reporting import return_curves
 from mimic_segments.segmentation.personas import DEFAULT_MIN_MATCH_SCORE
 
 matplotlib.use("Agg")
@@ -88,6 +93,7 @@ REQUIRED_TABLES = (
     "segment_top_diagnoses",
     "segment_demographic_mix",
     "patient_clusters",
+    "segment_return_curves",
 )
 # The long segment_profiles (one row per segment, feature and statistic).
 PROFILE_COLUMNS = ("segment_key", "feature_name", "statistic", "statistic_value")
@@ -119,6 +125,8 @@ class ReportData:
     quality_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
     # marts.segment_prospective_outcomes: built in index mode only (`make prospective`)
     prospective: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # marts.segment_return_curves, every assumption, segment and day
+    return_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def clustered(self) -> pd.DataFrame:
@@ -152,6 +160,13 @@ def category_label(category: str) -> str:
     if category in CATEGORY_LABELS:
         return CATEGORY_LABELS[category]
     return category.title() if category.isupper() else category
+
+
+def segment_colours(segments: pd.DataFrame) -> dict[str, str]:
+    """Every segment's colour by segment_key."""
+    return {
+        row.segment_key: segment_key_colour(row.segment_kind, row.cluster_id) for row in segments.itertuples()
+    }
 
 
 def segment_colour(cluster_id: int) -> str:
@@ -248,6 +263,7 @@ def load_report_data(database: Path) -> ReportData:
                 if "segment_prospective_outcomes" in present
                 else pd.DataFrame()
             ),
+            return_curves=return_curves.read_curves(connection),
         )
 
 
@@ -1017,6 +1033,22 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
             "as 'Smaller groups'.",
         ),
         RenderedFigure(
+            "return_curves",
+            "Return to hospital",
+            figure_png(
+                return_curves.figure_return_curves(
+                    data.return_curves, segment_colours(data.segments), list(data.segments["segment_key"])
+                )
+            ),
+            "Share of patients back in hospital t days after their first discharge alive (one index per "
+            "patient), by segment: the cumulative incidence of return with death as a competing risk "
+            "(Aalen-Johansen), with a 95 % pointwise band (log(-log) interval). Follow-up is censored at "
+            "the earliest end of data the anchor year group allows. Right, all patients: the same beside "
+            "1 - Kaplan-Meier with deaths censored (which overstates returns where patients die), the "
+            "incidence of death before any return, and the curve if the end of data were later. One "
+            "hospital only: returns elsewhere are not seen.",
+        ),
+        RenderedFigure(
             "k_selection",
             "Choosing k",
             figure_png(figure_k_selection(data.diagnostics, min_stability, min_share)),
@@ -1076,6 +1108,14 @@ their own.</p>
 
 <h2>Who is in each segment</h2>
 {section("demographic_mix")}
+
+<h2>Return to hospital after the first discharge</h2>
+{section("return_curves")}
+{return_curves.report_table(data.return_curves, list(data.segments["segment_key"]))}
+<p class="muted">From <code>segment_return_curves</code> (primary end-of-data assumption). Segments are
+fitted on each patient's whole history, so a segment of frequent admissions returns often by
+construction: the curves describe the segments, they do not predict from what was known at discharge.
+See the docs block <code>return_curves</code> for the method and its limits.</p>
 
 <h2>Why these clustered segments</h2>
 {section("k_selection")}

@@ -1,0 +1,389 @@
+"""Return-to-hospital curves: read them from the mart, check them against statsmodels, draw them.
+
+``marts.segment_return_curves`` computes, in SQL, the Aalen-Johansen cumulative incidence of a
+return to hospital (death competing), the cumulative incidence of death, and 1 - Kaplan-Meier
+with deaths censored, each with its standard error and a 95 % log(-log) interval, per
+end-of-data assumption, segment and day (docs block ``return_curves``). This module
+
+- recomputes the same curves with an independent implementation, statsmodels'
+  ``SurvfuncRight`` and ``CumIncidenceRight``, from the per-patient follow-up
+  (``intermediate.int_patients_followed_for_return``), and measures the largest difference
+  (the tests and ``make validation-report`` hold it under 1e-9);
+- draws the curves as step plots with their bands, for the HTML report.
+
+statsmodels is a test dependency (the ``test`` extra, which ``make`` installs): only
+:func:`reference_curves` and :func:`compare_with_statsmodels` need it, and import it when called.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+MART = "marts.segment_return_curves"
+FOLLOW_UP = "intermediate.int_patients_followed_for_return"
+PRIMARY_ASSUMPTION = "earliest"
+ASSUMPTIONS = ("earliest", "midpoint", "latest")
+OVERALL = "overall"
+# scipy.stats.norm.ppf(0.975), as in the SQL macro return_curve_z()
+Z_95 = 1.959963984540054
+# statsmodels' outcome codes: 0 censored, 1 the event of interest, 2 the competing event
+STATUS = {"censored": 0, "return": 1, "death": 2}
+COUNT_COLUMNS = ("patients_indexed", "n_at_risk", "n_returned", "n_died", "n_censored")
+ESTIMATE_COLUMNS = tuple(
+    f"{estimate}{suffix}"
+    for estimate in (
+        "cumulative_incidence_return",
+        "cumulative_incidence_death",
+        "km_return_probability_death_censored",
+    )
+    for suffix in ("", "_se", "_lower", "_upper")
+)
+KEY = ["end_of_data_assumption", "segment_key", "follow_up_day"]
+# the days the report's table and the validation report quote
+MILESTONE_DAYS = (30, 90, 180, 365)
+
+
+def read_curves(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The mart, ordered by assumption, segment and day."""
+    return connection.execute(
+        f"select * from {MART} order by end_of_data_assumption, segment_key, follow_up_day"
+    ).df()
+
+
+def read_follow_up(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The followed patients (one row per patient and assumption) with their segment."""
+    return connection.execute(
+        "select followed.subject_id, followed.end_of_data_assumption, followed.outcome,"
+        " followed.follow_up_days, segments.segment_key"
+        f" from {FOLLOW_UP} as followed"
+        " inner join marts.patient_segments as segments on followed.subject_id = segments.subject_id"
+        " where followed.outcome <> 'not_followed'"
+    ).df()
+
+
+def loglog_interval(p: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % log(-log) interval of probabilities ``p`` with standard errors ``se``, with the
+    SQL macro's conventions: NaN where se is NaN, else the point itself where p is 0 or 1."""
+    p, se = np.asarray(p, dtype=float), np.asarray(se, dtype=float)
+    inside = (p > 0) & (p < 1) & ~np.isnan(se)
+    safe = np.where(inside, p, 0.5)
+    w = Z_95 * np.where(inside, se, 0.0) / (safe * np.log(safe))
+    lower = np.where(inside, safe ** np.exp(-w), p)
+    upper = np.where(inside, safe ** np.exp(w), p)
+    undefined = np.isnan(se)
+    return np.where(undefined, np.nan, lower), np.where(undefined, np.nan, upper)
+
+
+def _step(times: np.ndarray, values: np.ndarray, days: np.ndarray, before: float) -> np.ndarray:
+    """A right-continuous step function known at ``times``, read on ``days``."""
+    position = np.searchsorted(times, days, side="right") - 1
+    if len(times) == 0:
+        return np.full(len(days), before, dtype=float)
+    return np.where(position >= 0, np.asarray(values, dtype=float)[np.clip(position, 0, None)], before)
+
+
+def _one_curve(time: np.ndarray, status: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray]:
+    from statsmodels.duration.survfunc import CumIncidenceRight, SurvfuncRight
+
+    # a day that leaves no one at risk makes a variance undefined: NaN, as intended, unwarned
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _statsmodels_curve(time, status, days, SurvfuncRight, CumIncidenceRight)
+
+
+def _statsmodels_curve(
+    time: np.ndarray, status: np.ndarray, days: np.ndarray, survfunc: type, cumincidence: type
+) -> dict[str, np.ndarray]:
+    km = survfunc(time, (status == STATUS["return"]).astype(float))
+    survival = _step(km.surv_times, km.surv_prob, days, before=1.0)
+    survival_se = _step(km.surv_times, km.surv_prob_se, days, before=0.0)
+    out: dict[str, np.ndarray] = {
+        "patients_indexed": np.full(len(days), len(time)),
+        "n_at_risk": len(time) - np.searchsorted(np.sort(time), days, side="left"),
+    }
+    for outcome, column in (("return", "n_returned"), ("death", "n_died"), ("censored", "n_censored")):
+        on_day = time[status == STATUS[outcome]].astype(int)
+        out[column] = np.bincount(on_day, minlength=len(days))[: len(days)]
+    # statsmodels estimates one curve per cause code up to the largest code present: code the
+    # causes so that the largest is present, and it estimates both (a cause without events
+    # then gets statsmodels' own zero curve and variance)
+    codes = {"return": 1, "death": 2} if (status == STATUS["death"]).any() else {"death": 1, "return": 2}
+    recoded = np.select(
+        [status == STATUS["return"], status == STATUS["death"]], [codes["return"], codes["death"]], 0
+    )
+    incidence = cumincidence(time, recoded)
+    for cause in ("return", "death"):
+        column = f"cumulative_incidence_{cause}"
+        k = codes[cause] - 1
+        if k < len(incidence.cinc):
+            out[column] = _step(incidence.times, incidence.cinc[k], days, before=0.0)
+            out[f"{column}_se"] = _step(incidence.times, incidence.cinc_se[k], days, before=0.0)
+        else:  # every patient censored: no cause at all, both incidences 0 throughout
+            out[column] = np.zeros(len(days))
+            out[f"{column}_se"] = np.zeros(len(days))
+        out[f"{column}_lower"], out[f"{column}_upper"] = loglog_interval(out[column], out[f"{column}_se"])
+    column = "km_return_probability_death_censored"
+    out[column] = 1 - survival
+    out[f"{column}_se"] = survival_se
+    survival_lower, survival_upper = loglog_interval(survival, survival_se)
+    out[f"{column}_lower"], out[f"{column}_upper"] = 1 - survival_upper, 1 - survival_lower
+    return out
+
+
+def reference_curves(follow_up: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """The curves recomputed with statsmodels from the per-patient follow-up (columns
+    ``end_of_data_assumption``, ``segment_key``, ``outcome``, ``follow_up_days``): per
+    assumption, per segment and for all patients (``overall``), on days 0 to the horizon."""
+    days = np.arange(horizon_days + 1)
+    groups = pd.concat([follow_up, follow_up.assign(segment_key=OVERALL)], ignore_index=True)
+    frames = []
+    for (assumption, segment_key), group in groups.groupby(["end_of_data_assumption", "segment_key"]):
+        time = group["follow_up_days"].to_numpy(dtype=float)
+        status = group["outcome"].map(STATUS).to_numpy(dtype=int)
+        curve = pd.DataFrame(_one_curve(time, status, days))
+        curve.insert(0, "follow_up_day", days)
+        curve.insert(0, "segment_key", segment_key)
+        curve.insert(0, "end_of_data_assumption", assumption)
+        frames.append(curve)
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The mart next to statsmodels: the largest absolute difference of each estimate column,
+    the count columns that differ, and the cells where one side is NULL and the other not."""
+
+    curves: int
+    rows: int
+    max_abs_difference: dict[str, float]
+    count_mismatches: dict[str, int]
+    null_mismatches: dict[str, int]
+    missing_curves: list[tuple[str, str]]
+
+    @property
+    def largest(self) -> float:
+        return max(self.max_abs_difference.values(), default=0.0)
+
+    def agrees(self, tolerance: float = 1e-9) -> bool:
+        return (
+            self.largest <= tolerance
+            and not any(self.count_mismatches.values())
+            and not any(self.null_mismatches.values())
+            and not self.missing_curves
+        )
+
+
+def compare(mart: pd.DataFrame, reference: pd.DataFrame) -> Comparison:
+    """Match the mart and the reference on (assumption, segment, day) and measure them."""
+    merged = mart.merge(reference, on=KEY, how="outer", suffixes=("", "_reference"), indicator=True)
+    unmatched = merged[merged["_merge"] != "both"]
+    missing = sorted({(r.end_of_data_assumption, r.segment_key) for r in unmatched.itertuples()})
+    both = merged[merged["_merge"] == "both"]
+    differences, nulls = {}, {}
+    for column in ESTIMATE_COLUMNS:
+        ours = both[column].to_numpy(dtype=float)
+        theirs = both[f"{column}_reference"].to_numpy(dtype=float)
+        nulls[column] = int((np.isnan(ours) != np.isnan(theirs)).sum())
+        finite = ~np.isnan(ours) & ~np.isnan(theirs)
+        differences[column] = float(np.abs(ours[finite] - theirs[finite]).max()) if finite.any() else 0.0
+    counts = {
+        column: int((both[column].to_numpy() != both[f"{column}_reference"].to_numpy()).sum())
+        for column in COUNT_COLUMNS
+    }
+    return Comparison(
+        curves=both.groupby(["end_of_data_assumption", "segment_key"]).ngroups,
+        rows=len(both),
+        max_abs_difference=differences,
+        count_mismatches=counts,
+        null_mismatches=nulls,
+        missing_curves=missing,
+    )
+
+
+def compare_with_statsmodels(connection: duckdb.DuckDBPyConnection) -> Comparison:
+    """The built mart against statsmodels on the same database's follow-up."""
+    mart = read_curves(connection)
+    horizon = int(mart["follow_up_day"].max())
+    return compare(mart, reference_curves(read_follow_up(connection), horizon))
+
+
+def milestones(curves: pd.DataFrame, days: Sequence[int] = MILESTONE_DAYS) -> pd.DataFrame:
+    """One row per assumption and segment: patients, and the estimates on the given days."""
+    picked = curves[curves["follow_up_day"].isin(days)]
+    rows = []
+    for (assumption, segment_key), curve in picked.groupby(
+        ["end_of_data_assumption", "segment_key"], sort=False
+    ):
+        by_day = curve.set_index("follow_up_day")
+        row: dict[str, object] = {
+            "end_of_data_assumption": assumption,
+            "segment_key": segment_key,
+            "segment_label": by_day["segment_label"].iloc[0],
+            "patients_indexed": int(by_day["patients_indexed"].iloc[0]),
+            "returned": int(by_day["cumulative_returned"].max()),
+            "died": int(by_day["cumulative_died"].max()),
+            "censored": int(by_day["cumulative_censored"].max()),
+        }
+        for day in days:
+            if day in by_day.index:
+                for column in (
+                    "cumulative_incidence_return",
+                    "cumulative_incidence_return_lower",
+                    "cumulative_incidence_return_upper",
+                    "cumulative_incidence_death",
+                    "km_return_probability_death_censored",
+                    "n_at_risk",
+                ):
+                    row[f"{column}_{day}"] = by_day.loc[day, column]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- figure -----------------------------------------------------------------------------
+
+
+def _ordered_keys(curves: pd.DataFrame, segment_order: Sequence[str]) -> list[str]:
+    present = list(dict.fromkeys(curves["segment_key"]))
+    keys = [key for key in segment_order if key in present]
+    keys += [key for key in present if key not in keys and key != OVERALL]
+    return [*keys, OVERALL] if OVERALL in present else keys
+
+
+def _step_with_band(ax: object, curve: pd.DataFrame, colour: str, band_alpha: float, **line: object) -> None:
+    """The Aalen-Johansen curve of return as a step function, its 95 % interval shaded."""
+    ax.step(curve["follow_up_day"], curve["cumulative_incidence_return"], where="post", color=colour, **line)
+    ax.fill_between(
+        curve["follow_up_day"],
+        curve["cumulative_incidence_return_lower"].astype(float),
+        curve["cumulative_incidence_return_upper"].astype(float),
+        step="post",
+        color=colour,
+        alpha=band_alpha,
+        linewidth=0,
+    )
+
+
+def figure_return_curves(
+    curves: pd.DataFrame,
+    colours: dict[str, str],
+    segment_order: Sequence[str],
+    overall_colour: str = "#000000",
+) -> Figure:
+    """Left: each segment's Aalen-Johansen curve of return (primary assumption) as a step plot
+    with its 95 % band, and all patients dashed. Right, for all patients: the same curve beside
+    1 - Kaplan-Meier with deaths censored, the incidence of death, and the curve under the other
+    end-of-data assumptions."""
+    primary = curves[curves["end_of_data_assumption"] == PRIMARY_ASSUMPTION]
+    fig = Figure(figsize=(13, 6.6))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1]})
+    for key in _ordered_keys(primary, segment_order):
+        curve = primary[primary["segment_key"] == key].sort_values("follow_up_day")
+        is_overall = key == OVERALL
+        _step_with_band(
+            left,
+            curve,
+            overall_colour if is_overall else colours.get(key, "#8C8C8C"),
+            0.06 if is_overall else 0.14,
+            linewidth=2.4 if is_overall else 1.8,
+            linestyle="--" if is_overall else "-",
+            label=f"{curve['segment_label'].iloc[0]} (n = {int(curve['patients_indexed'].iloc[0]):,})",
+        )
+    left.set_title(
+        "Returned to hospital by day t (death competing)", loc="left", fontsize=12, fontweight="bold"
+    )
+    left.set_ylabel("Cumulative incidence of return (Aalen-Johansen)")
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False)
+
+    overall = curves[curves["segment_key"] == OVERALL]
+    main = overall[overall["end_of_data_assumption"] == PRIMARY_ASSUMPTION].sort_values("follow_up_day")
+    _step_with_band(
+        right, main, overall_colour, 0.12, linewidth=2.2, label="Return, death competing (Aalen-Johansen)"
+    )
+    others = [
+        (
+            "km_return_probability_death_censored",
+            "#D55E00",
+            ":",
+            "1 - Kaplan-Meier, deaths censored (overstates)",
+        ),
+        ("cumulative_incidence_death", "#8C8C8C", "-", "Death before any return (Aalen-Johansen)"),
+    ]
+    for column, colour, style, label in others:
+        right.step(
+            main["follow_up_day"],
+            main[column],
+            where="post",
+            color=colour,
+            linewidth=1.6,
+            linestyle=style,
+            label=label,
+        )
+    for assumption, style in (("midpoint", (0, (4, 2))), ("latest", (0, (1, 2)))):
+        other = overall[overall["end_of_data_assumption"] == assumption].sort_values("follow_up_day")
+        right.step(
+            other["follow_up_day"],
+            other["cumulative_incidence_return"],
+            where="post",
+            color="#0072B2",
+            linewidth=1.2,
+            linestyle=style,
+            label=f"Return, end of data at its {assumption} estimate",
+        )
+    right.set_title("All patients: estimator and assumptions", loc="left", fontsize=12, fontweight="bold")
+    right.set_ylabel("Probability")
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=8.5, frameon=False)
+    for ax in (left, right):
+        ax.set_xlabel("Days since the first discharge alive")
+        ax.set_xlim(0, int(curves["follow_up_day"].max()))
+        ax.set_ylim(0, None)
+        ax.grid(alpha=0.25)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _percent(value: object) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{100 * float(value):.1f} %"
+
+
+def report_table(
+    curves: pd.DataFrame, segment_order: Sequence[str], days: Sequence[int] = (30, 90, 365)
+) -> str:
+    """HTML: per segment (primary assumption), patients indexed, and on each of ``days`` the
+    cumulative incidence of return with its 95 % interval; then 1 - KM and death at the last day."""
+    table = milestones(curves[curves["end_of_data_assumption"] == PRIMARY_ASSUMPTION], days)
+    table = table.set_index("segment_key")
+    last = days[-1]
+    head = "".join(
+        [
+            "<th>Segment</th><th class='num'>Patients</th>",
+            *(f"<th class='num'>Returned by day {d} (95 % CI)</th>" for d in days),
+            f"<th class='num'>1 - KM, deaths censored, day {last}</th>",
+            f"<th class='num'>Died first, by day {last}</th>",
+        ]
+    )
+    rows = []
+    for key in _ordered_keys(table.reset_index(), segment_order):
+        row = table.loc[key]
+        cells = [
+            f"<td>{html.escape(str(row['segment_label']))}</td>",
+            f"<td class='num'>{row['patients_indexed']:,}</td>",
+        ]
+        for d in days:
+            cells.append(
+                f"<td class='num'>{_percent(row[f'cumulative_incidence_return_{d}'])} "
+                f"({_percent(row[f'cumulative_incidence_return_lower_{d}'])} to "
+                f"{_percent(row[f'cumulative_incidence_return_upper_{d}'])})</td>"
+            )
+        cells.append(f"<td class='num'>{_percent(row[f'km_return_probability_death_censored_{last}'])}</td>")
+        cells.append(f"<td class='num'>{_percent(row[f'cumulative_incidence_death_{last}'])}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table class='sizes return-curves'><tr>{head}</tr>{''.join(rows)}</table>"
