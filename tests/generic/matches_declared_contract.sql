@@ -21,24 +21,25 @@
         | selectattr('alias', 'equalto', model.identifier)
         | selectattr('schema', 'equalto', model.schema)
         | list -%}
+    {#- types as written (for the message) and as compared (canonical_data_type) -#}
     {%- set declared = {} -%}
     {%- for name, column in nodes[0].columns.items() -%}
-        {%- do declared.update({name | lower: canonical_data_type(column.data_type) if column.data_type else ''}) -%}
+        {%- do declared.update({name | lower: (column.data_type or '') | lower}) -%}
         {%- for constraint in column.constraints if constraint.type == 'not_null' -%}
             {%- do not_null_columns.append(name | lower) -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- for name, column in generated_columns(model.identifier).items() -%}
-        {%- do declared.update({name | lower: canonical_data_type(column.data_type)}) -%}
+        {%- do declared.update({name | lower: column.data_type | lower}) -%}
     {%- endfor -%}
     {%- set actual = {} -%}
     {%- for column in adapter.get_columns_in_relation(model) -%}
-        {%- do actual.update({column.name | lower: canonical_data_type(column.dtype)}) -%}
+        {%- do actual.update({column.name | lower: column.dtype | lower}) -%}
     {%- endfor -%}
     {%- for name, dtype in actual.items() -%}
         {%- if name not in declared -%}
             {%- do problems.append((name, 'not declared', dtype)) -%}
-        {%- elif declared[name] and declared[name] != dtype -%}
+        {%- elif declared[name] and canonical_data_type(declared[name]) != canonical_data_type(dtype) -%}
             {%- do problems.append((name, declared[name], dtype)) -%}
         {%- endif -%}
     {%- endfor -%}
