@@ -87,8 +87,11 @@ PROSPECTIVE_INDEX ?= first_year
 PROSPECTIVE_REPORT ?= reports/prospective
 
 prospective: data ## Features + segments as of each patient's index, next-year outcomes per segment (PROSPECTIVE_DB), and their report
-	MIMIC_SEGMENTS_DB="$(PROSPECTIVE_DB)" DBT_VARS='{feature_index: $(PROSPECTIVE_INDEX)}' \
-		DBT_TARGET_PATH=target/prospective $(PUBLISH) build -- $(DBT_ARGS)
+	@# feature_index joins the user's DBT_VARS (which may set it too) rather than replacing them
+	MIMIC_SEGMENTS_DB="$(PROSPECTIVE_DB)" DBT_TARGET_PATH=target/prospective \
+		DBT_VARS="$$(PROSPECTIVE_INDEX='$(PROSPECTIVE_INDEX)' $(BIN)/python -c \
+		'import json, os, yaml; v = yaml.safe_load(os.environ.get("DBT_VARS") or "") or {}; v.setdefault("feature_index", os.environ["PROSPECTIVE_INDEX"]); print(json.dumps(v))')" \
+		$(PUBLISH) build -- $(DBT_ARGS)
 	$(BIN)/python -m mimic_segments.reporting.report --database "$(PROSPECTIVE_DB)" --out "$(PROSPECTIVE_REPORT)"
 
 report: $(STAMP) ## Write reports/segmentation_report.html (+ figures/*.png) from the marts (after make build)

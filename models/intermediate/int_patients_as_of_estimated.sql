@@ -45,6 +45,7 @@ shifted as (
 
     select
         subject_id,
+        minimum_year_shift,
         case
             when minimum_year_shift > midpoint_year_shift then minimum_year_shift
             else midpoint_year_shift
@@ -57,6 +58,7 @@ as_of as (
 
     select
         subject_id,
+        minimum_year_shift,
         cast(
             {{ dbt.concat([
                 "cast(" ~ var('mimic_last_data_year') ~ " + estimated_year_shift as " ~ dbt.type_string() ~ ")",

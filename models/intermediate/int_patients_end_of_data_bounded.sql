@@ -14,23 +14,16 @@ patients as (
 
 ),
 
--- the project's estimate (midpoint), already one row per patient
+-- The project's estimate (midpoint) and the smallest shift the admissions allow, both from
+-- every admission of the release (never through the feature window, so the bounds are the
+-- same in whole-history and index mode); already one row per patient.
 as_of as (
 
     select
         subject_id,
+        minimum_year_shift,
         estimated_as_of_date
     from {{ ref('int_patients_as_of_estimated') }}
-
-),
-
--- already one row per patient, so joining it cannot fan out
-admission_years as (
-
-    select
-        subject_id,
-        last_admit_year
-    from {{ ref('int_admissions_aggregated_to_patients') }}
 
 ),
 
@@ -43,9 +36,9 @@ shift_bounds as (
         patients.anchor_year - (patients.anchor_year_group_start + 2) as group_earliest_year_shift,
         patients.anchor_year - patients.anchor_year_group_start as group_latest_year_shift,
         -- no admission is later than the last data year: a smaller shift would contradict the data
-        admission_years.last_admit_year - {{ var('mimic_last_data_year') }} as minimum_year_shift
+        as_of.minimum_year_shift
     from patients
-    left join admission_years on patients.subject_id = admission_years.subject_id
+    inner join as_of on patients.subject_id = as_of.subject_id
 
 ),
 

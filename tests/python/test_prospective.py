@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import _demo_source_dir, generated_release, run_dbt
+from conftest import _demo_source_dir, generated_release, rebuilt_on_a_copy, run_dbt
 
 pytestmark = pytest.mark.e2e
 
@@ -214,3 +214,16 @@ def test_an_admission_before_the_index_changes_features(work: Path, release: Pat
     assert {key: value for key, value in after.items() if key != subject} == {
         key: value for key, value in before.items() if key != subject
     }
+
+
+def test_the_whole_project_builds_and_passes_in_index_mode(built: dict[str, str], tmp_path: Path) -> None:
+    """What `make prospective` runs: every model and test in index mode, not only the feature
+    path above (the return curves' end-of-data bounds once disagreed with the as-of estimate
+    there, because one read the feature window and the other every admission)."""
+    env, result = rebuilt_on_a_copy(built, tmp_path, "--vars", json.dumps({"feature_index": "first_year"}))
+    assert "WARN=0" in result.stdout
+    with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+        rows = connection.execute("select count(*) from marts.segment_prospective_outcomes").fetchone()
+        curves = connection.execute("select count(*) from marts.segment_return_curves").fetchone()
+    assert rows is not None and rows[0] > 0
+    assert curves is not None and curves[0] > 0
