@@ -14,12 +14,7 @@
         when ({{ p }}) = 1 then 1
         else power(
             ({{ p }}),
-            exp({{ '-' if side == 'lower' else '' }}{{ return_curve_z() }} * ({{ se }}) / (({{ p }}) * ln({{ p }})))
+            exp({{ '-' if side == 'lower' else '' }}{{ normal_quantile_95() }} * ({{ se }}) / (({{ p }}) * ln({{ p }})))
         )
     end
-{%- endmacro %}
-
-{#- The standard normal quantile of a two-sided 95 % interval, scipy.stats.norm.ppf(0.975). -#}
-{% macro return_curve_z() -%}
-    1.959963984540054
 {%- endmacro %}

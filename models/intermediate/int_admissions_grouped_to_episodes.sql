@@ -60,7 +60,7 @@ overlaps_flagged as (
         ed_registered_at,
         is_hospital_death,
         admission_sequence,
-        coalesce(admitted_at < prior_latest_discharged_at, false) as is_overlapping_stay
+        {{ is_overlapping_stay('admitted_at', 'prior_latest_discharged_at') }} as is_overlapping_stay
     from ordered
 
 ),

@@ -1,7 +1,7 @@
 -- One row per hospital episode (see the `hospital_episode` docs block): when it started and
 -- ended, whether it ended in death, the calendar days since the patient's previous episode
--- was discharged, and whether it is, or is followed by, an early readmission. The one model
--- that reads var readmission_window_days; the rule is in the `early_readmissions` docs block.
+-- was discharged, and whether it is, or is followed by, an early readmission (the rule: macro
+-- is_early_readmission, the `early_readmissions` docs block).
 -- Every interval compares two dates of the same patient (MIMIC shifts dates per patient).
 with
 
@@ -58,11 +58,8 @@ episode_gaps as (
         episode_ended_in_death,
         previous_episode_ended_in_death,
         -- calendar days from the previous discharge, as readmission windows are counted
-        {{ dbt.datediff(
-            'cast(previous_episode_discharged_at as date)',
-            'cast(episode_admitted_at as date)',
-            'day'
-        ) }} as days_since_previous_discharge
+        {{ calendar_days_after_discharge('previous_episode_discharged_at', 'episode_admitted_at') }}
+            as days_since_previous_discharge
     from episode_intervals
 
 ),
@@ -76,13 +73,8 @@ episode_readmissions as (
         episode_discharged_at,
         episode_ended_in_death,
         days_since_previous_discharge,
-        -- the window's last day is within it (day 30 of 30), the next is not; a death ends
-        -- the timeline
-        coalesce(
-            not previous_episode_ended_in_death
-            and days_since_previous_discharge <= {{ readmission_window_days() }},
-            false
-        ) as is_early_readmission
+        {{ is_early_readmission('days_since_previous_discharge', 'previous_episode_ended_in_death') }}
+            as is_early_readmission
     from episode_gaps
 
 )

@@ -59,10 +59,10 @@ window_admissions as (
 
 ),
 
--- The project's early-readmission rule (docs block early_readmissions) over the whole
--- timeline: an admission opens a new hospital episode unless it starts before the patient's
--- earlier stays have all ended, and is an early readmission when that episode starts at most
--- readmission_window_days calendar days after the previous discharge, which did not end in death.
+-- The project's early-readmission rule (macros in hospital_timeline.sql, docs block
+-- early_readmissions) over the whole timeline: an admission opens a new hospital episode unless
+-- it overlaps the patient's earlier stays, and is an early readmission when that episode starts
+-- within the window after the previous discharge, which did not end in death.
 admissions_ordered as (
 
     select
@@ -80,7 +80,7 @@ admissions_ordered as (
             partition by subject_id
             order by admitted_at, hadm_id
             rows between unbounded preceding and 1 preceding
-        ) as prior_hospital_death
+        ) = 1 as prior_hospital_death
     from admissions
 
 ),
@@ -93,14 +93,11 @@ admissions_flagged as (
         admitted_at,
         discharged_at,
         is_hospital_death,
-        coalesce(
-            admitted_at >= prior_latest_discharged_at
-            and prior_hospital_death = 0
-            and {{ dbt.datediff(
-                'cast(prior_latest_discharged_at as date)', 'cast(admitted_at as date)', 'day'
-            ) }} <= {{ readmission_window_days() }},
-            false
-        ) as is_early_readmission
+        not {{ is_overlapping_stay('admitted_at', 'prior_latest_discharged_at') }}
+        and {{ is_early_readmission(
+            calendar_days_after_discharge('prior_latest_discharged_at', 'admitted_at'),
+            'prior_hospital_death'
+        ) }} as is_early_readmission
     from admissions_ordered
 
 ),
@@ -117,14 +114,10 @@ admissions_in_window as (
         admissions_flagged.is_hospital_death
         and admissions_flagged.discharged_at > indexed.index_at
         and admissions_flagged.discharged_at <= indexed.window_end_at as is_hospital_death_in_window,
-        greatest(
-            {{ dbt.datediff(
-                'greatest(admissions_flagged.admitted_at, indexed.index_at)',
-                'least(admissions_flagged.discharged_at, indexed.window_end_at)',
-                'second'
-            ) }},
-            0
-        ) / cast(86400 as {{ type_double() }}) as bed_days_in_window
+        {{ days_within_window(
+            'admissions_flagged.admitted_at', 'admissions_flagged.discharged_at',
+            'indexed.index_at', 'indexed.window_end_at'
+        ) }} as bed_days_in_window
     from admissions_flagged
     inner join indexed on admissions_flagged.subject_id = indexed.subject_id
 
@@ -147,14 +140,10 @@ icu_in_window as (
 
     select
         icustays.subject_id,
-        greatest(
-            {{ dbt.datediff(
-                'greatest(icustays.icu_admitted_at, indexed.index_at)',
-                'least(icustays.icu_discharged_at, indexed.window_end_at)',
-                'second'
-            ) }},
-            0
-        ) / cast(86400 as {{ type_double() }}) as icu_days_in_window
+        {{ days_within_window(
+            'icustays.icu_admitted_at', 'icustays.icu_discharged_at',
+            'indexed.index_at', 'indexed.window_end_at'
+        ) }} as icu_days_in_window
     from icustays
     inner join indexed on icustays.subject_id = indexed.subject_id
 

@@ -4,6 +4,7 @@
 -- confidence interval, lift over the population, and share of patients against share of the
 -- outcome. Built in index mode only: without an index there is no future to measure.
 {{ config(enabled=feature_index() is not none) }}
+{%- set z = normal_quantile_95() %}
 with
 
 followed_up as (
@@ -119,9 +120,7 @@ stats as (
         per_group.num_patients,
         cast(per_group.num_patients as {{ type_double() }}) / population.population_patients as share_of_patients,
         per_group.mean_outcome,
-        -- normal approximation: mean +/- 1.96 standard errors (Wald for the death proportion)
-        per_group.mean_outcome - 1.96 * per_group.sd_outcome / sqrt(per_group.num_patients) as ci_lower,
-        per_group.mean_outcome + 1.96 * per_group.sd_outcome / sqrt(per_group.num_patients) as ci_upper,
+        per_group.sd_outcome,
         population.population_total / population.population_patients as population_mean,
         per_group.mean_outcome
         / nullif(population.population_total / population.population_patients, 0) as lift,
@@ -132,6 +131,38 @@ stats as (
         on
             per_group.group_type = population.group_type
             and per_group.outcome = population.outcome
+
+),
+
+-- 95 % intervals. Death is a proportion: the Wilson score interval, which stays within [0, 1]
+-- and is not degenerate at 0 deaths (Wald's mean +/- z standard errors is both, with few
+-- patients). Counts and days: the normal approximation, cut at 0, below which no count or
+-- day can fall. No interval below 2 patients (no sample standard deviation).
+intervals as (
+
+    select
+        group_type,
+        group_key,
+        group_label,
+        outcome,
+        num_patients,
+        share_of_patients,
+        mean_outcome,
+        case
+            when num_patients < 2 then null
+            when outcome = 'died' then {{ wilson_bound('mean_outcome', 'num_patients', 'lower') }}
+            else greatest(mean_outcome - {{ z }} * sd_outcome / sqrt(num_patients), 0)
+        end as ci_lower,
+        case
+            when num_patients < 2 then null
+            when outcome = 'died' then {{ wilson_bound('mean_outcome', 'num_patients', 'upper') }}
+            else mean_outcome + {{ z }} * sd_outcome / sqrt(num_patients)
+        end as ci_upper,
+        population_mean,
+        lift,
+        outcome_total,
+        share_of_outcome
+    from stats
 
 )
 
@@ -149,4 +180,4 @@ select
     cast(lift as {{ type_double() }}) as lift,
     cast(outcome_total as {{ type_double() }}) as outcome_total,
     cast(share_of_outcome as {{ type_double() }}) as share_of_outcome
-from stats
+from intervals

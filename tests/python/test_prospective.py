@@ -22,8 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from conftest import _demo_source_dir, generated_release, rebuilt_on_a_copy, run_dbt
+from statsmodels.stats.proportion import proportion_confint
 
 pytestmark = pytest.mark.e2e
 
@@ -225,5 +227,20 @@ def test_the_whole_project_builds_and_passes_in_index_mode(built: dict[str, str]
     with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
         rows = connection.execute("select count(*) from marts.segment_prospective_outcomes").fetchone()
         curves = connection.execute("select count(*) from marts.segment_return_curves").fetchone()
+        outcomes = connection.execute(
+            "select outcome, num_patients, mean_outcome, outcome_total, ci_lower, ci_upper"
+            " from marts.segment_prospective_outcomes where num_patients >= 2"
+        ).df()
     assert rows is not None and rows[0] > 0
     assert curves is not None and curves[0] > 0
+    # every interval holds its mean and no bound falls below 0, where no outcome can be
+    assert (outcomes["ci_lower"] >= 0).all() and (outcomes["ci_lower"] <= outcomes["mean_outcome"]).all()
+    assert (outcomes["mean_outcome"] <= outcomes["ci_upper"]).all()
+    # death, a proportion: statsmodels' Wilson score interval, bound for bound
+    died = outcomes[outcomes["outcome"] == "died"]
+    lower, upper = proportion_confint(
+        died["outcome_total"].round().astype(int), died["num_patients"], alpha=0.05, method="wilson"
+    )
+    assert len(died) > 0 and (died["ci_upper"] <= 1).all()
+    np.testing.assert_allclose(died["ci_lower"], lower, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(died["ci_upper"], upper, rtol=0, atol=1e-12)

@@ -31,7 +31,7 @@ FOLLOW_UP = "intermediate.int_patients_followed_for_return"
 PRIMARY_ASSUMPTION = "earliest"
 ASSUMPTIONS = ("earliest", "midpoint", "latest")
 OVERALL = "overall"
-# scipy.stats.norm.ppf(0.975), as in the SQL macro return_curve_z()
+# scipy.stats.norm.ppf(0.975), as in the SQL macro normal_quantile_95()
 Z_95 = 1.959963984540054
 # statsmodels' outcome codes: 0 censored, 1 the event of interest, 2 the competing event
 STATUS = {"censored": 0, "return": 1, "death": 2}
