@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from mimic_segments.reporting import prospective, validation
 from mimic_segments.reporting.report import concentration_sentence, prospective_section, top_group
 
 
@@ -51,6 +53,9 @@ def outcomes() -> pd.DataFrame:
     )
     frame["ci_lower"] = frame["mean_outcome"] - 1.0
     frame["ci_upper"] = frame["mean_outcome"] + 1.0
+    # every group's mean over the same 100 patients: 400 bed-days in all, 4.0 per patient
+    frame["population_mean"] = 4.0
+    frame["outcome_total"] = frame["num_patients"] * frame["mean_outcome"]
     return frame
 
 
@@ -76,4 +81,50 @@ def test_the_section_shows_segments_and_baseline_or_nothing_without_the_mart() -
     assert "Do the segments predict next year?" in section
     assert "for the 100 patients followed up" in section
     assert "Baseline: prior-year admissions" in section and "12.00 (11.00 to 13.00)" in section
+    # gains curves: segments (0, 0) (0.2, 0.6) (1, 1), baseline (0, 0) (0.3, 0.475) (1, 1)
+    assert "Concentration index: segments 0.40, baseline 0.18." in section
     assert prospective_section(pd.DataFrame()) == ""
+
+
+def test_the_concentration_index_is_twice_the_area_above_the_diagonal() -> None:
+    rows = prospective.rows_of(outcomes(), "segment", "bed_days")
+    x, y = prospective.gains_curve(rows)
+    assert list(x) == [0.0, 0.2, 1.0] and list(y) == [0.0, 0.6, 1.0]
+    # area under (0,0)-(0.2,0.6)-(1,1): 0.06 + 0.64 = 0.70
+    assert abs(prospective.concentration_index(rows) - 0.40) < 1e-12
+    # a grouping that separates no one: every group's share of the outcome is its share of patients
+    flat = rows.assign(share_of_outcome=rows["share_of_patients"])
+    assert abs(prospective.concentration_index(flat)) < 1e-12
+    # an outcome that never happened has nothing to concentrate
+    assert np.isnan(prospective.concentration_index(rows.assign(outcome_total=0.0, share_of_outcome=None)))
+
+
+def test_the_summary_puts_segments_and_baseline_side_by_side() -> None:
+    summary = {(item.outcome, item.grouping): item for item in prospective.summarise(outcomes())}
+    assert set(summary) == {("bed_days", "segment"), ("bed_days", "prior_year_admissions")}
+    top = summary[("bed_days", "segment")]
+    assert (top.top_label, top.groups, top.top_lift) == ("Frequent flyers", 2, 3.0)
+    # the lift's interval is the mean's over the population mean: (11, 13) / 4
+    assert (top.top_ci_lower, top.top_ci_upper) == (2.75, 3.25)
+    assert abs(summary[("bed_days", "prior_year_admissions")].concentration_index - 0.175) < 1e-12
+
+
+def test_the_figure_draws_lift_and_gains_per_outcome() -> None:
+    figure = prospective.figure_lift_and_concentration(outcomes(), {"cluster_0": "#E69F00"})
+    lift, gains = figure.axes
+    # four groups (two segments, two baseline groups) as bars; two gains curves and the diagonal
+    assert len(lift.patches) == 4 and lift.get_yticklabels()[0].get_text() == "Frequent flyers"
+    assert len(gains.lines) == 3
+
+
+def test_the_validation_report_compares_segments_with_the_baseline() -> None:
+    lines = validation.render_prospective(outcomes())
+    text = "\n".join(lines)
+    assert "### Do the segments predict next year? (prospective validation)" in text
+    assert "100 patients have that year of follow-up" in text
+    assert (
+        "| bed-days | segments | 2 | 0.400 | Frequent flyers | 20.0 % | 60.0 % | 3.00 (2.75 to 3.25) |"
+        in text
+    )
+    assert "| `cluster_0` Frequent flyers | 20 | - | 12.00 (11.00 to 13.00) | - | - | - |" in text
+    assert validation.render_prospective(None) == [] and validation.render_prospective(pd.DataFrame()) == []
