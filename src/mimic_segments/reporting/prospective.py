@@ -166,7 +166,11 @@ def figure_lift_and_concentration(outcomes: pd.DataFrame, segment_colours: dict[
                         color="#222222",
                         linewidth=1.2,
                     )
-                labels.append(_short(str(row.group_label)))
+                labels.append(
+                    _short(str(row.group_label))
+                    if grouping == "segment"
+                    else f"{row.group_key} prior-year adm."
+                )
                 positions.append(position)
                 position += 1
             # a half-bar gap between the segments and the baseline's groups
