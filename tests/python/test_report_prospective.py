@@ -127,4 +127,5 @@ def test_the_validation_report_compares_segments_with_the_baseline() -> None:
         in text
     )
     assert "| `cluster_0` Frequent flyers | 20 | - | 12.00 (11.00 to 13.00) | - | - | - |" in text
+    assert "Higher concentration index: the segments for bed-days." in text
     assert validation.render_prospective(None) == [] and validation.render_prospective(pd.DataFrame()) == []

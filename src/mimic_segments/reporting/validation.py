@@ -448,6 +448,7 @@ def render_prospective(outcomes: pd.DataFrame | None) -> list[str]:
         ],
         rows,
     )
+    lines += ["", verdict(prospective.summarise(outcomes))]
     segments = outcomes[outcomes["group_type"] == "segment"]
     lines += ["", "Per segment assigned at the index: mean next-year outcome (95 % interval).", ""]
     table = []
@@ -469,6 +470,29 @@ def render_prospective(outcomes: pd.DataFrame | None) -> list[str]:
             f"{followed:,} patients: the intervals are wide; the numbers show the method, not a finding.",
         ]
     return lines
+
+
+def verdict(summaries: Sequence[prospective.GroupingSummary]) -> str:
+    """Which grouping concentrates each outcome more, in one sentence read off the summaries."""
+    index = {(item.outcome, item.grouping): item.concentration_index for item in summaries}
+    better: dict[str, list[str]] = {"segments": [], "baseline": [], "neither": []}
+    for outcome, label in prospective.OUTCOMES.items():
+        segments, baseline = index.get((outcome, "segment")), index.get((outcome, "prior_year_admissions"))
+        if segments is None or baseline is None or pd.isna(segments) or pd.isna(baseline):
+            continue
+        better[
+            "segments" if segments > baseline else "baseline" if baseline > segments else "neither"
+        ].append(label)
+    parts = [
+        f"{'the segments' if name == 'segments' else 'the baseline' if name == 'baseline' else 'neither'} "
+        f"for {', '.join(labels)}"
+        for name, labels in better.items()
+        if labels
+    ]
+    return (
+        "Higher concentration index: " + "; ".join(parts) + ". Where the baseline concentrates an outcome "
+        "at least as well, the segments add nothing to prior-year admissions for predicting it."
+    )
 
 
 def render(findings: Sequence[Findings], provenance: Sequence[str]) -> str:
