@@ -25,7 +25,7 @@ class SparkLikeFrame:
     def __getattr__(self, name: str) -> Any:
         return lambda: f"column {name}"
 
-    def toPandas(self) -> pd.DataFrame:  # noqa: N802 - PySpark's name
+    def toPandas(self) -> pd.DataFrame:
         return self._frame
 
 
@@ -68,13 +68,13 @@ class SnowparkLikeSession(RecordingSession):
         self.calls.append(("create_dataframe", (data,), options))
         return "snowpark frame"
 
-    def createDataFrame(self, data: Any, **options: Any) -> str:  # noqa: N802 - Snowpark's alias
+    def createDataFrame(self, data: Any, **options: Any) -> str:
         self.calls.append(("createDataFrame", (data,), options))
         return "snowpark frame (alias)"
 
 
 class SparkLikeSession(RecordingSession):
-    def createDataFrame(self, data: Any, schema: Any = None) -> str:  # noqa: N802 - PySpark's name
+    def createDataFrame(self, data: Any, schema: Any = None) -> str:
         self.calls.append(("createDataFrame", (data,), {"schema": schema}))
         return "spark frame"
 
@@ -136,7 +136,7 @@ def test_columns_that_collide_when_lowercased_are_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("value", "named"),
-    [({"a": [1]}, "builtins.dict"), (ColumnMagicOnly(), "ColumnMagicOnly"), (None, "NoneType")],
+    [({"a": [1]}, r"builtins\.dict"), (ColumnMagicOnly(), "ColumnMagicOnly"), (None, "NoneType")],
 )
 def test_anything_else_is_a_type_error_naming_its_type(value: object, named: str) -> None:
     with pytest.raises(TypeError, match=named):
@@ -144,7 +144,7 @@ def test_anything_else_is_a_type_error_naming_its_type(value: object, named: str
 
 
 def test_a_conversion_that_does_not_give_pandas_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="builtins.list, not pandas"):
+    with pytest.raises(TypeError, match=r"builtins\.list, not pandas"):
         frames.to_pandas(ToPandasFrame([1, 2]))
 
 
@@ -237,7 +237,7 @@ def test_spark_gets_python_rows_and_an_explicit_schema() -> None:
 
 
 def test_an_unknown_session_or_a_non_pandas_output_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="builtins.object session"):
+    with pytest.raises(TypeError, match=r"builtins\.object session"):
         frames.to_platform(output_frame(), object())
     with pytest.raises(TypeError, match="pipeline's pandas DataFrame"):
         frames.to_platform([1, 2], duckdb.connect())  # type: ignore[arg-type]
