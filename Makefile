@@ -130,7 +130,7 @@ postgres-stop: ## Stop the local PostgreSQL and delete its data directory
 build-postgres: data $(PG_STAMP) postgres-start ## Build and test the SQL layer on PostgreSQL (the demo; MIMIC_SEGMENTS_PG_* for another server)
 	$(DBT) build $(POSTGRES_SQL_LAYER)
 
-test-postgres: data $(PG_STAMP) postgres-start ## The SQL layer on PostgreSQL gives the same marts as on DuckDB (pytest -m postgres)
+test-postgres: data $(PG_STAMP) postgres-start ## The SQL layer on PostgreSQL, seeded and in warehouse mode (mimic-code layout), gives the same marts as on DuckDB (pytest -m postgres)
 	MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -m postgres
 
 rollback: $(STAMP) ## Swap the published database with its previous version (run again to undo)

@@ -3,8 +3,9 @@
     bytes and its SHA-256.
     - DuckDB: a release's files are hashed as read (read_blob); the demo's come from the data
       step's verified manifest, seeds/mimic_demo/.manifest.json (read_text).
-    - Other engines cannot read files on the machine running dbt: the row names the relation
-      read and leaves size and hash NULL (build_sources documents it).
+    - Other engines cannot read files on the machine running dbt, and warehouse mode reads no
+      file on any engine: the row names the relation read and leaves size and hash NULL
+      (build_sources documents it).
 -#}
 {% macro build_source_files(tables) -%}
     {{ return(adapter.dispatch('build_source_files', 'mimic_segments')(tables)) }}
@@ -14,7 +15,7 @@
     {%- for table in tables %}
     select
         '{{ table }}' as source_table,
-        '{{ mimic_table(table) | replace('"', '') }}' as source_file,
+        '{{ mimic_table(table) | replace('"', '') | replace('`', '') }}' as source_file,
         cast(null as bigint) as size_bytes,
         cast(null as {{ dbt.type_string() }}) as sha256
     {% if not loop.last %}union all{% endif %}
@@ -22,7 +23,9 @@
 {%- endmacro %}
 
 {% macro duckdb__build_source_files(tables) -%}
-    {%- if var('mimic_source_mode', 'demo_seeds') == 'release' -%}
+    {%- if var('mimic_source_mode', 'demo_seeds') == 'warehouse' -%}
+    {{ default__build_source_files(tables) }}
+    {%- elif var('mimic_source_mode', 'demo_seeds') == 'release' -%}
     {%- for table in tables %}
     select
         '{{ table }}' as source_table,

@@ -13,30 +13,44 @@
                   the external source `mimic_release` (models/staging/_mimic__sources.yml). The
                   on-run-start hook `check_mimic_release()` has verified the files before any
                   model runs; staging is then materialized as tables so each file is read once.
+      warehouse   MIMIC-IV tables already loaded in the target's warehouse, in the schemas of
+                  mimic-code's PostgreSQL build or PhysioNet's BigQuery datasets (sources
+                  `mimic_warehouse_hosp` and `mimic_warehouse_icu`, one per module; vars
+                  `mimic_warehouse_database`, `mimic_hosp_schema`, `mimic_icu_schema`). The
+                  on-run-start hook `check_mimic_warehouse()` has verified every table, column
+                  and column type before any model runs.
 -#}
 {% macro mimic_table(table_name) -%}
-    {%- set known_tables = ['patients', 'admissions', 'diagnoses_icd', 'd_icd_diagnoses', 'icustays'] -%}
-    {%- if table_name not in known_tables -%}
+    {#- each table and the MIMIC-IV module (hosp or icu) it belongs to -#}
+    {%- set modules = {'patients': 'hosp', 'admissions': 'hosp', 'diagnoses_icd': 'hosp',
+        'd_icd_diagnoses': 'hosp', 'icustays': 'icu'} -%}
+    {%- if table_name not in modules -%}
         {{ exceptions.raise_compiler_error(
             "mimic_table(): unknown MIMIC-IV table '" ~ table_name ~ "'; expected one of "
-            ~ known_tables | join(', ')) }}
+            ~ modules.keys() | join(', ')) }}
     {%- endif -%}
     {%- set mode = var('mimic_source_mode', 'demo_seeds') -%}
     {%- if mode == 'demo_seeds' -%}
         {{ ref(table_name) }}
     {%- elif mode == 'release' -%}
         {{ source('mimic_release', table_name) }}
+    {%- elif mode == 'warehouse' -%}
+        {{ source('mimic_warehouse_' ~ modules[table_name], table_name) }}
     {%- else -%}
         {{ exceptions.raise_compiler_error(
-            "var mimic_source_mode='" ~ mode ~ "' is not supported; expected 'demo_seeds' or 'release'") }}
+            "var mimic_source_mode='" ~ mode ~ "' is not supported; expected 'demo_seeds', 'release' or 'warehouse'") }}
     {%- endif -%}
 {%- endmacro %}
 
 {#-
     The file a MIMIC-IV table is read from, for messages and build metadata: the release's own
-    file (<release dir>/<module>/<table>.csv.gz, or .parquet) in release mode, else the demo seed.
+    file (<release dir>/<module>/<table>.csv.gz, or .parquet) in release mode, the warehouse
+    relation (<database>.<schema>.<table>, unquoted) in warehouse mode, else the demo seed.
 -#}
 {% macro mimic_source_file(table_name) -%}
+    {%- if var('mimic_source_mode', 'demo_seeds') == 'warehouse' -%}
+        {{- return(mimic_table(table_name) | trim | replace('"', '') | replace('`', '')) -}}
+    {%- endif -%}
     {%- set node = graph.sources.get('source.mimic_segments.mimic_release.' ~ table_name) if execute else none -%}
     {%- if node and var('mimic_source_mode', 'demo_seeds') == 'release' -%}
         {%- set extension = '.parquet' if node.meta.release_format == 'parquet' else '.csv.gz' -%}

@@ -20,16 +20,24 @@
 ] -%}
 {%- do shaping_vars.update({name: var(name, none)}) -%}
 {%- endfor -%}
-{%- set release = var('mimic_source_mode', 'demo_seeds') == 'release' -%}
-{%- set release_dir = var('mimic_release_dir', '') or env_var('MIMIC_RELEASE_DIR', '') -%}
+{%- set mode = var('mimic_source_mode', 'demo_seeds') -%}
+{%- if mode == 'release' -%}
+{%- set source_release = var('mimic_release_dir', '') or env_var('MIMIC_RELEASE_DIR', '') -%}
+{%- elif mode == 'warehouse' -%}
+{#- the two schemas read, as <database>.<schema> -#}
+{%- set hosp = source('mimic_warehouse_hosp', 'patients') -%}
+{%- set icu = source('mimic_warehouse_icu', 'icustays') -%}
+{%- set source_release = hosp.database ~ '.' ~ hosp.schema ~ ', ' ~ icu.database ~ '.' ~ icu.schema -%}
+{%- else -%}
+{%- set source_release = 'mimic-iv-demo/2.2 (seeds/mimic_demo/.manifest.json)' -%}
+{%- endif -%}
 
 select
     '{{ invocation_id }}' as build_id,
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as build_started_at,
     cast(null as timestamp) as build_finished_at,
     '{{ var("mimic_source_mode", "demo_seeds") }}' as source_mode,
-    '{{ (release_dir if release else "mimic-iv-demo/2.2 (seeds/mimic_demo/.manifest.json)")
-        | replace("'", "''") }}' as source_release,
+    '{{ source_release | replace("'", "''") }}' as source_release,
     '{{ tojson(shaping_vars) | replace("'", "''") }}' as result_vars_json,
     '{{ env_var("MIMIC_SEGMENTS_VERSION", "unknown") }}' as project_version,
     '{{ env_var("MIMIC_SEGMENTS_GIT_COMMIT", "unknown") }}' as git_commit,

@@ -30,7 +30,7 @@ defects as (
         cast(subject_id as bigint) as subject_id,
         cast(hadm_id as bigint) as hadm_id,
         '{{ mimic_source_file(stay.table) | replace("'", "''") }}: {{ stay.what }} of '
-        || round({{ days }}, 1) || ' days' as reason
+        || {{ round_to(days, 1) }} || ' days' as reason
     from {{ mimic_table(stay.table) }}
     where {{ days }} < 0 or {{ days }} > {{ stay.max_days }}
     {% if not loop.last %}union all{% endif %}

@@ -7,48 +7,31 @@ MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 (set by `make test-postgres` and CI), where th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_dbt
+from postgres_helpers import (
+    COMPARED,
+    DEMO_ROWS,
+    REQUIRED,
+    assert_same_values,
+    frame_from_duckdb,
+    frame_from_postgres,
+    skip_without_server,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-REQUIRED = bool(os.environ.get("MIMIC_SEGMENTS_REQUIRE_POSTGRES"))
 # dbt-postgres (the `postgres` extra) brings psycopg2; without it, skip unless required
-psycopg2 = pytest.importorskip("psycopg2") if not REQUIRED else __import__("psycopg2")
-
-# The marts compared, with their keys. The segment assignment is not among them yet: the
-# Python models do not run on dbt-postgres (see the README's engines section).
-COMPARED = {
-    "patient_features": ["subject_id"],
-    "admission_comorbidities": ["hadm_id"],
-}
-
-
-def _connect():
-    return psycopg2.connect(
-        host=os.environ.get("MIMIC_SEGMENTS_PG_HOST", "127.0.0.1"),
-        port=int(os.environ.get("MIMIC_SEGMENTS_PG_PORT", "54329")),
-        user=os.environ.get("MIMIC_SEGMENTS_PG_USER", "postgres"),
-        password=os.environ.get("MIMIC_SEGMENTS_PG_PASSWORD", ""),
-        dbname=os.environ.get("MIMIC_SEGMENTS_PG_DATABASE", "mimic_segments"),
-        connect_timeout=3,
-    )
+if not REQUIRED:
+    pytest.importorskip("psycopg2")
 
 
 @pytest.fixture(scope="module")
 def postgres_built(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    try:
-        _connect().close()
-    except psycopg2.OperationalError as error:
-        if REQUIRED:
-            raise
-        pytest.skip(f"no PostgreSQL server (make test-postgres starts one): {error}")
+    skip_without_server()
     work: Path = tmp_path_factory.mktemp("postgres")
     env = dict(built, DBT_TARGET_PATH=str(work / "target"), DBT_LOG_PATH=str(work / "logs"))
     result = run_dbt(env, "build", "--target", "postgres", "--exclude", "path:python_models+")
@@ -56,44 +39,12 @@ def postgres_built(built: dict[str, str], tmp_path_factory: pytest.TempPathFacto
     return env
 
 
-def _frame_from_postgres(table: str, keys: list[str]) -> pd.DataFrame:
-    with _connect() as connection, connection.cursor() as cursor:
-        cursor.execute(f"select * from marts.{table}")
-        columns = [column.name for column in cursor.description]
-        frame = pd.DataFrame(cursor.fetchall(), columns=columns)
-    return frame.sort_values(keys).reset_index(drop=True)
-
-
-def _frame_from_duckdb(database: str, table: str, keys: list[str]) -> pd.DataFrame:
-    with duckdb.connect(database, read_only=True) as connection:
-        frame = connection.execute(f"select * from marts.{table}").df()
-    return frame.sort_values(keys).reset_index(drop=True)
-
-
-def assert_same_values(left: pd.DataFrame, right: pd.DataFrame, rtol: float = 1e-9) -> None:
-    """Same columns, rows and values; floating point within rtol, everything else exactly."""
-    assert list(left.columns) == list(right.columns)
-    assert len(left) == len(right)
-    for column in left.columns:
-        a, b = left[column], right[column]
-        assert (a.isna() == b.isna()).all(), f"{column}: NULLs differ"
-        present = ~a.isna()
-        a, b = a[present], b[present]
-        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
-            assert np.allclose(a.astype(float), b.astype(float), rtol=rtol, atol=0), column
-        elif pd.api.types.is_datetime64_any_dtype(a) or pd.api.types.is_datetime64_any_dtype(b):
-            # DuckDB hands pandas a date as datetime64, psycopg2 as datetime.date
-            assert (pd.to_datetime(a).to_numpy() == pd.to_datetime(b).to_numpy()).all(), column
-        else:
-            assert [str(x) for x in a] == [str(x) for x in b], column
-
-
 @pytest.mark.parametrize("table", sorted(COMPARED))
 def test_postgres_matches_duckdb(postgres_built: dict[str, str], table: str) -> None:
     keys = COMPARED[table]
-    on_duckdb = _frame_from_duckdb(postgres_built["MIMIC_SEGMENTS_DB"], table, keys)
-    on_postgres = _frame_from_postgres(table, keys)
-    assert len(on_duckdb) == {"patient_features": 100, "admission_comorbidities": 275}[table]
+    on_duckdb = frame_from_duckdb(postgres_built["MIMIC_SEGMENTS_DB"], table, keys)
+    on_postgres = frame_from_postgres(table, keys)
+    assert len(on_duckdb) == DEMO_ROWS[table]
     assert_same_values(on_duckdb, on_postgres)
 
 
