@@ -151,7 +151,7 @@ def test_lineage_graph_reaches_from_mimic_tables_to_patient_clusters(base_url: s
 
 def test_definition_renders_its_text(base_url: str, page: object) -> None:
     page.goto(f"{base_url}/index.html#!/model/model.mimic_segments.admission_comorbidities")  # type: ignore[attr-defined]
-    page.wait_for_selector("text=Quan", timeout=30_000)  # type: ignore[attr-defined]
+    page.wait_for_selector("text=/Quan/", timeout=30_000)  # type: ignore[attr-defined]
     body = " ".join(page.inner_text("body").split())  # type: ignore[attr-defined]
     # the Charlson definition with its rule, hierarchy and citations
     assert "metastatic solid tumour (6) replaces any malignancy (2)" in body
