@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -51,6 +52,11 @@ FIGURE_CAPTION = (
     "outcome held by the highest groups against their share of the patients; the further above the "
     "diagonal, the better a grouping concentrates the outcome (concentration index in the legend)."
 )
+
+
+def read_outcomes(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The mart, ordered by grouping, outcome and group."""
+    return connection.execute(f"select * from {MART} order by group_type, outcome, group_key").df()
 
 
 def rows_of(outcomes: pd.DataFrame, grouping: str, outcome: str) -> pd.DataFrame:

@@ -258,9 +258,7 @@ def load_report_data(database: Path) -> ReportData:
                 else pd.DataFrame()
             ),
             prospective=(
-                read(
-                    "select * from marts.segment_prospective_outcomes order by group_type, outcome, group_key"
-                )
+                prospective.read_outcomes(connection)
                 if "segment_prospective_outcomes" in present
                 else pd.DataFrame()
             ),

@@ -149,7 +149,7 @@ def collect(db_path: Path, label: str, prospective_db: Path | None = None) -> Fi
 def read_prospective(db_path: Path) -> pd.DataFrame:
     """``segment_prospective_outcomes`` of an index-mode build."""
     with duckdb.connect(str(db_path), read_only=True) as db:
-        return db.execute(f"select * from {prospective.MART} order by group_type, outcome, group_key").df()
+        return prospective.read_outcomes(db)
 
 
 def _number(value: object, digits: int = 3) -> str:
