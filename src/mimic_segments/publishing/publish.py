@@ -22,6 +22,10 @@ in the candidate's name quote characters become ``_``, which dbt-duckdb cannot q
 
 ``python -m mimic_segments.publishing.publish rollback`` swaps the published and the previous version.
 
+``--target postgres`` (before the command) runs build, rollback and status on that dbt profile
+target instead: candidate schemas swapped over the published ones in one transaction
+(``mimic_segments.publishing.schema_swap``; ``make build-postgres``).
+
 Paths come from the environment (``MIMIC_SEGMENTS_DB``, ``MIMIC_RELEASE_DIR``,
 ``MIMIC_RELEASE_FORMAT``, ``MIMIC_LAST_DATA_YEAR``), never through a shell, so spaces, quotes
 and non-ASCII characters in them are fine. ``DBT_VARS`` (YAML or JSON) adds dbt vars, merged
