@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT
+
+# assert_same_values lives in conftest (DuckDB-only tests use it too); imported here for them
+from conftest import REPO_ROOT, assert_same_values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -109,24 +110,6 @@ def _frame_from_duckdb(database: str, table: str, keys: list[str]) -> pd.DataFra
     with duckdb.connect(database, read_only=True) as connection:
         frame = connection.execute(f"select * from marts.{table}").df()
     return frame.sort_values(keys).reset_index(drop=True)
-
-
-def assert_same_values(left: pd.DataFrame, right: pd.DataFrame, rtol: float = 1e-9) -> None:
-    """Same columns, rows and values; floating point within rtol, everything else exactly."""
-    assert list(left.columns) == list(right.columns)
-    assert len(left) == len(right)
-    for column in left.columns:
-        a, b = left[column], right[column]
-        assert (a.isna() == b.isna()).all(), f"{column}: NULLs differ"
-        present = ~a.isna()
-        a, b = a[present], b[present]
-        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
-            assert np.allclose(a.astype(float), b.astype(float), rtol=rtol, atol=0), column
-        elif pd.api.types.is_datetime64_any_dtype(a) or pd.api.types.is_datetime64_any_dtype(b):
-            # DuckDB hands pandas a date as datetime64, psycopg2 as datetime.date
-            assert (pd.to_datetime(a).to_numpy() == pd.to_datetime(b).to_numpy()).all(), column
-        else:
-            assert [str(x) for x in a] == [str(x) for x in b], column
 
 
 @pytest.mark.parametrize("table", sorted(COMPARED))

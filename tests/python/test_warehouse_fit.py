@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from test_postgres import assert_same_values
+from conftest import assert_same_values
 
 from mimic_segments.catalogue import features
 from mimic_segments.segmentation import warehouse
