@@ -166,14 +166,15 @@ def swap(connection: Any, schemas: Sequence[str]) -> list[str]:
 
 
 def rollback_schemas(connection: Any, schemas: Sequence[str]) -> list[str]:
-    """Trade each published schema with its previous version, in one transaction."""
+    """Trade each published schema with its previous version, in one transaction; return the
+    schemas rolled back (those with a previous version)."""
     with connection.cursor() as cursor:
         existing = _existing_schemas(cursor)
         statements = rollback_statements(schemas, existing)
         if not statements:
             raise PublishError(f"No previous version to roll back to (no schema among {schemas} has one).")
         _in_one_transaction(connection, cursor, statements)
-    return statements
+    return [schema for schema in schemas if schema + PREVIOUS in existing]
 
 
 @contextlib.contextmanager
@@ -353,7 +354,7 @@ class SchemaSwapPublisher:
         connection = self._connect()
         try:
             with build_lock(connection):
-                rollback_schemas(connection, schemas)
+                schemas = rollback_schemas(connection, schemas)
         finally:
             connection.close()
         out.write(f"Rolled back: {', '.join(schemas)} hold the previous build again (run again to undo).\n")
