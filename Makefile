@@ -20,7 +20,8 @@ DBT := $(BIN)/dbt
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
 	release-build release-parquet generate bench validation-report rollback status prospective \
-	build-postgres test-postgres postgres-start postgres-stop
+	build-postgres test-postgres postgres-start postgres-stop \
+	fit-postgres rollback-postgres status-postgres
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
@@ -111,11 +112,14 @@ lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 release-build: $(STAMP) ## Build, test, publish a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
 	$(PUBLISH) build --release -- $(DBT_ARGS)
 
-# PostgreSQL: the SQL layer (staging, intermediate, patient_features, admission_comorbidities,
-# data-quality checks) with every data and unit test; the Python models, and the marts built
-# on them, do not run on dbt-postgres. A throwaway local server: scripts/local_postgres.sh.
+# PostgreSQL: the whole project in three steps, because dbt-postgres runs no Python models:
+# dbt build of the SQL layer, the segmentation fit (mimic_segments.segmentation.warehouse, the
+# same pipeline as the Python models, writing their tables), dbt build of the rest (the SQL
+# scorer, the segment marts, every test). All into candidate schemas (<schema>__candidate),
+# swapped over the published ones in one transaction if everything passed
+# (mimic_segments.publishing.schema_swap). A throwaway local server: scripts/local_postgres.sh.
 PG_STAMP := $(VENV)/.installed-postgres
-POSTGRES_SQL_LAYER := --target postgres --exclude path:python_models+
+PG_PUBLISH := $(PUBLISH) --target postgres
 
 $(PG_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,postgres]'
@@ -127,10 +131,19 @@ postgres-start: ## Start a throwaway local PostgreSQL 15 (127.0.0.1:$$MIMIC_SEGM
 postgres-stop: ## Stop the local PostgreSQL and delete its data directory
 	scripts/local_postgres.sh stop
 
-build-postgres: data $(PG_STAMP) postgres-start ## Build and test the SQL layer on PostgreSQL (the demo; MIMIC_SEGMENTS_PG_* for another server)
-	$(DBT) build $(POSTGRES_SQL_LAYER)
+build-postgres: data $(PG_STAMP) postgres-start ## Build + test everything on PostgreSQL into candidate schemas, then swap them in (the demo; MIMIC_SEGMENTS_PG_* for another server)
+	$(PG_PUBLISH) build -- $(DBT_ARGS)
 
-test-postgres: data $(PG_STAMP) postgres-start ## The SQL layer on PostgreSQL, seeded and in warehouse mode (mimic-code layout), gives the same marts as on DuckDB (pytest -m postgres)
+fit-postgres: $(PG_STAMP) ## Step 2 alone: fit the segmentation from the PostgreSQL inputs dbt last built, write its tables
+	$(BIN)/python -m mimic_segments.segmentation.warehouse --target postgres
+
+rollback-postgres: $(PG_STAMP) ## Swap the published PostgreSQL schemas with their previous versions (run again to undo)
+	$(PG_PUBLISH) rollback
+
+status-postgres: $(PG_STAMP) ## Which build the PostgreSQL schemas publish (and which is kept for rollback)
+	$(PG_PUBLISH) status
+
+test-postgres: data $(PG_STAMP) postgres-start ## PostgreSQL builds the same marts and segments as DuckDB; publish swaps and rolls back; warehouse mode on a mimic-code layout (pytest -m postgres)
 	MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -m postgres
 
 rollback: $(STAMP) ## Swap the published database with its previous version (run again to undo)

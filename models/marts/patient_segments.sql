@@ -3,8 +3,9 @@
 -- across segments. The patient-level mart for outreach lists and BI filters.
 --
 -- Two kinds of segment cover the registry between them: patients of the clustering population
--- are scored against the K-Means centroids (patient_clusters); everyone else falls in the
--- catalogue's rule-defined segment, with no cluster and no distance.
+-- are scored against the K-Means centroids (int_patients_assigned_to_segments: the Python or
+-- the SQL scorer, whichever the engine runs); everyone else falls in the catalogue's
+-- rule-defined segment, with no cluster and no distance.
 with
 
 population as (
@@ -22,7 +23,7 @@ clusters as (
         subject_id,
         cluster_id,
         distance_to_centroid
-    from {{ ref('patient_clusters') }}
+    from {{ ref('int_patients_assigned_to_segments') }}
 
 ),
 

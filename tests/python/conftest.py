@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from mimic_segments.sources import demo, reference
@@ -101,6 +103,24 @@ def segmentation_rebuilt_on_a_copy(built: dict[str, str], work: Path, variables:
         built, work, "--select", "int_patients_prepared_for_segmentation+", "--vars", variables
     )
     return env
+
+
+def assert_same_values(left: pd.DataFrame, right: pd.DataFrame, rtol: float = 1e-9) -> None:
+    """Same columns, rows and values; floating point within rtol, everything else exactly."""
+    assert list(left.columns) == list(right.columns)
+    assert len(left) == len(right)
+    for column in left.columns:
+        a, b = left[column], right[column]
+        assert (a.isna() == b.isna()).all(), f"{column}: NULLs differ"
+        present = ~a.isna()
+        a, b = a[present], b[present]
+        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
+            assert np.allclose(a.astype(float), b.astype(float), rtol=rtol, atol=0), column
+        elif pd.api.types.is_datetime64_any_dtype(a) or pd.api.types.is_datetime64_any_dtype(b):
+            # DuckDB hands pandas a date as datetime64, psycopg2 as datetime.date
+            assert (pd.to_datetime(a).to_numpy() == pd.to_datetime(b).to_numpy()).all(), column
+        else:
+            assert [str(x) for x in a] == [str(x) for x in b], column
 
 
 DbtRunner = Callable[..., subprocess.CompletedProcess[str]]

@@ -1,5 +1,5 @@
-"""Shared by the PostgreSQL test modules: the test server, and comparing a mart built there with
-the same mart built on DuckDB, value by value.
+"""Shared by the PostgreSQL test modules: the test server, and reading a mart built there and the
+same mart built on DuckDB, to compare them value by value (conftest.assert_same_values).
 
 The server is the profile target `postgres` (MIMIC_SEGMENTS_PG_* variables, as in profiles.yml).
 Without one the modules are skipped, unless MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 (set by
@@ -12,14 +12,12 @@ import os
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
 REQUIRED = bool(os.environ.get("MIMIC_SEGMENTS_REQUIRE_POSTGRES"))
 
-# The marts compared, with their keys. The segment assignment is not among them yet: the
-# Python models do not run on dbt-postgres (see the README's engines section).
+# The SQL layer's marts compared, with their keys (test_postgres.py adds the segment marts).
 COMPARED = {
     "patient_features": ["subject_id"],
     "admission_comorbidities": ["hadm_id"],
@@ -65,21 +63,3 @@ def frame_from_duckdb(database: str, table: str, keys: list[str]) -> pd.DataFram
     with duckdb.connect(database, read_only=True) as connection:
         frame = connection.execute(f"select * from marts.{table}").df()
     return frame.sort_values(keys).reset_index(drop=True)
-
-
-def assert_same_values(left: pd.DataFrame, right: pd.DataFrame, rtol: float = 1e-9) -> None:
-    """Same columns, rows and values; floating point within rtol, everything else exactly."""
-    assert list(left.columns) == list(right.columns)
-    assert len(left) == len(right)
-    for column in left.columns:
-        a, b = left[column], right[column]
-        assert (a.isna() == b.isna()).all(), f"{column}: NULLs differ"
-        present = ~a.isna()
-        a, b = a[present], b[present]
-        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
-            assert np.allclose(a.astype(float), b.astype(float), rtol=rtol, atol=0), column
-        elif pd.api.types.is_datetime64_any_dtype(a) or pd.api.types.is_datetime64_any_dtype(b):
-            # DuckDB hands pandas a date as datetime64, psycopg2 as datetime.date
-            assert (pd.to_datetime(a).to_numpy() == pd.to_datetime(b).to_numpy()).all(), column
-        else:
-            assert [str(x) for x in a] == [str(x) for x in b], column

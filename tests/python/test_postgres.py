@@ -1,4 +1,9 @@
-"""The SQL layer on PostgreSQL gives the same features as on DuckDB, patient by patient.
+"""PostgreSQL gives the same marts and segments as DuckDB, patient by patient, and publishes
+by schema swap.
+
+The build is `make build-postgres`'s: the SQL layer, the segmentation fit outside dbt
+(mimic_segments.segmentation.warehouse), the SQL scorer and the segment marts, into candidate
+schemas swapped in when every test passed (mimic_segments.publishing.schema_swap).
 
 Needs a PostgreSQL server (`make test-postgres` starts a throwaway one with
 scripts/local_postgres.sh and runs this module). Without one the module is skipped, unless
@@ -7,16 +12,19 @@ MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 (set by `make test-postgres` and CI), where th
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
-from conftest import run_dbt
+from conftest import REPO_ROOT, assert_same_values
 from postgres_helpers import (
     COMPARED,
     DEMO_ROWS,
     REQUIRED,
-    assert_same_values,
+    connect,
     frame_from_duckdb,
     frame_from_postgres,
     skip_without_server,
@@ -28,24 +36,65 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 if not REQUIRED:
     pytest.importorskip("psycopg2")
 
+# Besides the SQL layer's marts (COMPARED), the segmentation, fitted outside dbt on PostgreSQL
+# and by the Python models on DuckDB, with every mart built on it (patients assigned by the SQL
+# scorer there, by the Python scorer here).
+SEGMENT_MARTS = {
+    "segmentation_diagnostics": ["k"],
+    "segment_centroids": ["cluster_id", "feature_position"],
+    "segment_personas": ["cluster_id"],
+    "patient_segments": ["subject_id"],
+    "segments": ["segment_key"],
+    "segment_profiles": ["segment_key", "feature_name", "statistic"],
+    "segment_top_diagnoses": ["segment_key", "diagnosis_rank"],
+    "segment_demographic_mix": ["segment_key", "attribute_name", "category"],
+}
+ROWS = {**DEMO_ROWS, "patient_segments": 100, "segment_personas": 4}
+
 
 @pytest.fixture(scope="module")
 def postgres_built(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     skip_without_server()
     work: Path = tmp_path_factory.mktemp("postgres")
     env = dict(built, DBT_TARGET_PATH=str(work / "target"), DBT_LOG_PATH=str(work / "logs"))
-    result = run_dbt(env, "build", "--target", "postgres", "--exclude", "path:python_models+")
-    assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout, result.stdout[-3000:]
+    result = publish_on_postgres(env, "build")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    # both dbt builds passed every test without a warning
+    assert result.stdout.count("ERROR=0") == 2 and result.stdout.count(" WARN=0 ") == 2, result.stdout[-3000:]
     return env
 
 
-@pytest.mark.parametrize("table", sorted(COMPARED))
+def publish_on_postgres(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m mimic_segments.publishing.publish --target postgres <args>`, as make runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "mimic_segments.publishing.publish", "--target", "postgres", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("table", sorted({**COMPARED, **SEGMENT_MARTS}))
 def test_postgres_matches_duckdb(postgres_built: dict[str, str], table: str) -> None:
-    keys = COMPARED[table]
+    keys = {**COMPARED, **SEGMENT_MARTS}[table]
     on_duckdb = frame_from_duckdb(postgres_built["MIMIC_SEGMENTS_DB"], table, keys)
     on_postgres = frame_from_postgres(table, keys)
-    assert len(on_duckdb) == DEMO_ROWS[table]
+    assert len(on_duckdb) == ROWS.get(table, len(on_duckdb)) and len(on_duckdb) > 0
     assert_same_values(on_duckdb, on_postgres)
+
+
+def test_the_sql_scorer_assigns_every_patient_as_python_does(postgres_built: dict[str, str]) -> None:
+    """The segment assignment across engines: DuckDB's Python scorer, PostgreSQL's SQL scorer."""
+    with duckdb.connect(postgres_built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+        by_python = connection.execute(
+            "select subject_id, cluster_id, distance_to_centroid from marts.patient_clusters order by 1"
+        ).df()
+    by_sql = frame_from_postgres("patient_nearest_centroid", ["subject_id"])
+    by_sql = by_sql[["subject_id", "cluster_id", "distance_to_centroid"]].reset_index(drop=True)
+    assert len(by_sql) == 100 and by_sql["cluster_id"].nunique() == 4
+    assert_same_values(by_python, by_sql)
 
 
 def test_the_comparison_catches_a_difference() -> None:
@@ -57,3 +106,107 @@ def test_the_comparison_catches_a_difference() -> None:
     dated = left.assign(on=pd.to_datetime(["2150-01-01", "2150-01-02"]))
     with pytest.raises(AssertionError):
         assert_same_values(dated, dated.assign(on=pd.to_datetime(["2150-01-01", "2150-01-03"])))
+
+
+def _build_id(schema: str) -> str | None:
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("select 1 from pg_namespace where nspname = %s", (schema,))
+        if cursor.fetchone() is None:
+            return None
+        cursor.execute(f"select build_id from {schema}.build_metadata")
+        return cursor.fetchone()[0]
+
+
+def test_the_build_published_its_candidate(postgres_built: dict[str, str]) -> None:
+    published = _build_id("marts")
+    assert published is not None and _build_id("marts__candidate") is None
+    status = publish_on_postgres(postgres_built, "status")
+    assert status.returncode == 0 and f"published: schema marts: build_id={published}" in status.stdout
+
+
+def test_a_failed_build_leaves_the_published_schemas_untouched(postgres_built: dict[str, str]) -> None:
+    before = _build_id("marts")
+    # k = 1 passes dbt's tests of the SQL layer and fails the segmentation fit (step 2)
+    result = publish_on_postgres(dict(postgres_built, DBT_VARS="{cluster_k: 1}"), "build")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "The segmentation fit failed" in result.stderr and "k must be an integer >= 2" in result.stderr
+    assert _build_id("marts") == before
+    # the candidate is kept for inspection, up to the inputs the fit read
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("select count(*) from intermediate__candidate.int_patients_prepared_for_segmentation")
+        assert cursor.fetchone()[0] == 100
+
+
+def _values(cursor, schemas: list[str]) -> dict[str, int]:
+    found = {}
+    for schema in schemas:
+        cursor.execute("select 1 from pg_namespace where nspname = %s", (schema,))
+        if cursor.fetchone() is not None:
+            cursor.execute(f"select v from {schema}.t")
+            found[schema] = cursor.fetchone()[0]
+    return found
+
+
+@pytest.fixture()
+def swap_schemas():
+    """Schemas swaptest_a (published 1, candidate 2, previous 0) and swaptest_b (candidate 20)."""
+    names = [f"swaptest_{s}{suffix}" for s in "ab" for suffix in ("", "__candidate", "__previous", "__swap")]
+    skip_without_server()
+    with connect() as connection, connection.cursor() as cursor:
+        for schema, value in (
+            ("swaptest_a", 1),
+            ("swaptest_a__candidate", 2),
+            ("swaptest_a__previous", 0),
+            ("swaptest_b__candidate", 20),
+        ):
+            cursor.execute(f"create schema {schema}; create table {schema}.t as select {value} as v")
+    yield names
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("drop view if exists public.swaptest_reader")
+        for schema in names:
+            cursor.execute(f"drop schema if exists {schema} cascade")
+
+
+def test_the_swap_publishes_and_rollback_swaps_back(swap_schemas: list[str]) -> None:
+    from mimic_segments.publishing import schema_swap
+
+    schemas = ["swaptest_a", "swaptest_b"]
+    # swaptest_b has no previous version: a rollback leaves it as published
+    expected_after = [
+        (
+            lambda c: schema_swap.swap(c, schemas),
+            {"swaptest_a": 2, "swaptest_a__previous": 1, "swaptest_b": 20},
+        ),
+        (
+            lambda c: schema_swap.rollback_schemas(c, schemas),
+            {"swaptest_a": 1, "swaptest_a__previous": 2, "swaptest_b": 20},
+        ),
+        (
+            lambda c: schema_swap.rollback_schemas(c, schemas),
+            {"swaptest_a": 2, "swaptest_a__previous": 1, "swaptest_b": 20},
+        ),
+    ]
+    with connect() as connection:
+        for step, expected in expected_after:
+            step(connection)
+            with connection.cursor() as cursor:
+                assert _values(cursor, swap_schemas) == expected
+
+
+def test_the_swap_refuses_to_drop_a_readers_view(swap_schemas: list[str]) -> None:
+    from mimic_segments.publishing import schema_swap
+    from mimic_segments.publishing.publish import PublishError
+
+    with connect() as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("create view public.swaptest_reader as select v from swaptest_a__previous.t")
+        connection.commit()
+        with pytest.raises(PublishError, match=r"public\.swaptest_reader"):
+            schema_swap.swap(connection, ["swaptest_a", "swaptest_b"])
+        with connection.cursor() as cursor:
+            assert _values(cursor, swap_schemas) == {
+                "swaptest_a": 1,
+                "swaptest_a__candidate": 2,
+                "swaptest_a__previous": 0,
+                "swaptest_b__candidate": 20,
+            }

@@ -18,12 +18,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DBT, REPO_ROOT, run_dbt
+from conftest import DBT, REPO_ROOT, assert_same_values, run_dbt
 from postgres_helpers import (
     COMPARED,
     DEMO_ROWS,
     REQUIRED,
-    assert_same_values,
     connect,
     frame_from_duckdb,
     frame_from_postgres,

@@ -22,6 +22,10 @@ in the candidate's name quote characters become ``_``, which dbt-duckdb cannot q
 
 ``python -m mimic_segments.publishing.publish rollback`` swaps the published and the previous version.
 
+``--target postgres`` (before the command) runs build, rollback and status on that dbt profile
+target instead: candidate schemas swapped over the published ones in one transaction
+(``mimic_segments.publishing.schema_swap``; ``make build-postgres``).
+
 Paths come from the environment (``MIMIC_SEGMENTS_DB``, ``MIMIC_RELEASE_DIR``,
 ``MIMIC_RELEASE_FORMAT``, ``MIMIC_LAST_DATA_YEAR``), never through a shell, so spaces, quotes
 and non-ASCII characters in them are fine. ``DBT_VARS`` (YAML or JSON) adds dbt vars, merged
@@ -41,7 +45,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -187,6 +191,38 @@ def release_vars(env: dict[str, str]) -> str:
         "mimic_last_data_year": int(env.get("MIMIC_LAST_DATA_YEAR") or 2019),
     }
     return json.dumps(values, ensure_ascii=False)
+
+
+def dbt_vars_args(env: dict[str, str], release: bool, **extra: Any) -> list[str]:
+    """``--vars`` for dbt: full-release mode's (if ``release``), then ``DBT_VARS``, then ``extra``."""
+    dbt_vars = {
+        **(json.loads(release_vars(env)) if release else {}),
+        **(yaml.safe_load(env.get("DBT_VARS") or "") or {}),
+        **extra,
+    }
+    return ["--vars", json.dumps(dbt_vars, ensure_ascii=False)] if dbt_vars else []
+
+
+def failure_report(
+    returncode: int,
+    output: str,
+    failures: Sequence[FailedNode],
+    published_state: str,
+    candidate: str | None,
+) -> str:
+    """What a failed build prints: the dbt exit, hints, each failed node, what was kept."""
+    report = [f"\nBuild failed (dbt exited {returncode}); nothing was published."]
+    report.extend(explain_dbt_output(output))
+    report.extend(node.describe() for node in failures)
+    report.append(published_state)
+    if candidate:
+        report.append(f"Candidate kept for inspection: {candidate}")
+    return "\n".join(report)
+
+
+def dbt_target_dir(project_dir: Path, env: dict[str, str]) -> Path:
+    target_dir = Path(env.get("DBT_TARGET_PATH") or project_dir / "target")
+    return target_dir if target_dir.is_absolute() else project_dir / target_dir
 
 
 def _remove(path: Path) -> None:
@@ -358,9 +394,22 @@ def _first_rows(database: Path, relation: str) -> tuple[str, ...]:
         return ()
 
 
-def locate_failures(target_dir: Path, database: Path, since: float = 0.0) -> list[FailedNode]:
+def locate_failures(
+    target_dir: Path,
+    database: Path | None,
+    since: float = 0.0,
+    first_rows: Callable[[str], tuple[str, ...]] | None = None,
+) -> list[FailedNode]:
     """The failed nodes of the dbt invocation that wrote run_results.json, each located; none
-    if that file is older than ``since`` (dbt stopped before running anything this time)."""
+    if that file is older than ``since`` (dbt stopped before running anything this time).
+
+    A failing test's first rows come from ``first_rows(relation)`` if given, else from the
+    DuckDB file ``database``."""
+    if first_rows is None:
+
+        def first_rows(relation: str) -> tuple[str, ...]:
+            return _first_rows(database, relation) if database and database.exists() else ()
+
     try:
         if (target_dir / "run_results.json").stat().st_mtime < since:
             return []
@@ -392,7 +441,7 @@ def locate_failures(target_dir: Path, database: Path, since: float = 0.0) -> lis
                 column=node.get("column_name"),
                 files=files,
                 failures_relation=relation,
-                first_rows=_first_rows(database, relation) if relation and database.exists() else (),
+                first_rows=first_rows(relation) if relation else (),
             )
         )
     return failed
@@ -412,11 +461,7 @@ def build(
     paths = Paths.for_database(database)
     with build_lock(paths):
         check_data_step(project_dir, release)
-        dbt_vars = {
-            **(json.loads(release_vars(base_env)) if release else {}),
-            **(yaml.safe_load(base_env.get("DBT_VARS") or "") or {}),
-        }
-        vars_args = ["--vars", json.dumps(dbt_vars, ensure_ascii=False)] if dbt_vars else []
+        vars_args = dbt_vars_args(base_env, release)
         paths.candidate.parent.mkdir(parents=True, exist_ok=True)
         _remove(paths.candidate)
         run_env = dict(base_env)
@@ -432,19 +477,17 @@ def build(
         started = time.time()
         returncode, output = _run_streaming(command, project_dir, run_env, out)
         if returncode != 0:
-            target_dir = Path(run_env.get("DBT_TARGET_PATH") or project_dir / "target")
-            if not Path(target_dir).is_absolute():
-                target_dir = project_dir / target_dir
-            report = [f"\nBuild failed (dbt exited {returncode}); nothing was published."]
-            report.extend(explain_dbt_output(output))
-            report.extend(
-                node.describe() for node in locate_failures(target_dir, paths.candidate, since=started)
-            )
+            failures = locate_failures(dbt_target_dir(project_dir, run_env), paths.candidate, since=started)
             state = "unchanged" if paths.published.exists() else "not created"
-            report.append(f"Published database {paths.published}: {state}.")
-            if paths.candidate.exists():
-                report.append(f"Candidate kept for inspection: {paths.candidate}")
-            raise PublishError("\n".join(report))
+            raise PublishError(
+                failure_report(
+                    returncode,
+                    output,
+                    failures,
+                    f"Published database {paths.published}: {state}.",
+                    str(paths.candidate) if paths.candidate.exists() else None,
+                )
+            )
         build_id = _checkpoint(paths.candidate)
         publish_candidate(paths)
     out.write(f"Published {paths.published} (build {build_id}); previous version: {paths.previous}\n")
@@ -453,6 +496,12 @@ def build(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--target",
+        default=None,
+        help="a dbt profile target on a warehouse (postgres): publish by schema swap "
+        "(mimic_segments.publishing.schema_swap); default: the DuckDB file",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     build_parser = sub.add_parser("build", help="dbt build into a candidate, test, publish atomically")
     build_parser.add_argument("--release", action="store_true", help="full-release mode (MIMIC_RELEASE_DIR)")
@@ -464,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     database = os.environ.get("MIMIC_SEGMENTS_DB") or DEFAULT_DATABASE
     project_dir = Path.cwd()
+    if args.target is not None:
+        return _main_on_warehouse(args, project_dir)
     try:
         if args.command == "status":
             paths = Paths.for_database(database)
@@ -493,6 +544,39 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 3
     except PublishError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _main_on_warehouse(args: argparse.Namespace, project_dir: Path) -> int:
+    """The same commands on a warehouse target: candidate schemas and a schema swap."""
+    # imported here: schema_swap builds on this module's pieces (and, when this module runs as
+    # __main__, raises the exceptions of the module it imported, caught here by that name)
+    from mimic_segments.publishing import publish
+    from mimic_segments.publishing.schema_swap import SchemaSwapPublisher
+
+    publisher = SchemaSwapPublisher(project_dir, args.target)
+    try:
+        engine = publisher.engine()
+        if engine != "postgres":
+            raise publish.PublishError(
+                f"target {args.target!r} is {engine}: schema swaps are implemented on PostgreSQL; "
+                "a DuckDB target publishes its file without --target"
+            )
+        if args.command == "status":
+            publisher.status()
+        elif args.command == "rollback":
+            publisher.rollback()
+        else:
+            if args.release:
+                raise publish.PublishError("--release reads MIMIC-IV files in place: DuckDB only")
+            extra = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
+            publisher.build(extra)
+    except publish.BuildLockedError as error:
+        print(error, file=sys.stderr)
+        return 3
+    except publish.PublishError as error:
         print(error, file=sys.stderr)
         return 1
     return 0
