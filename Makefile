@@ -21,7 +21,7 @@ DBT := $(BIN)/dbt
 .PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
 	release-build release-parquet generate bench validation-report rollback status prospective \
 	build-postgres test-postgres postgres-start postgres-stop \
-	fit-postgres rollback-postgres status-postgres
+	fit-postgres rollback-postgres status-postgres build-spark test-spark
 
 DOCS_PORT ?= 8080
 DEMO_MANIFEST := seeds/mimic_demo/.manifest.json
@@ -145,6 +145,23 @@ status-postgres: $(PG_STAMP) ## Which build the PostgreSQL schemas publish (and 
 
 test-postgres: data $(PG_STAMP) postgres-start ## PostgreSQL builds the same marts and segments as DuckDB; publish swaps and rolls back; warehouse mode on a mimic-code layout (pytest -m postgres)
 	MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -m postgres
+
+# Apache Spark: the same SQL layer, through dbt-spark's `session` method (a local SparkSession
+# in dbt's own process: Java 17, no server). Its metastore and Parquet warehouse are throwaway,
+# under target/spark (MIMIC_SEGMENTS_SPARK_DIR); the Python models do not run on dbt-spark.
+SPARK_STAMP := $(VENV)/.installed-spark
+SPARK_SQL_LAYER := --target spark --exclude path:python_models+
+export SPARK_LOCAL_IP ?= 127.0.0.1
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,spark]'
+	@touch $@
+
+build-spark: data $(SPARK_STAMP) ## Build and test the SQL layer on Spark (local session, Parquet tables under target/spark)
+	$(DBT) build $(SPARK_SQL_LAYER)
+
+test-spark: data $(SPARK_STAMP) ## The SQL layer on Spark gives the same marts as on DuckDB (pytest -m spark; starts a JVM)
+	MIMIC_SEGMENTS_REQUIRE_SPARK=1 $(BIN)/python -m pytest -m spark
 
 rollback: $(STAMP) ## Swap the published database with its previous version (run again to undo)
 	$(PUBLISH) rollback

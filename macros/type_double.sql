@@ -13,3 +13,7 @@
 {% macro bigquery__type_double() -%}
     float64
 {%- endmacro %}
+
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}

@@ -1,5 +1,5 @@
-"""Shared by the PostgreSQL test modules: the test server, and reading a mart built there and the
-same mart built on DuckDB, to compare them value by value (conftest.assert_same_values).
+"""Shared by the PostgreSQL test modules: the test server, and reading a mart built there
+(compared with DuckDB's through engine_comparison and conftest.assert_same_values).
 
 The server is the profile target `postgres` (MIMIC_SEGMENTS_PG_* variables, as in profiles.yml).
 Without one the modules are skipped, unless MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 (set by
@@ -11,18 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pytest
+from engine_comparison import sorted_by
 
 REQUIRED = bool(os.environ.get("MIMIC_SEGMENTS_REQUIRE_POSTGRES"))
-
-# The SQL layer's marts compared, with their keys (test_postgres.py adds the segment marts).
-COMPARED = {
-    "patient_features": ["subject_id"],
-    "admission_comorbidities": ["hadm_id"],
-}
-DEMO_ROWS = {"patient_features": 100, "admission_comorbidities": 275}
 
 
 def connect(database: str | None = None) -> Any:
@@ -56,10 +49,4 @@ def frame_from_postgres(table: str, keys: list[str], database: str | None = None
         cursor.execute(f"select * from marts.{table}")
         columns = [column.name for column in cursor.description]
         frame = pd.DataFrame(cursor.fetchall(), columns=columns)
-    return frame.sort_values(keys).reset_index(drop=True)
-
-
-def frame_from_duckdb(database: str, table: str, keys: list[str]) -> pd.DataFrame:
-    with duckdb.connect(database, read_only=True) as connection:
-        frame = connection.execute(f"select * from marts.{table}").df()
-    return frame.sort_values(keys).reset_index(drop=True)
+    return sorted_by(frame, keys)

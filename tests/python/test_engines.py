@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pandas as pd
+import pytest
 import yaml
+from conftest import assert_same_values
 
 from mimic_segments import PROJECT_ROOT
 
@@ -51,3 +54,46 @@ def test_the_check_sees_unit_tests_and_named_tests() -> None:
     names = {name for _, name in named_nodes()}
     assert "patient_charlson_pools_admissions_then_applies_hierarchy" in names  # a unit test
     assert "persona_catalogue_has_one_segment_outside_clustering" in names  # a named data test
+
+
+def contracted_marts() -> Iterator[tuple[str, dict]]:
+    """(where, model) for every mart under an enforced contract (all of models/marts/ unless
+    a model turns it off)."""
+    for path in sorted(PROJECT_ROOT.glob("models/marts/*.yml")):
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+            if model.get("config", {}).get("contract", {}).get("enforced", True):
+                yield str(path.relative_to(PROJECT_ROOT)), model
+
+
+def test_every_not_null_constraint_is_also_tested() -> None:
+    # Spark enforces no constraint on a Parquet table: there the contract's not_null
+    # constraints hold only because matches_declared_contract checks them on every build.
+    untested = []
+    for where, model in contracted_marts():
+        constrained = [
+            column["name"]
+            for column in model.get("columns", [])
+            if any(constraint.get("type") == "not_null" for constraint in column.get("constraints", []))
+        ]
+        tests = [test if isinstance(test, str) else next(iter(test)) for test in model.get("data_tests", [])]
+        if constrained and "matches_declared_contract" not in tests:
+            untested.append(f"{where}: {model['name']} ({len(constrained)} not_null constraints)")
+    assert not untested, untested
+
+
+def test_the_constraint_check_sees_the_marts() -> None:
+    names = {model["name"] for _, model in contracted_marts()}
+    assert {"patient_features", "admission_comorbidities", "data_quality_checks"} <= names
+    assert "segment_profiles_wide" not in names  # its generated columns keep it out of contracts
+
+
+def test_the_comparison_catches_a_difference() -> None:
+    left = pd.DataFrame({"subject_id": [1, 2], "share": [0.5, 0.25]})
+    assert_same_values(left, left.copy())
+    with pytest.raises(AssertionError):
+        assert_same_values(left, left.assign(share=[0.5, 0.2500001]))
+    with pytest.raises(AssertionError):
+        assert_same_values(left, left.assign(subject_id=[1, 3]))
+    dated = left.assign(on=pd.to_datetime(["2150-01-01", "2150-01-02"]))
+    with pytest.raises(AssertionError):
+        assert_same_values(dated, dated.assign(on=pd.to_datetime(["2150-01-01", "2150-01-03"])))

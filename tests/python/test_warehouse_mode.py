@@ -19,15 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import DBT, REPO_ROOT, assert_same_values, run_dbt
-from postgres_helpers import (
-    COMPARED,
-    DEMO_ROWS,
-    REQUIRED,
-    connect,
-    frame_from_duckdb,
-    frame_from_postgres,
-    skip_without_server,
-)
+from engine_comparison import COMPARED, DEMO_ROWS, frame_from_duckdb
+from postgres_helpers import REQUIRED, connect, frame_from_postgres, skip_without_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
