@@ -146,21 +146,21 @@ status-postgres: $(PG_STAMP) ## Which build the PostgreSQL schemas publish (and 
 test-postgres: data $(PG_STAMP) postgres-start ## PostgreSQL builds the same marts and segments as DuckDB; publish swaps and rolls back; warehouse mode on a mimic-code layout (pytest -m postgres)
 	MIMIC_SEGMENTS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -m postgres
 
-# Apache Spark: the same SQL layer, through dbt-spark's `session` method (a local SparkSession
+# Apache Spark: the whole project, through dbt-spark's `session` method (a local SparkSession
 # in dbt's own process: Java 17, no server). Its metastore and Parquet warehouse are throwaway,
-# under target/spark (MIMIC_SEGMENTS_SPARK_DIR); the Python models do not run on dbt-spark.
+# under target/spark (MIMIC_SEGMENTS_SPARK_DIR); dbt-spark runs no Python models, so the
+# segmentation is fitted between two dbt builds, as on PostgreSQL.
 SPARK_STAMP := $(VENV)/.installed-spark
-SPARK_SQL_LAYER := --target spark --exclude path:python_models+
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,spark]'
 	@touch $@
 
-build-spark: data $(SPARK_STAMP) ## Build and test the SQL layer on Spark (local session, Parquet tables under target/spark)
-	$(DBT) build $(SPARK_SQL_LAYER)
+build-spark: data $(SPARK_STAMP) ## Build and test everything on Spark in 3 steps: SQL layer, the fit outside dbt, the segment marts (local session, Parquet under target/spark)
+	$(BIN)/python -m mimic_segments.segmentation.warehouse --target spark --build -- $(DBT_ARGS)
 
-test-spark: data $(SPARK_STAMP) ## The SQL layer on Spark gives the same marts as on DuckDB (pytest -m spark; starts a JVM)
+test-spark: data $(SPARK_STAMP) ## Spark builds the same marts and segments as DuckDB; the Python models run on Spark frames (pytest -m spark; starts JVMs)
 	MIMIC_SEGMENTS_REQUIRE_SPARK=1 $(BIN)/python -m pytest -m spark
 
 rollback: $(STAMP) ## Swap the published database with its previous version (run again to undo)

@@ -68,29 +68,42 @@ population_means as (
 
     select
         {%- for feature in profile.numeric %}
-        avg({{ feature }}) as population_mean_{{ feature }},
+        {{ fixed_point_mean(feature) }} as population_mean_{{ feature }},
         {%- endfor %}
         count(*) as num_population_patients
     from clustered_population
 
 ),
 
--- population variance as the mean squared deviation, the deviations rounded to fixed point
+-- squared deviations from the population mean, rounded to fixed point
+squared_deviations as (
+
+    select
+        {%- for feature in profile.numeric %}
+        cast(
+            (clustered_population.{{ feature }} - population_means.population_mean_{{ feature }})
+            * (clustered_population.{{ feature }} - population_means.population_mean_{{ feature }})
+            as {{ dbt.type_numeric() }}
+        ) as squared_deviation_{{ feature }},
+        {%- endfor %}
+        population_means.num_population_patients
+    from clustered_population
+    cross join population_means
+
+),
+
+-- population variance as the mean squared deviation
 population_spread as (
 
     select
         {%- for feature in profile.numeric %}
         -- NULL rather than a division by zero for a feature with no spread
-        nullif(sqrt(avg(cast(
-            (clustered_population.{{ feature }} - population_means.population_mean_{{ feature }})
-            * (clustered_population.{{ feature }} - population_means.population_mean_{{ feature }})
-            as {{ dbt.type_numeric() }}
-        ))), 0) as population_sd_{{ feature }},
+        nullif(sqrt({{ fixed_point_mean('squared_deviation_' ~ feature) }}), 0)
+            as population_sd_{{ feature }},
         {%- endfor %}
-        population_means.num_population_patients
-    from clustered_population
-    cross join population_means
-    group by population_means.num_population_patients
+        num_population_patients
+    from squared_deviations
+    group by num_population_patients
 
 ),
 
@@ -98,11 +111,15 @@ per_segment as (
 
     select
         {%- for feature in profile.numeric %}
-        avg({{ feature }}) as mean_{{ feature }},
+        {{ fixed_point_mean(feature) }} as mean_{{ feature }},
         percentile_cont(0.5) within group (order by {{ feature }}) as median_{{ feature }},
         {%- endfor %}
         {%- for flag in profile.flags %}
-        avg(case when {{ flag }} then 1.0 when not {{ flag }} then 0.0 end) as rate_{{ flag }},
+        -- in floating point: a 1.0 literal is a decimal, whose average Spark cuts at 5 digits
+        avg(case
+            when {{ flag }} then cast(1 as {{ type_double() }})
+            when not {{ flag }} then cast(0 as {{ type_double() }})
+        end) as rate_{{ flag }},
         {%- endfor %}
         segment_key
     from segment_features

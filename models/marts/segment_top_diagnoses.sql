@@ -95,10 +95,11 @@ ranked as (
         icd_code,
         num_patients,
         -- most patients first; ICD version then code break ties, for a stable order
-        row_number() over (
+        -- (cast: row_number() is a bigint on DuckDB and PostgreSQL, an int on Spark)
+        cast(row_number() over (
             partition by segment_key
             order by num_patients desc, icd_version asc, icd_code asc
-        ) as diagnosis_rank
+        ) as bigint) as diagnosis_rank
     from segment_counts
 
 ),

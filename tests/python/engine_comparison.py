@@ -1,7 +1,8 @@
 """Comparing a mart built on another engine with the DuckDB build, value for value.
 
-Shared by test_postgres.py, test_warehouse_mode.py and test_spark.py: the SQL layer's marts
-compared, their keys and row counts on the demo, and the DuckDB side read sorted by those keys.
+Shared by test_postgres.py, test_warehouse_mode.py and test_spark.py: the marts compared (the
+SQL layer's, the segmentation's), their keys and row counts on the demo, and the DuckDB side
+read sorted by those keys.
 The comparison itself is conftest.assert_same_values (checked in test_engines.py).
 """
 
@@ -10,13 +11,27 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-# The marts of the SQL layer compared, with their keys and their rows on the demo (where the
-# segmentation is built too, test_postgres.py adds the segment marts).
+# The marts of the SQL layer compared, with their keys and their rows on the demo.
 COMPARED: dict[str, list[str]] = {
     "patient_features": ["subject_id"],
     "admission_comorbidities": ["hadm_id"],
 }
 DEMO_ROWS = {"patient_features": 100, "admission_comorbidities": 275}
+
+# The segmentation, fitted by the Python models on DuckDB and outside dbt elsewhere
+# (mimic_segments.segmentation.warehouse), with every mart built on it: patients are assigned
+# by the Python scorer on DuckDB, by the SQL scorer elsewhere.
+SEGMENT_MARTS: dict[str, list[str]] = {
+    "segmentation_diagnostics": ["k"],
+    "segment_centroids": ["cluster_id", "feature_position"],
+    "segment_personas": ["cluster_id"],
+    "patient_segments": ["subject_id"],
+    "segments": ["segment_key"],
+    "segment_profiles": ["segment_key", "feature_name", "statistic"],
+    "segment_top_diagnoses": ["segment_key", "diagnosis_rank"],
+    "segment_demographic_mix": ["segment_key", "attribute_name", "category"],
+}
+SEGMENT_ROWS = {"patient_segments": 100, "segment_personas": 4}
 
 
 def sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT, assert_same_values
-from engine_comparison import COMPARED, DEMO_ROWS, frame_from_duckdb
+from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb
 from postgres_helpers import REQUIRED, connect, frame_from_postgres, skip_without_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -29,20 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 if not REQUIRED:
     pytest.importorskip("psycopg2")
 
-# Besides the SQL layer's marts (COMPARED), the segmentation, fitted outside dbt on PostgreSQL
-# and by the Python models on DuckDB, with every mart built on it (patients assigned by the SQL
-# scorer there, by the Python scorer here).
-SEGMENT_MARTS = {
-    "segmentation_diagnostics": ["k"],
-    "segment_centroids": ["cluster_id", "feature_position"],
-    "segment_personas": ["cluster_id"],
-    "patient_segments": ["subject_id"],
-    "segments": ["segment_key"],
-    "segment_profiles": ["segment_key", "feature_name", "statistic"],
-    "segment_top_diagnoses": ["segment_key", "diagnosis_rank"],
-    "segment_demographic_mix": ["segment_key", "attribute_name", "category"],
-}
-ROWS = {**DEMO_ROWS, "patient_segments": 100, "segment_personas": 4}
+ROWS = {**DEMO_ROWS, **SEGMENT_ROWS}
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,27 @@
-"""The SQL layer on Apache Spark gives the same features as on DuckDB, patient by patient.
+"""Apache Spark gives the same features and segments as DuckDB, patient by patient.
 
 dbt-spark's `session` method runs a local SparkSession inside dbt's own process (profile
 target `spark`): no server, but a JVM, whose start-up costs about 20 seconds and whose build
-of the SQL layer takes minutes on two cores. So this module runs only when asked:
-MIMIC_SEGMENTS_REQUIRE_SPARK=1 (set by `make test-spark` and CI), where a missing pyspark or
-Java is a failure; otherwise it is skipped and the default `make test` starts no JVM.
+takes minutes on two cores. dbt-spark runs no Python models, so `make build-spark`'s three
+steps run here: the SQL layer, the segmentation fit through a SparkSession of its own
+(mimic_segments.segmentation.warehouse), the SQL scorer and the segment marts. So this module
+runs only when asked: MIMIC_SEGMENTS_REQUIRE_SPARK=1 (set by `make test-spark` and CI), where a
+missing pyspark or Java is a failure; otherwise it is skipped and `make test` starts no JVM.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from conftest import assert_same_values, run_dbt
-from engine_comparison import COMPARED, DEMO_ROWS, frame_from_duckdb, sorted_by
+from conftest import REPO_ROOT, assert_same_values
+from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb, sorted_by
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
@@ -40,8 +44,18 @@ def spark_built(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         MIMIC_SEGMENTS_SPARK_DIR=str(work / "spark"),
     )
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    result = run_dbt(env, "build", "--target", "spark", "--exclude", "path:python_models+")
-    assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout, result.stdout[-3000:]
+    result = subprocess.run(
+        [sys.executable, "-m", "mimic_segments.segmentation.warehouse", "--target", "spark", "--build"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    # both dbt builds passed every test without a warning, and the fit wrote its three tables
+    assert result.stdout.count("ERROR=0") == 2 and result.stdout.count(" WARN=0 ") == 2, result.stdout[-3000:]
+    assert result.stdout.count("Fitted ") == 3, result.stdout[-3000:]
     return env
 
 
@@ -54,10 +68,21 @@ def _frame_from_spark(spark_dir: str, table: str, keys: list[str]) -> pd.DataFra
     return sorted_by(frame, keys)
 
 
-@pytest.mark.parametrize("table", sorted(COMPARED))
+@pytest.mark.parametrize("table", sorted({**COMPARED, **SEGMENT_MARTS}))
 def test_spark_matches_duckdb(spark_built: dict[str, str], table: str) -> None:
-    keys = COMPARED[table]
+    keys = {**COMPARED, **SEGMENT_MARTS}[table]
     on_duckdb = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DB"], table, keys)
     on_spark = _frame_from_spark(spark_built["MIMIC_SEGMENTS_SPARK_DIR"], table, keys)
-    assert len(on_duckdb) == DEMO_ROWS[table]
+    assert len(on_duckdb) == {**DEMO_ROWS, **SEGMENT_ROWS}.get(table, len(on_duckdb)) and len(on_duckdb) > 0
     assert_same_values(on_duckdb, on_spark)
+
+
+def test_the_sql_scorer_assigns_every_patient_as_python_does(spark_built: dict[str, str]) -> None:
+    """The segment assignment across engines: DuckDB's Python scorer, Spark's SQL scorer."""
+    columns = ["subject_id", "cluster_id", "distance_to_centroid"]
+    by_python = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DB"], "patient_clusters", ["subject_id"])
+    by_sql = _frame_from_spark(
+        spark_built["MIMIC_SEGMENTS_SPARK_DIR"], "patient_nearest_centroid", ["subject_id"]
+    )
+    assert len(by_sql) == 100 and by_sql["cluster_id"].nunique() == 4
+    assert_same_values(by_python[columns], by_sql[columns])

@@ -97,3 +97,12 @@ def test_the_fit_writes_what_the_python_models_wrote(
 def test_a_manifest_without_the_models_is_refused() -> None:
     with pytest.raises(warehouse.WarehouseError, match="no model 'segmentation_diagnostics'"):
         warehouse.plan_from_manifest({"nodes": {}})
+
+
+def test_spark_refuses_a_column_whose_kind_is_not_the_declared_type() -> None:
+    """On Spark the written column types come from the frame: they must be the declared ones."""
+    output = warehouse.Output("marts.t", {"cluster_id": "bigint", "share": "double precision"})
+    frame = pd.DataFrame({"cluster_id": [0.0, 1.0], "share": [0.5, 0.25]})
+    spark = warehouse.SparkWarehouse(connection=None, placeholder="?")
+    with pytest.raises(warehouse.WarehouseError, match=r"cluster_id.*double precision.*bigint"):
+        spark.replace_table(output, frame)

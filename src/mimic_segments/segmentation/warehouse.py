@@ -1,8 +1,8 @@
 """Fit the segmentation outside dbt, for warehouses where dbt runs no Python models.
 
-dbt runs this project's Python models (``python_models/``) on DuckDB; dbt-postgres (and open
-source Spark) cannot. There the build has three steps (``make build-postgres`` runs them all,
-through ``mimic_segments.publishing.schema_swap``):
+dbt runs this project's Python models (``python_models/``) on DuckDB; dbt-postgres and open
+source dbt-spark cannot. There the build has three steps (``make build-postgres`` runs them all,
+through ``mimic_segments.publishing.schema_swap``; ``make build-spark`` through ``--build``):
 
 1. ``dbt build`` of everything up to the clustering inputs (``SQL_LAYER_ARGS``);
 2. this module: read ``int_patients_prepared_for_segmentation`` and the seeds
@@ -24,15 +24,19 @@ cap). Patients are never scored here: that is step 3, in SQL.
 
 ``python -m mimic_segments.segmentation.warehouse [--target postgres]`` (``make fit-postgres``)
 runs step 2 alone on the relations of the manifest dbt last wrote (``DBT_TARGET_PATH``, else
-``target/``).
+``target/``). With ``--build`` it runs the three steps in place on the target's schemas,
+without publishing (``make build-spark``: Spark, through dbt-spark's local ``session`` method,
+where a fit reads and writes through a SparkSession of its own).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -164,6 +168,87 @@ class Warehouse:
             return self.connection.cursor(name=self.streaming_cursor_name)
         return self.connection.cursor()
 
+    def replace_table(self, output: Output, frame: pd.DataFrame) -> None:
+        """Replace ``output.relation`` with ``frame``, columns typed as declared, in one transaction."""
+        columns = ", ".join(f"{c} {output.column_types[c]}" for c in frame.columns)
+        values = ", ".join([self.placeholder] * len(frame.columns))
+        rows = [tuple(_plain(v) for v in row) for row in frame.itertuples(index=False, name=None)]
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(f"drop table if exists {output.relation}")
+            cursor.execute(f"create table {output.relation} ({columns})")
+            if rows:
+                cursor.executemany(
+                    f"insert into {output.relation} ({', '.join(frame.columns)}) values ({values})", rows
+                )
+            self.connection.commit()
+        except Exception:
+            self.connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
+
+class _SparkCursor:
+    """The DB-API subset ``_chunks`` reads with, over a SparkSession: rows come from
+    ``toLocalIterator``, one partition at a time, so a large result is never collected whole."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.description: list[tuple[str, ...]] = []
+        self._rows: Iterator[Any] = iter(())
+
+    def execute(self, sql: str) -> None:
+        frame = self.session.sql(sql)
+        self.description = [(field.name,) for field in frame.schema.fields]
+        self._rows = frame.toLocalIterator()
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in itertools.islice(self._rows, size)]
+
+    def close(self) -> None:
+        self._rows = iter(())
+
+
+class _SparkConnection:
+    """A SparkSession where ``Warehouse`` expects a connection (cursor, close)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def cursor(self) -> _SparkCursor:
+        return _SparkCursor(self.session)
+
+    def close(self) -> None:
+        # the metastore (Derby, embedded) admits one JVM: dbt's next step starts its own
+        self.session.stop()
+
+
+class SparkWarehouse(Warehouse):
+    """Spark through a local SparkSession configured as dbt-spark's ``session`` method
+    configures it (the profile's ``server_side_parameters``: metastore, warehouse directory).
+    Tables are written from a Spark DataFrame with an explicit schema (``frames.to_spark``),
+    Parquet as the project's Spark tables are; Spark has no transactions, so a table is dropped
+    and written again."""
+
+    def replace_table(self, output: Output, frame: pd.DataFrame) -> None:
+        from mimic_segments.segmentation.frames import column_kinds, to_spark
+
+        # to_spark types each column by its kind, named as the contracts name types: it must
+        # be the declared one (Spark would otherwise keep whatever pandas held)
+        differing = {
+            name: (kind, output.column_types[name])
+            for name, kind in column_kinds(frame)
+            if kind != output.column_types[name]
+        }
+        if differing:
+            raise WarehouseError(
+                f"{output.relation}: column kinds differ from the declared types: {differing}"
+            )
+        session = self.connection.session
+        session.sql(f"drop table if exists {output.relation}")
+        to_spark(frame, session).write.format("parquet").saveAsTable(output.relation)
+
 
 def _chunks(
     warehouse: Warehouse, sql: str, chunk_rows: int
@@ -218,27 +303,11 @@ def _plain(value: Any) -> Any:
 
 
 def write_table(warehouse: Warehouse, output: Output, frame: pd.DataFrame) -> None:
-    """Replace ``output.relation`` with ``frame``, columns typed as declared, in one transaction."""
+    """Replace ``output.relation`` with ``frame``, every column declared in YAML."""
     undeclared = [c for c in frame.columns if c not in output.column_types]
     if undeclared:
         raise WarehouseError(f"{output.relation}: columns {undeclared} are not declared in YAML")
-    columns = ", ".join(f"{c} {output.column_types[c]}" for c in frame.columns)
-    values = ", ".join([warehouse.placeholder] * len(frame.columns))
-    rows = [tuple(_plain(v) for v in row) for row in frame.itertuples(index=False, name=None)]
-    cursor = warehouse.connection.cursor()
-    try:
-        cursor.execute(f"drop table if exists {output.relation}")
-        cursor.execute(f"create table {output.relation} ({columns})")
-        if rows:
-            cursor.executemany(
-                f"insert into {output.relation} ({', '.join(frame.columns)}) values ({values})", rows
-            )
-        warehouse.connection.commit()
-    except Exception:
-        warehouse.connection.rollback()
-        raise
-    finally:
-        cursor.close()
+    warehouse.replace_table(output, frame)
 
 
 def fit_in_warehouse(warehouse: Warehouse, plan: FitPlan, chunk_rows: int = CHUNK_ROWS) -> dict[str, int]:
@@ -271,7 +340,8 @@ def profile_credentials(profiles_dir: str | os.PathLike[str], target: str | None
 
 
 def connect(credentials: Any) -> Warehouse:
-    """A connection to the warehouse the credentials name (PostgreSQL; DuckDB for tests)."""
+    """A connection to the warehouse the credentials name (PostgreSQL, a local Spark session;
+    DuckDB for tests)."""
     if credentials.type == "postgres":
         import psycopg2
 
@@ -289,7 +359,16 @@ def connect(credentials: Any) -> Warehouse:
         import duckdb
 
         return Warehouse(duckdb.connect(credentials.path), "?")
-    raise WarehouseError(f"no connection for dbt adapter {credentials.type!r} yet (PostgreSQL and DuckDB)")
+    if credentials.type == "spark" and getattr(credentials.method, "value", credentials.method) == "session":
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.enableHiveSupport()
+        for name, value in (credentials.server_side_parameters or {}).items():
+            builder = builder.config(name, value)
+        return SparkWarehouse(_SparkConnection(builder.getOrCreate()), "?")
+    raise WarehouseError(
+        f"no connection for dbt adapter {credentials.type!r} yet (PostgreSQL, Spark's session method, DuckDB)"
+    )
 
 
 def load_manifest(target_path: Path) -> dict[str, Any]:
@@ -317,10 +396,39 @@ def run(
     return written
 
 
+def build_in_steps(target: str, dbt_args: Sequence[str] = (), project_dir: Path | None = None) -> int:
+    """The three steps in place, on the target's own schemas (no candidate, no swap): what
+    ``make build-spark`` runs. Each step is a process of its own: a local Spark session's
+    metastore (embedded Derby) admits one JVM at a time. Returns the first failing exit code."""
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    steps = [
+        [dbt, "build", "--target", target, *SQL_LAYER_ARGS, *dbt_args],
+        [sys.executable, "-m", "mimic_segments.segmentation.warehouse", "--target", target],
+        [dbt, "build", "--target", target, *MODEL_LAYER_ARGS, *dbt_args],
+    ]
+    for command in steps:
+        print(f"$ {' '.join(Path(command[0]).name if i == 0 else part for i, part in enumerate(command))}")
+        sys.stdout.flush()
+        returncode = subprocess.run(command, cwd=project_dir, check=False).returncode
+        if returncode != 0:
+            return returncode
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", default=None, help="the dbt profile target (default: the profile's)")
+    parser.add_argument(
+        "--build",
+        action="store_true",
+        help="run all three steps on the target's schemas (dbt build, this fit, dbt build)",
+    )
+    parser.add_argument("dbt_args", nargs="*", help="with --build: extra dbt build arguments, after --")
     args = parser.parse_args(argv)
+    if args.build:
+        if args.target is None:
+            parser.error("--build needs --target")
+        return build_in_steps(args.target, args.dbt_args)
     target_path = Path(os.environ.get("DBT_TARGET_PATH") or "target")
     try:
         run(os.environ.get("DBT_PROFILES_DIR") or ".", args.target, target_path)
