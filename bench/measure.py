@@ -223,14 +223,14 @@ class Sampler(threading.Thread):
         self.peak_spill = 0
         self.killed_at: float | None = None  # seconds after start, when the watchdog killed it
         self._stop_event = threading.Event()
-        self._started = time.perf_counter()
+        self._began = time.perf_counter()
 
     def sample(self) -> None:
         rss = session_rss_bytes(self.session)
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_spill = max(self.peak_spill, allocated_bytes(self.spill_dirs))
         if self.kill_above is not None and rss > self.kill_above and self.killed_at is None:
-            self.killed_at = time.perf_counter() - self._started
+            self.killed_at = time.perf_counter() - self._began
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.session, signal.SIGKILL)
 
@@ -306,14 +306,17 @@ def run_measured(
             preexec_fn=_rlimit_as(cap.bytes) if cap.mode == "rlimit-as" else None,
         )
         sampler = Sampler(process.pid, cap.bytes if cap.mode == "watchdog" else None, spill_dirs)
-        sampler.start()
-        _, wait_status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        sampler.stop()
+        try:
+            sampler.start()
+            _, wait_status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+            sampler.stop()
+        finally:
+            # whatever the process left behind in its session goes with it (also when the
+            # benchmark itself is interrupted)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
     process.returncode = os.waitstatus_to_exitcode(wait_status)
-    # whatever the process left behind in its session goes with it
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
     tail = log_path.read_text(errors="replace")[-20_000:]
     status, detail = classify(process.returncode, sampler.killed_at is not None, tail)
     return Run(
