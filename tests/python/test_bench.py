@@ -123,6 +123,27 @@ def test_a_tree_over_the_cap_is_killed_and_reported_out_of_memory(tmp_path: Path
     assert run.seconds < 30  # killed, not finished
 
 
+def test_duckdb_spill_past_its_memory_limit_is_measured(tmp_path: Path) -> None:
+    """A sort bigger than DuckDB's memory_limit spills to its temp_directory, and the sampler sees it."""
+    code = (
+        "import duckdb, sys\n"
+        "settings = {'memory_limit': '64MiB', 'temp_directory': sys.argv[1], 'threads': 1}\n"
+        "con = duckdb.connect(config=settings)\n"
+        "con.execute('select count(*) from (select md5(i::varchar) m from range(3000000) t(i) order by m)')\n"
+    )
+    spill = tmp_path / "duckdb.tmp"
+    run = measure.run_measured(
+        [sys.executable, "-c", code, str(spill)],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        log_path=tmp_path / "run.log",
+        cap=MemoryCap(4 * GIB, "watchdog"),
+        spill_dirs=[spill],
+    )
+    assert run.status == "ok", tmp_path.joinpath("run.log").read_text()
+    assert run.peak_spill_mb > 32  # 3 million 32-character strings do not fit in 64 MiB
+
+
 def test_spill_counts_the_disk_space_files_take(tmp_path: Path) -> None:
     (tmp_path / "spill").mkdir()
     (tmp_path / "spill" / "written.tmp").write_bytes(b"x" * (4 << 20))
