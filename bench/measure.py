@@ -60,6 +60,8 @@ OOM_MARKERS = (
     "java.lang.OutOfMemoryError",
 )
 
+ERROR_MARKERS = ("Failure in ", "Error in ")
+
 
 @dataclass(frozen=True)
 class Run:
@@ -256,10 +258,13 @@ def classify(returncode: int, killed_by_watchdog: bool, log_tail: str) -> tuple[
         return "oom", "the process tree's resident memory passed the cap"
     if returncode == -signal.SIGKILL:
         return "oom", "killed by SIGKILL (the kernel's or the cgroup's out-of-memory killer)"
-    for line in reversed(log_tail.splitlines()):
+    lines = log_tail.splitlines()
+    for line in reversed(lines):
         if any(marker in line for marker in OOM_MARKERS):
             return "oom", line.strip()[:300]
-    return "error", f"exit code {returncode}"
+    # dbt names what failed ("Failure in test ...", "Runtime Error in model ...")
+    named = [line[line.index(word) :].strip() for line in lines for word in ERROR_MARKERS if word in line]
+    return "error", f"exit code {returncode}" + (f": {named[0][:300]}" if named else "")
 
 
 def describe_failure(status: str, seconds: float, cap_bytes: int, detail: str = "") -> str:

@@ -78,6 +78,18 @@ def test_a_failed_run_is_classified_by_how_it_ended(
     assert measure.classify(returncode, killed, tail)[0] == status
 
 
+def test_a_failed_dbt_build_names_what_failed() -> None:
+    tail = (
+        "12:01:02  Finished running 30 table models, 232 data tests in 0 hours 2 minutes.\n"
+        "12:01:02  Failure in test column_sum_matches_patient_features_total_length_of_stay_days "
+        "(models/marts/_marts__models.yml)\n"
+        "12:01:02    Got 1 result, configured to fail if != 0\n"
+    )
+    status, detail = measure.classify(1, False, tail)
+    assert status == "error"
+    assert detail.startswith("exit code 1: Failure in test column_sum_matches_patient_features")
+
+
 def test_a_failure_reads_as_a_result() -> None:
     assert measure.describe_failure("oom", 115.4, CAP) == "out of memory under 18 GiB after 115 s"
     assert measure.describe_failure("error", 3.0, CAP, "exit code 1") == "failed (exit code 1) after 3 s"
