@@ -329,7 +329,8 @@ def run_measured(
         seconds=seconds,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=usage.ru_maxrss / 1024.0,  # KiB on Linux
-        peak_tree_rss_mb=sampler.peak_rss / 2**20,
+        # a peak between two samples can escape the sum; never below the largest process's own
+        peak_tree_rss_mb=max(sampler.peak_rss / 2**20, usage.ru_maxrss / 1024.0),
         peak_spill_mb=sampler.peak_spill / 2**20,
         busy_before=busy_before,
         detail=detail,

@@ -201,6 +201,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     cap_gib = results["memory"]["cap_bytes"] / GIB
     labels = results["labels"]
@@ -254,11 +255,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ):
         axis.set_xscale("log")
         axis.set_yscale("log")
+        axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.yaxis.set_minor_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_xlabel("patients (N)")
         axis.set_ylabel(unit)
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
-    time_axis.legend(fontsize="small")
+    time_axis.legend(fontsize="small", loc="upper left")
     figure.suptitle(
         f"Cost curve, {results['machine'].get('cores', '?')} cores (X: out of memory or failed; "
         f"medians of {results['runs']} runs)"
@@ -387,7 +391,8 @@ def method(results: dict[str, Any]) -> list[str]:
         "differ. Above that size a warm-up run costs minutes: dbt's parse cache is primed with `dbt parse` "
         "and the outputs of the first timed round are compared instead (writing (b)'s and (c)'s features "
         "to Parquet makes their first round a little slower; the median of three is robust to that).",
-        f"- **Timing**: {results['runs']} interleaved rounds of (a), (a-full), (b), (c), each a fresh "
+        f"- **Timing**: {results['runs']} interleaved round{'s' if results['runs'] != 1 else ''} of (a), "
+        "(a-full), (b), (c), each a fresh "
         "process, every dbt build into an empty database: wall time (median, min-max in brackets) and CPU "
         "time (user + system of the process and the children it waited for, from `wait4`). The machine is "
         "shared: before each timed run the benchmark waits (up to 120 s) until other processes use under "

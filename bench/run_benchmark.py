@@ -127,7 +127,7 @@ def production_approach(selector_defined: bool) -> Approach:
         return Approach("a_production", "(a) production build", ("--selector", PRODUCTION_SELECTOR))
     return Approach(
         "a_production",
-        "(a) production build (stand-in: no `production` selector, full build without unit tests)",
+        "(a) production build (stand-in)",
         ("--exclude-resource-type", "unit_test"),
     )
 
