@@ -269,6 +269,8 @@ def classify(returncode: int, killed_by_watchdog: bool, log_tail: str) -> tuple[
 
 def describe_failure(status: str, seconds: float, cap_bytes: int, detail: str = "") -> str:
     """How a failed run reads in the report: a result, with the cap and when it happened."""
+    if status == "oom" and "Out of Memory Error" in detail:
+        return f"out of memory: DuckDB's memory_limit, after {seconds:.0f} s"
     if status == "oom":
         return f"out of memory under {format_gib(cap_bytes)} GiB after {seconds:.0f} s"
     return f"failed ({detail or 'error'}) after {seconds:.0f} s"

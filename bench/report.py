@@ -204,6 +204,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     from matplotlib import ticker
 
     cap_gib = results["memory"]["cap_bytes"] / GIB
+    limit_gib = results["memory"]["duckdb_memory_limit_bytes"] / GIB
     labels = results["labels"]
     figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(12, 4.8))
     for index, key in enumerate(ORDER):
@@ -233,15 +234,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
                 xytext=(6, 4),
                 color=color,
             )
-            memory_axis.plot([size["patients"]], [cap_gib], "X", color=color, markersize=11)
+            # at the limit it ran into: DuckDB's own, or the cap
+            duckdb_limit = "Out of Memory Error" in failure.get("detail", "")
+            at = min(cap_gib, limit_gib) if duckdb_limit else cap_gib
+            memory_axis.plot([size["patients"]], [at], "X", color=color, markersize=11)
             memory_axis.annotate(
-                word, (size["patients"], cap_gib), textcoords="offset points", xytext=(6, -12), color=color
+                word, (size["patients"], at), textcoords="offset points", xytext=(6, -12), color=color
             )
     memory_axis.axhline(cap_gib, color="grey", linestyle="--", linewidth=1)
     memory_axis.annotate(
         f"cap {cap_gib:.3g} GiB", (0.01, cap_gib), xycoords=("axes fraction", "data"), va="bottom"
     )
-    limit_gib = results["memory"]["duckdb_memory_limit_bytes"] / GIB
     memory_axis.axhline(limit_gib, color="grey", linestyle=":", linewidth=1)
     memory_axis.annotate(
         f"DuckDB memory_limit {limit_gib:.3g} GiB",
@@ -262,12 +265,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         axis.set_ylabel(unit)
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
-    time_axis.legend(fontsize="small", loc="upper left")
+    handles, names = time_axis.get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncol=len(ORDER), fontsize="small")
     figure.suptitle(
         f"Cost curve, {results['machine'].get('cores', '?')} cores (X: out of memory or failed; "
         f"medians of {results['runs']} runs)"
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)

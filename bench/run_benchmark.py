@@ -784,6 +784,9 @@ def main(argv: list[str] | None = None) -> int:
         warm_up = patients <= args.warm_up_max
         outcomes, agreement = bench_size(size, approaches, settings, args.runs, warm_up)
         summary = summarise(size, outcomes, agreement, warm_up)
+        for approach in approaches:  # the builds' databases take gigabytes at the largest sizes
+            if approach.is_dbt:
+                size.db_path(approach).unlink(missing_ok=True)
         results["sizes"].append(summary)
         log(
             f"N={patients:,}: "

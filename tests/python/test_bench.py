@@ -93,6 +93,13 @@ def test_a_failed_dbt_build_names_what_failed() -> None:
 def test_a_failure_reads_as_a_result() -> None:
     assert measure.describe_failure("oom", 115.4, CAP) == "out of memory under 18 GiB after 115 s"
     assert measure.describe_failure("error", 3.0, CAP, "exit code 1") == "failed (exit code 1) after 3 s"
+    duckdb_limit = (
+        "_duckdb.OutOfMemoryException: Out of Memory Error: failed to allocate data of size 2.0 MiB"
+    )
+    assert (
+        measure.describe_failure("oom", 4.2, CAP, duckdb_limit)
+        == "out of memory: DuckDB's memory_limit, after 4 s"
+    )
 
 
 def _allocating(megabytes: int, children: int = 0, hold: float = 1.5) -> list[str]:
