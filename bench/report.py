@@ -357,9 +357,15 @@ def marginal_cost(results: dict[str, Any]) -> list[str]:
         "",
         f"From {smallest['patients']:,} to {largest['patients']:,} patients the median wall time grows: "
         + ", ".join(shown)
-        + ". What a build takes at the smallest size is almost all fixed cost (Python and dbt start-up, "
-        "dbt's per-node work, the diagnostics' fixed-size samples), the same at any N.",
+        + ".",
     ]
+    a_low, c_low = _median(smallest, "a_production"), _median(smallest, "c_duckdb")
+    if a_low is not None and c_low is not None:
+        lines[-1] += (
+            f" At {smallest['patients']:,} patients (a) takes {a_low:.1f} s and (c) {c_low:.1f} s: what (a) "
+            "spends beyond (c) there is mostly fixed cost, the same at any N (Python and dbt start-up, "
+            "dbt's per-node work, the diagnostics' fixed-size samples)."
+        )
     if grow["a_production"] is not None and grow["c_duckdb"]:
         lines[-1] += (
             f" The data work of (a) costs {grow['a_production'] / grow['c_duckdb']:.1f}x the lower bound's."

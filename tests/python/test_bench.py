@@ -332,6 +332,8 @@ def test_the_page_reports_an_out_of_memory_run_as_a_result() -> None:
     assert "![Wall time and peak memory against N" in page
     assert "(bench/cost_curve.png)" in page
     assert "hand-written" in page
+    # time per patient against 364,627's: (a) 100 s for 10x the patients of 18 s
+    assert "| 3,646,270 | 0.56 | 0.60 | - | 1.12 |" in page
     assert "Only 3" not in page
     assert "stand-in" not in page
 
