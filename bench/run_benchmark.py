@@ -352,15 +352,11 @@ def _dbt_features_if_built(db_path: Path) -> pd.DataFrame | None:
     if not db_path.is_file():
         return None
     with duckdb.connect(str(db_path), read_only=True) as con:
-        built = {
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts'"
-            ).fetchall()
-        }
-    if not {"patient_features", "patient_clusters"} <= built:
-        return None
-    return _dbt_features(db_path)
+        (tables,) = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' "
+            "and table_name in ('patient_features', 'patient_clusters')"
+        ).fetchone() or (0,)
+    return _dbt_features(db_path) if tables == 2 else None
 
 
 def _parquet(path: Path) -> pd.DataFrame:
