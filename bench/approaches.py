@@ -26,6 +26,7 @@ Run one approach (the benchmark runs each in its own process to measure its peak
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -620,8 +621,16 @@ from joined
 """
 
 
+# The DuckDB memory limit the dbt profile reads (profiles.yml): (c) runs under the same one.
+MEMORY_LIMIT_ENV = "MIMIC_SEGMENTS_DUCKDB_MEMORY_LIMIT"
+# Where (c) spills when it passes the limit (an in-memory database's default is ./.tmp).
+TEMP_DIRECTORY_ENV = "MIMIC_SEGMENTS_BENCH_DUCKDB_TEMP_DIR"
+
+
 def duckdb_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
-    with duckdb.connect() as con:
+    settings = {"memory_limit": MEMORY_LIMIT_ENV, "temp_directory": TEMP_DIRECTORY_ENV}
+    config = {name: os.environ[env] for name, env in settings.items() if os.environ.get(env)}
+    with duckdb.connect(config=config) as con:
         con.execute("set enable_progress_bar = false")
         return con.execute(duckdb_features_sql(release_dir, last_data_year)).df()
 

@@ -1,23 +1,31 @@
-"""Benchmark: this project's `dbt build` against pandas and one DuckDB query, at MIMIC-IV scale.
+"""Benchmark: this project's `dbt build` against pandas and one DuckDB query, from 10,000 patients
+to ten times MIMIC-IV.
 
-For each size N (default 10,000, 100,000 and 364,627 patients, MIMIC-IV 3.1's count):
+For each size N (default 10,000, 100,000, 364,627 = MIMIC-IV 3.1, 1,000,000 and 3,646,270):
 
 1. generate a MIMIC-shaped release of N patients (``mimic_segments.synthetic.generator``, seed 42,
    3.1 volumes) under ``data/bench/release-<N>/``, unless it is already there;
-2. run each approach once untimed (warm-up: dbt's parse cache, the OS file cache) and check
-   that they agree on every feature of every patient and on every cluster id:
-   (a) ``dbt build`` in full-release mode (every model, data test, unit test, the Python model),
+2. up to ``--warm-up-max`` patients (default 364,627), run each approach once untimed (warm-up:
+   dbt's parse cache, the OS file cache) and check that they agree on every feature of every
+   patient and on every cluster id; above it, where one run costs minutes, prime dbt's parse
+   cache only and check the agreement on the outputs of the first timed round instead:
+   (a) the production build, ``dbt build --selector production`` in full-release mode,
+   (a-full) today's full ``dbt build`` (every model, data test, unit test, the diagnostics),
    (b) pandas + scikit-learn (``bench/approaches.py pandas``),
    (c) one DuckDB query + the same K-Means fit (``bench/approaches.py duckdb``);
-3. time ``--runs`` rounds of (a), (b), (c), each in its own process: wall time and the
-   process's peak resident memory (``wait4`` rusage), and for (a) dbt's per-node timings from
-   ``run_results.json``;
-4. write the medians, ratios, per-model timings, machine and method to ``BENCHMARKS.md`` and
-   the raw numbers to ``data/bench/results.json``.
+3. time ``--runs`` interleaved rounds of (a), (a-full), (b), (c), each in its own process under
+   the memory cap (``bench/measure.py``): wall, CPU, peak RSS of the process tree and of its
+   largest process, DuckDB's spill to disk, and for the dbt builds the per-node timings from
+   ``run_results.json``; a run that runs out of memory (or fails) is a result, and that approach
+   is not run again at that size;
+4. write the medians, ratios, targets, per-node timings, machine and method to ``BENCHMARKS.md``
+   (``bench/report.py``), the cost-curve figure to ``bench/cost_curve.png`` and the raw numbers
+   to ``data/bench/results.json``.
 
 Usage::
 
-    python bench/run_benchmark.py [--sizes 10000,100000,364627] [--runs 3] [--out BENCHMARKS.md]
+    python bench/run_benchmark.py [--sizes 10000,364627] [--runs 3] [--quick] [--out BENCHMARKS.md]
+        [--memory-cap-gb 18] [--duckdb-memory-limit-gb 9] [--render-only]
 """
 
 from __future__ import annotations
@@ -29,7 +37,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,22 +46,45 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from approaches import FEATURE_COLUMNS  # noqa: E402
+import report  # noqa: E402
+from approaches import FEATURE_COLUMNS, MEMORY_LIMIT_ENV, TEMP_DIRECTORY_ENV  # noqa: E402
+from measure import (  # noqa: E402
+    CAP_MODES,
+    GIB,
+    MemoryCap,
+    Run,
+    default_cap_bytes,
+    describe_failure,
+    machine_memory_bytes,
+    resolve_cap,
+    run_measured,
+)
 
 from mimic_segments.publishing.publish import git_commit  # noqa: E402
 from mimic_segments.synthetic import generator  # noqa: E402
 
 PYTHON = Path(sys.executable)
 DBT = PYTHON.with_name("dbt")
-DEFAULT_SIZES = (10_000, 100_000, 364_627)
+MIMIC_IV_PATIENTS = 364_627
+DEFAULT_SIZES = (10_000, 100_000, MIMIC_IV_PATIENTS, 1_000_000, 10 * MIMIC_IV_PATIENTS)
+QUICK_SIZES = (10_000, MIMIC_IV_PATIENTS)
 SEED = 42
 RELEASE = "3.1"
 LAST_DATA_YEAR = generator.RELEASES[RELEASE].last_data_year
-TARGETS = {"dbt_seconds": 45.0, "dbt_peak_gb": 3.0, "a_over_c": 2.5}
+PRODUCTION_SELECTOR = "production"
+SELECTORS_PATH = REPO_ROOT / "selectors.yml"
+# DuckDB's memory_limit for (a) and (c), as a share of the cap: the rest is for what DuckDB does
+# not count (the Python models' pandas frames and the fit, dbt itself).
+DUCKDB_SHARE_OF_CAP = 0.5
+# The estimate of a round's seconds, from the runs of 2026-11 and the issue's 3.6M trial
+# (2 cores): a fixed part (start-up, per-node work) and a part per million patients.
+ROUND_FIXED_SECONDS = 30.0
+ROUND_SECONDS_PER_MILLION = 125.0
 
 
 def log(message: str) -> None:
@@ -62,27 +92,125 @@ def log(message: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Running one measured process
+# The approaches
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Measurement:
-    approach: str
-    seconds: float
-    peak_rss_mb: float
-    cpu_seconds: float
-    busy_before: float
-    node_seconds: dict[str, float] = field(default_factory=dict)
-    startup_seconds: float | None = None
-
-
 @dataclass(frozen=True)
-class Run:
-    seconds: float  # wall
-    peak_rss_mb: float  # the process's peak resident set (wait4 rusage)
-    cpu_seconds: float  # user + system time of the process
-    busy_before: float  # share of the machine's CPU busy just before the run (other load)
+class Approach:
+    key: str
+    label: str  # how the report names it
+    dbt_args: tuple[str, ...] = ()  # a dbt build: its selection arguments
+    script: str = ""  # else: the approach of bench/approaches.py
+
+    @property
+    def is_dbt(self) -> bool:
+        return not self.script
+
+
+def has_selector(selectors_yaml: str | None, name: str) -> bool:
+    """Whether a selectors.yml text defines the selector ``name`` (``None``: no such file)."""
+    if not selectors_yaml:
+        return False
+    parsed = yaml.safe_load(selectors_yaml) or {}
+    return any(s.get("name") == name for s in parsed.get("selectors") or [] if isinstance(s, dict))
+
+
+def production_approach(selector_defined: bool) -> Approach:
+    """(a): ``dbt build --selector production``; without the selector, a labelled stand-in.
+
+    The stand-in leaves out the unit tests only (``--exclude-resource-type unit_test``, what dbt
+    recommends for production builds), so that the benchmark runs before the selector exists;
+    the report says so wherever it shows (a).
+    """
+    if selector_defined:
+        return Approach("a_production", "(a) production build", ("--selector", PRODUCTION_SELECTOR))
+    return Approach(
+        "a_production",
+        "(a) production build (stand-in)",
+        ("--exclude-resource-type", "unit_test"),
+    )
+
+
+def all_approaches(selector_defined: bool) -> list[Approach]:
+    return [
+        production_approach(selector_defined),
+        Approach("a_full", "(a-full) full dbt build"),
+        Approach("b_pandas", "(b) pandas + sklearn", script="pandas"),
+        Approach("c_duckdb", "(c) one DuckDB query + sklearn", script="duckdb"),
+    ]
+
+
+@dataclass
+class Settings:
+    cap: MemoryCap
+    duckdb_memory_limit: str  # as DuckDB reads it, e.g. "9GiB"
+
+
+@dataclass
+class Size:
+    patients: int
+    release_dir: Path
+    work_dir: Path
+    rows: dict[str, int]
+    generation_seconds: float | None
+
+    def dbt_dir(self, approach: Approach) -> Path:
+        """Own database and target per approach: each keeps its parse cache and run results."""
+        return self.work_dir / f"dbt-{approach.key}"
+
+    def db_path(self, approach: Approach) -> Path:
+        return self.dbt_dir(approach) / "bench.duckdb"
+
+    def spill_dir(self, approach: Approach) -> Path:
+        """DuckDB's temp_directory: beside a database file its default, ``<path>.tmp``."""
+        if approach.is_dbt:
+            return self.dbt_dir(approach) / "bench.duckdb.tmp"
+        return self.work_dir / f"{approach.key}.duckdb.tmp"
+
+    def env(self, approach: Approach, settings: Settings) -> dict[str, str]:
+        env = dict(os.environ)
+        env[MEMORY_LIMIT_ENV] = settings.duckdb_memory_limit
+        if approach.is_dbt:
+            env.update(
+                DBT_PROFILES_DIR=str(REPO_ROOT),
+                MIMIC_SEGMENTS_DB=str(self.db_path(approach)),
+                DBT_TARGET_PATH=str(self.dbt_dir(approach) / "target"),
+                DBT_LOG_PATH=str(self.dbt_dir(approach) / "logs"),
+                DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+            )
+        else:
+            env[TEMP_DIRECTORY_ENV] = str(self.spill_dir(approach))
+        return env
+
+    def dbt_vars(self) -> str:
+        return json.dumps(
+            {
+                "mimic_source_mode": "release",
+                "mimic_release_dir": str(self.release_dir),
+                "mimic_release_format": "csv",
+                "mimic_last_data_year": LAST_DATA_YEAR,
+            }
+        )
+
+    def command(self, approach: Approach, features_out: Path | None = None) -> list[str]:
+        if approach.is_dbt:
+            return [str(DBT), "build", *approach.dbt_args, "--vars", self.dbt_vars()]
+        command = [
+            str(PYTHON),
+            str(REPO_ROOT / "bench" / "approaches.py"),
+            approach.script,
+            "--release-dir",
+            str(self.release_dir),
+            "--last-data-year",
+            str(LAST_DATA_YEAR),
+        ]
+        if features_out is not None:
+            command += ["--features-out", str(features_out)]
+        return command
+
+    def features_out(self, approach: Approach) -> Path:
+        return self.work_dir / f"features-{approach.key}.parquet"
 
 
 def cpu_busy(interval: float = 1.0) -> float:
@@ -119,90 +247,43 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
 QUIET_WAIT_SECONDS = 120.0
 
 
-def measure(command: list[str], env: dict[str, str], log_path: Path, quiet: bool = False) -> Run:
-    """Run ``command`` (after waiting for a quiet machine if ``quiet``) and measure it."""
+def run_approach(
+    size: Size, approach: Approach, settings: Settings, log_name: str, *, outputs: bool, quiet: bool
+) -> Run:
+    """One run of ``approach`` in a fresh process; a dbt build starts from an empty database."""
     busy = wait_for_quiet(QUIET_WAIT_SECONDS) if quiet else 0.0
-    with log_path.open("w") as output:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        tail = log_path.read_text()[-4000:]
-        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}); log {log_path}:\n{tail}")
-    # ru_maxrss is in KiB on Linux
-    return Run(seconds, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, busy)
+    if approach.is_dbt:
+        size.dbt_dir(approach).mkdir(parents=True, exist_ok=True)
+        size.db_path(approach).unlink(missing_ok=True)
+        size.db_path(approach).with_name("bench.duckdb.wal").unlink(missing_ok=True)
+    else:
+        size.features_out(approach).unlink(missing_ok=True)
+    return run_measured(
+        size.command(approach, size.features_out(approach) if outputs else None),
+        cwd=REPO_ROOT,
+        env=size.env(approach, settings),
+        log_path=size.work_dir / f"{log_name}-{approach.key}.log",
+        cap=settings.cap,
+        spill_dirs=[size.spill_dir(approach)],
+        busy_before=busy,
+    )
 
 
-@dataclass
-class Size:
-    patients: int
-    release_dir: Path
-    work_dir: Path
-    rows: dict[str, int]
-    generation_seconds: float | None
-    parquet_seconds: float | None = None
-
-    def dbt_dir(self, release_format: str) -> Path:
-        """Own database and target per format: switching vars would void dbt's parse cache."""
-        return self.work_dir / f"dbt-{release_format}"
-
-    def db_path(self, release_format: str) -> Path:
-        return self.dbt_dir(release_format) / "bench.duckdb"
-
-    def dbt_env(self, release_format: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            DBT_PROFILES_DIR=str(REPO_ROOT),
-            MIMIC_SEGMENTS_DB=str(self.db_path(release_format)),
-            DBT_TARGET_PATH=str(self.dbt_dir(release_format) / "target"),
-            DBT_LOG_PATH=str(self.dbt_dir(release_format) / "logs"),
-            DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+def prime_parse_cache(size: Size, approach: Approach, settings: Settings) -> None:
+    """``dbt parse`` with the build's vars: the timed builds then start from a warm parse cache."""
+    size.dbt_dir(approach).mkdir(parents=True, exist_ok=True)
+    command = [str(DBT), "parse", "--vars", size.dbt_vars()]
+    run = run_measured(
+        command,
+        cwd=REPO_ROOT,
+        env=size.env(approach, settings),
+        log_path=size.work_dir / f"parse-{approach.key}.log",
+        cap=settings.cap,
+    )
+    if run.status != "ok":
+        raise SystemExit(
+            f"dbt parse failed ({run.detail}); log {size.work_dir / f'parse-{approach.key}.log'}"
         )
-        return env
-
-    def dbt_command(self, release_format: str) -> list[str]:
-        variables = json.dumps(
-            {
-                "mimic_source_mode": "release",
-                "mimic_release_dir": str(self.release_dir),
-                "mimic_release_format": release_format,
-                "mimic_last_data_year": LAST_DATA_YEAR,
-            }
-        )
-        return [str(DBT), "build", "--vars", variables]
-
-    def approach_command(self, approach: str, features_out: Path | None = None) -> list[str]:
-        command = [
-            str(PYTHON),
-            str(REPO_ROOT / "bench" / "approaches.py"),
-            approach,
-            "--release-dir",
-            str(self.release_dir),
-            "--last-data-year",
-            str(LAST_DATA_YEAR),
-        ]
-        if features_out is not None:
-            command += ["--features-out", str(features_out)]
-        return command
-
-
-def convert_to_parquet(size: Size) -> None:
-    """The one-time conversion (a') builds from; timed once, reported apart from the builds."""
-    marker = size.release_dir / "parquet.json"
-    if marker.is_file():
-        size.parquet_seconds = json.loads(marker.read_text())["seconds"]
-        return
-    log(f"N={size.patients:,}: one-time conversion of the release to Parquet copies")
-    seconds = measure(
-        [str(PYTHON), "-m", "mimic_segments.sources.release_parquet", "--release-dir", str(size.release_dir)],
-        dict(os.environ),
-        size.work_dir / "parquet-conversion.log",
-        quiet=True,
-    ).seconds
-    marker.write_text(json.dumps({"seconds": seconds}))
-    size.parquet_seconds = seconds
 
 
 def prepare(patients: int, data_dir: Path) -> Size:
@@ -266,6 +347,18 @@ def _dbt_features(db_path: Path) -> pd.DataFrame:
         ).df()
 
 
+def _dbt_features_if_built(db_path: Path) -> pd.DataFrame | None:
+    """The dbt build's features and clusters, or ``None`` where the build did not make them."""
+    if not db_path.is_file():
+        return None
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        (tables,) = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' "
+            "and table_name in ('patient_features', 'patient_clusters')"
+        ).fetchone() or (0,)
+    return _dbt_features(db_path) if tables == 2 else None
+
+
 def _parquet(path: Path) -> pd.DataFrame:
     with duckdb.connect() as con:
         return con.execute(f"select * from read_parquet('{path}') order by subject_id").df()
@@ -303,43 +396,61 @@ def compare_features(reference: pd.DataFrame, other: pd.DataFrame, label: str) -
     return problems
 
 
-def verify(size: Size) -> dict[str, Any]:
-    """Untimed warm-up of (a), (b), (c) that also proves they compute the same thing."""
-    log(f"N={size.patients:,}: warm-up + agreement check: (a) dbt build")
-    for release_format in ("csv", "parquet"):
-        size.dbt_dir(release_format).mkdir(parents=True, exist_ok=True)
-        size.db_path(release_format).unlink(missing_ok=True)
-        measure(
-            size.dbt_command(release_format),
-            size.dbt_env(release_format),
-            size.work_dir / f"verify-dbt-{release_format}.log",
-        )
-    reference = _dbt_features(size.db_path("csv"))
-    problems = compare_features(
-        reference, _dbt_features(size.db_path("parquet")), "(dbt on Parquet vs dbt on CSV)"
-    )
-    for approach in ("pandas", "duckdb"):
-        log(
-            f"N={size.patients:,}: warm-up + agreement check: "
-            f"({'b' if approach == 'pandas' else 'c'}) {approach}"
-        )
-        out = size.work_dir / f"verify-{approach}.parquet"
-        measure(
-            size.approach_command(approach, out), dict(os.environ), size.work_dir / f"verify-{approach}.log"
-        )
-        problems += compare_features(reference, _parquet(out), f"({approach} vs dbt)")
+def check_agreement(size: Size, approaches: list[Approach], failed: set[str]) -> dict[str, Any]:
+    """Compare the outputs of the last run of each approach, patient by patient; stop if any differ.
+
+    The reference is the first approach (in the order given, dbt builds first) that has outputs;
+    an approach that failed or made no features is listed as not compared.
+    """
+    outputs: dict[str, pd.DataFrame] = {}
+    for approach in approaches:
+        if approach.key in failed:
+            continue
+        if approach.is_dbt:
+            frame = _dbt_features_if_built(size.db_path(approach))
+        else:
+            path = size.features_out(approach)
+            frame = _parquet(path) if path.is_file() else None
+        if frame is not None:
+            outputs[approach.key] = frame
+    not_compared = [a.key for a in approaches if a.key not in outputs]
+    if len(outputs) < 2:
+        log(f"N={size.patients:,}: fewer than two approaches made features: nothing to compare")
+        return {"patients_compared": 0, "compared": list(outputs), "not_compared": not_compared}
+    reference_key, *others = outputs
+    reference = outputs[reference_key]
+    problems = [
+        problem
+        for key in others
+        for problem in compare_features(reference, outputs[key], f"({key} vs {reference_key})")
+    ]
     if problems:
         raise SystemExit("the approaches disagree; not timing them:\n  " + "\n  ".join(problems))
     log(
-        f"N={size.patients:,}: (a), (b) and (c) agree on all {len(reference):,} patients, "
-        "features and clusters"
+        f"N={size.patients:,}: {', '.join(outputs)} agree on all {len(reference):,} patients, "
+        f"features and clusters" + (f" (not compared: {', '.join(not_compared)})" if not_compared else "")
     )
-    return {"patients_compared": len(reference), "columns_compared": [*FEATURE_COLUMNS[1:], "cluster_id"]}
+    return {
+        "patients_compared": len(reference),
+        "columns_compared": [*FEATURE_COLUMNS[1:], "cluster_id"],
+        "compared": list(outputs),
+        "not_compared": not_compared,
+    }
 
 
 # --------------------------------------------------------------------------------------------
-# Timed runs
+# Timed runs and their summary
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one approach gave at one size: its timed runs, or the failure that ended them."""
+
+    runs: list[Run] = field(default_factory=list)
+    node_seconds: list[dict[str, float]] = field(default_factory=list)
+    startup_seconds: list[float] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
 
 
 def _node_timings(target: Path) -> tuple[dict[str, float], float | None]:
@@ -358,91 +469,139 @@ def _node_timings(target: Path) -> tuple[dict[str, float], float | None]:
     return nodes, (first - started).total_seconds() if first else None
 
 
-def timed_round(size: Size, round_number: int, runs: int) -> list[Measurement]:
-    out: list[Measurement] = []
-    label = f"N={size.patients:,} run {round_number}/{runs}"
-    for key, release_format in (("a_dbt", "csv"), ("a_dbt_parquet", "parquet")):
-        size.db_path(release_format).unlink(missing_ok=True)  # every build starts from an empty database
-        run = measure(
-            size.dbt_command(release_format),
-            size.dbt_env(release_format),
-            size.work_dir / f"run{round_number}-dbt-{release_format}.log",
-            quiet=True,
-        )
-        nodes, startup = _node_timings(size.dbt_dir(release_format) / "target")
-        out.append(
-            Measurement(key, run.seconds, run.peak_rss_mb, run.cpu_seconds, run.busy_before, nodes, startup)
-        )
-        log(
-            f"{label}: {'(a) ' if release_format == 'csv' else '(a2)'} dbt build, "
-            f"{release_format:<7} {_describe(run)}"
-        )
-    for key, approach in (("b_pandas", "pandas"), ("c_duckdb", "duckdb")):
-        run = measure(
-            size.approach_command(approach),
-            dict(os.environ),
-            size.work_dir / f"run{round_number}-{approach}.log",
-            quiet=True,
-        )
-        out.append(Measurement(key, run.seconds, run.peak_rss_mb, run.cpu_seconds, run.busy_before))
-        log(f"{label}: ({key[0]})  {approach:<19} {_describe(run)}")
-    return out
-
-
 def _describe(run: Run) -> str:
     return (
-        f"{run.seconds:6.2f} s wall, {run.cpu_seconds:6.2f} s CPU, peak {run.peak_rss_mb:5.0f} MB "
+        f"{run.seconds:7.2f} s wall, {run.cpu_seconds:7.2f} s CPU, peak {run.peak_tree_rss_mb:6.0f} MB tree "
+        f"({run.peak_rss_mb:6.0f} MB largest process), spill {run.peak_spill_mb:5.0f} MB "
         f"(machine {run.busy_before:.0%} busy before)"
     )
 
 
-def summarise(size: Size, measurements: list[Measurement], agreement: dict[str, Any]) -> dict[str, Any]:
-    by_approach: dict[str, list[Measurement]] = {}
-    for m in measurements:
-        by_approach.setdefault(m.approach, []).append(m)
-    approaches = {
-        name: {
-            "median_seconds": statistics.median(m.seconds for m in ms),
-            "min_seconds": min(m.seconds for m in ms),
-            "max_seconds": max(m.seconds for m in ms),
-            "peak_rss_mb": max(m.peak_rss_mb for m in ms),
-            "median_cpu_seconds": statistics.median(m.cpu_seconds for m in ms),
-            "runs": [m.seconds for m in ms],
-            "busy_before": [m.busy_before for m in ms],
-        }
-        for name, ms in by_approach.items()
+def _record_failure(outcome: Outcome, run: Run, phase: str, cap: MemoryCap, label: str) -> None:
+    outcome.failure = {"status": run.status, "seconds": run.seconds, "detail": run.detail, "phase": phase}
+    log(f"{label}: {describe_failure(run.status, run.seconds, cap.bytes, run.detail)}: {run.detail}")
+
+
+def bench_size(
+    size: Size, approaches: list[Approach], settings: Settings, runs: int, warm_up: bool
+) -> tuple[dict[str, Outcome], dict[str, Any]]:
+    outcomes = {a.key: Outcome() for a in approaches}
+    agreement: dict[str, Any] = {}
+    if warm_up:
+        for approach in approaches:
+            log(f"N={size.patients:,}: warm-up + agreement check: {approach.label}")
+            run = run_approach(size, approach, settings, "warm-up", outputs=True, quiet=False)
+            if run.status != "ok":
+                _record_failure(outcomes[approach.key], run, "warm-up", settings.cap, approach.key)
+        agreement = check_agreement(size, approaches, _failed(outcomes))
+    else:
+        for approach in approaches:
+            if approach.is_dbt:
+                log(f"N={size.patients:,}: dbt parse for {approach.key} (warm parse cache; no warm-up run)")
+                prime_parse_cache(size, approach, settings)
+    for round_number in range(1, runs + 1):
+        first_outputs = round_number == 1 and not warm_up
+        for approach in approaches:
+            outcome = outcomes[approach.key]
+            if outcome.failure is not None:
+                continue
+            label = f"N={size.patients:,} run {round_number}/{runs}: {approach.key:<12}"
+            run = run_approach(
+                size, approach, settings, f"run{round_number}", outputs=first_outputs, quiet=True
+            )
+            if run.status != "ok":
+                _record_failure(outcome, run, f"run {round_number}", settings.cap, label)
+                continue
+            outcome.runs.append(run)
+            if approach.is_dbt:
+                nodes, startup = _node_timings(size.dbt_dir(approach) / "target")
+                outcome.node_seconds.append(nodes)
+                outcome.startup_seconds.append(startup or 0.0)
+            log(f"{label} {_describe(run)}")
+        if first_outputs:
+            agreement = check_agreement(size, approaches, _failed(outcomes))
+    return outcomes, agreement
+
+
+def _failed(outcomes: dict[str, Outcome]) -> set[str]:
+    return {key for key, outcome in outcomes.items() if outcome.failure is not None}
+
+
+def summarise_runs(runs: list[Run], failure: dict[str, Any] | None) -> dict[str, Any]:
+    """Medians (wall, CPU) and maxima (memory, spill) over the completed runs, and the failure."""
+    summary: dict[str, Any] = {"runs": [r.as_dict() for r in runs], "failure": failure}
+    if not runs:
+        return summary | dict.fromkeys(
+            (
+                "median_seconds",
+                "min_seconds",
+                "max_seconds",
+                "median_cpu_seconds",
+                "peak_rss_mb",
+                "peak_tree_rss_mb",
+                "peak_spill_mb",
+            )
+        )
+    return summary | {
+        "median_seconds": statistics.median(r.seconds for r in runs),
+        "min_seconds": min(r.seconds for r in runs),
+        "max_seconds": max(r.seconds for r in runs),
+        "median_cpu_seconds": statistics.median(r.cpu_seconds for r in runs),
+        "peak_rss_mb": max(r.peak_rss_mb for r in runs),
+        "peak_tree_rss_mb": max(r.peak_tree_rss_mb for r in runs),
+        "peak_spill_mb": max(r.peak_spill_mb for r in runs),
     }
 
-    def node_medians(runs: list[Measurement]) -> dict[str, float]:
-        node_ids = sorted({node for m in runs for node in m.node_seconds})
-        return {node: statistics.median(m.node_seconds.get(node, 0.0) for m in runs) for node in node_ids}
 
-    a = approaches["a_dbt"]["median_seconds"]
-    a_parquet = approaches["a_dbt_parquet"]["median_seconds"]
-    b = approaches["b_pandas"]["median_seconds"]
-    c = approaches["c_duckdb"]["median_seconds"]
+def node_medians(per_run: list[dict[str, float]]) -> dict[str, float]:
+    node_ids = sorted({node for nodes in per_run for node in nodes})
+    return {node: statistics.median(nodes.get(node, 0.0) for nodes in per_run) for node in node_ids}
+
+
+RATIOS = (
+    ("a_production", "b_pandas"),
+    ("a_production", "c_duckdb"),
+    ("a_full", "b_pandas"),
+    ("a_full", "c_duckdb"),
+    ("a_production", "a_full"),
+)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or ``None`` where either did not complete."""
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def summarise(
+    size: Size, outcomes: dict[str, Outcome], agreement: dict[str, Any], warm_up: bool
+) -> dict[str, Any]:
+    approaches = {key: summarise_runs(o.runs, o.failure) for key, o in outcomes.items()}
     return {
         "patients": size.patients,
         "rows": size.rows,
         "generation_seconds": size.generation_seconds,
-        "parquet_conversion_seconds": size.parquet_seconds,
+        "warm_up": warm_up,
         "agreement": agreement,
         "approaches": approaches,
-        "a_over_b": a / b,
-        "a_over_c": a / c,
-        "a_parquet_over_b": a_parquet / b,
-        "a_parquet_over_c": a_parquet / c,
-        "dbt_startup_seconds": statistics.median(m.startup_seconds or 0.0 for m in by_approach["a_dbt"]),
-        "dbt_parquet_startup_seconds": statistics.median(
-            m.startup_seconds or 0.0 for m in by_approach["a_dbt_parquet"]
-        ),
-        "dbt_node_median_seconds": node_medians(by_approach["a_dbt"]),
-        "dbt_parquet_node_median_seconds": node_medians(by_approach["a_dbt_parquet"]),
+        "ratios": {
+            f"{a}/{b}": ratio(approaches[a]["median_seconds"], approaches[b]["median_seconds"])
+            for a, b in RATIOS
+        },
+        "dbt": {
+            key: {
+                "node_median_seconds": node_medians(o.node_seconds),
+                "startup_seconds": statistics.median(o.startup_seconds) if o.startup_seconds else None,
+            }
+            for key, o in outcomes.items()
+            if key.startswith("a_")
+        },
     }
 
 
 # --------------------------------------------------------------------------------------------
-# Report
+# Machine, commit, generator
 # --------------------------------------------------------------------------------------------
 
 
@@ -476,333 +635,79 @@ def machine() -> dict[str, str]:
     }
 
 
-def _short(node: str) -> str:
-    return node.split(".", 2)[-1] if node.startswith(("model.", "operation.", "seed.")) else node
-
-
-APPROACH_LABELS = {
-    "a_dbt": "(a) dbt build, CSV",
-    "a_dbt_parquet": "(a2) dbt build, Parquet copies",
-    "b_pandas": "(b) pandas + sklearn",
-    "c_duckdb": "(c) one DuckDB query + sklearn",
-}
-
-
-def _node_table(nodes: dict[str, float], startup: float, title: str) -> list[str]:
-    lines = [
-        "",
-        title,
-        "",
-        "Median per-node execution time from dbt's `run_results.json` over the timed runs (2 "
-        "threads, so nodes overlap and the sum exceeds the wall time). dbt start-up (invocation "
-        f"start to the first node: parse cache, adapter, catalog) took {startup:.1f} s; the Python "
-        "interpreter and dbt's imports come before that.",
-        "",
-        "| node | seconds |",
-        "| --- | ---: |",
-    ]
-    non_tests = {k: v for k, v in nodes.items() if not k.startswith(("test.", "unit_test."))}
-    shown = sorted(non_tests.items(), key=lambda kv: -kv[1])
-    lines += [f"| {_short(node)} | {seconds:.2f} |" for node, seconds in shown[:15]]
-    rest = shown[15:]
-    if rest:
-        lines.append(f"| {len(rest)} other models, seeds and hooks (sum) | {sum(v for _, v in rest):.2f} |")
-    tests = [v for k, v in nodes.items() if k.startswith("test.")]
-    units = [v for k, v in nodes.items() if k.startswith("unit_test.")]
-    lines.append(f"| {len(tests)} data tests (sum) | {sum(tests):.2f} |")
-    lines.append(f"| {len(units)} unit tests (sum) | {sum(units):.2f} |")
-    slowest = sorted(((k, v) for k, v in nodes.items() if k.startswith("test.")), key=lambda kv: -kv[1])[:5]
-    lines += [
-        "",
-        "Slowest data tests: " + "; ".join(f"`{k.split('.')[2]}` {v:.2f} s" for k, v in slowest) + ".",
-    ]
-    return lines
-
-
 def source_commit() -> str:
     """The checked-out commit the timings belong to (``-dirty`` with uncommitted changes)."""
     return git_commit(REPO_ROOT, short=True) or "unknown (not a git checkout)"
 
 
-def render(results: dict[str, Any]) -> str:
-    lines = [
-        "# Benchmarks",
-        "",
-        "Generated by `make bench` (`bench/run_benchmark.py`) on "
-        f"{results['date']} at commit {results.get('commit', 'unknown')}; raw numbers in "
-        "`data/bench/results.json` (not committed).",
-        "",
-        "## What is compared",
-        "",
-        "On a MIMIC-shaped generated release of N patients (`mimic_segments.synthetic.generator`, seed "
-        f"{SEED}, MIMIC-IV {RELEASE} volumes per patient; gzipped CSVs in the official layout), "
-        "with the full feature set of `patient_features` (utilization, readmissions, emergency and "
-        "ED use, Charlson, HCUP chronic conditions, ICU, deaths, demographics) and the K-Means "
-        "segmentation:",
-        "",
-        "- **(a) dbt build, CSV**: this project's full `dbt build` in full-release mode "
-        "(`mimic_source_mode: release`, what `make release-build` runs) into an empty DuckDB file: "
-        "the on-run-start release check, the reference seeds, every model (staging and "
-        "intermediate as tables), every data test and unit test (the staging unit tests run in "
-        "demo mode only: their fixtures stand in for the demo seeds), and the Python models "
-        "(k-selection diagnostics on samples, the full-population fit, personas, scoring).",
-        "- **(a2) dbt build, Parquet copies**: the same build over Parquet copies of the release "
-        "(`mimic_release_format: parquet`), written once by `make release-parquet`; the one-time "
-        "conversion is timed apart and not included.",
-        "- **(b) pandas**: what a user would otherwise write: pandas reads the same CSVs (and the "
-        "same reference code lists), computes the same features with sort/groupby/merge, then the "
-        "same full-population K-Means fit (`bench/approaches.py pandas`).",
-        "- **(c) DuckDB**: the lower bound: one hand-written DuckDB query over the same files for "
-        "the same features, then the same fit (`bench/approaches.py duckdb`).",
-        "",
-        "Before timing, each approach runs once untimed (warm-up: dbt's parse cache, the OS file "
-        "cache) and the results are compared patient by patient: every column of "
-        "`patient_features` (floats to 1e-9) and the cluster id; the benchmark stops if any differ. "
-        f"Then {results['runs']} rounds of (a), (a2), (b), (c), each a fresh process: wall time "
-        "(median, min-max in brackets), CPU time (user + system) and the process's peak resident "
-        "memory (`wait4` rusage). The machine is shared: before each run the benchmark waits (up "
-        f"to {QUIET_WAIT_SECONDS:.0f} s) until other processes use under 25% of the CPU, and "
-        "records how busy it was.",
-        "",
-        "## Machine",
-        "",
-        "| | |",
-        "| --- | --- |",
-    ]
-    lines += [f"| {key} | {value} |" for key, value in results["machine"].items()]
-    order = ("a_dbt", "a_dbt_parquet", "b_pandas", "c_duckdb")
-    lines += [
-        "",
-        "## Results",
-        "",
-        "Wall time, median of the runs [min-max]:",
-        "",
-        "| N patients | admissions | diagnoses | ICU stays | "
-        + " | ".join(APPROACH_LABELS[n] for n in order)
-        + " | a/b | a/c | a2/b | a2/c |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for size in results["sizes"]:
-        ap = size["approaches"]
-        rows = size["rows"]
-        cells = [
-            f"{ap[n]['median_seconds']:.1f} s [{ap[n]['min_seconds']:.1f}-{ap[n]['max_seconds']:.1f}]"
-            for n in order
-        ]
-        lines.append(
-            f"| {size['patients']:,} | {rows['hosp/admissions']:,} | {rows['hosp/diagnoses_icd']:,} "
-            f"| {rows['icu/icustays']:,} | "
-            + " | ".join(cells)
-            + f" | {size['a_over_b']:.2f} | {size['a_over_c']:.2f} | {size['a_parquet_over_b']:.2f} "
-            f"| {size['a_parquet_over_c']:.2f} |"
-        )
-    lines += [
-        "",
-        "CPU time (median, user + system, all threads) and peak resident memory (max over runs):",
-        "",
-        "| N patients | " + " | ".join(APPROACH_LABELS[n] for n in order) + " | Parquet conversion (once) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for size in results["sizes"]:
-        ap = size["approaches"]
-        cells = [f"{ap[n]['median_cpu_seconds']:.1f} s, {ap[n]['peak_rss_mb'] / 1024:.2f} GB" for n in order]
-        conversion = size.get("parquet_conversion_seconds")
-        lines.append(
-            f"| {size['patients']:,} | " + " | ".join(cells) + f" | {conversion:.1f} s |"
-            if conversion is not None
-            else f"| {size['patients']:,} | " + " | ".join(cells) + " | - |"
-        )
-    busy = [b for size in results["sizes"] for n in order for b in size["approaches"][n]["busy_before"]]
-    if busy:
-        lines += [
-            "",
-            f"Other load before the timed runs: median {statistics.median(busy):.0%}, max {max(busy):.0%} "
-            "of the CPU.",
-        ]
-
-    largest = results["sizes"][-1]
-    a = largest["approaches"]["a_dbt"]
-    a2 = largest["approaches"]["a_dbt_parquet"]
-    checks = [
-        (
-            "dbt build within 45 s",
-            a["median_seconds"] <= TARGETS["dbt_seconds"],
-            f"{a['median_seconds']:.1f} s",
-        ),
-        (
-            "dbt build within 3 GB peak RSS",
-            a["peak_rss_mb"] / 1024 <= TARGETS["dbt_peak_gb"],
-            f"{a['peak_rss_mb'] / 1024:.2f} GB",
-        ),
-        ("(a) no slower than (b)", largest["a_over_b"] <= 1.0, f"a/b = {largest['a_over_b']:.2f}"),
-        ("a/c at most 2.5", largest["a_over_c"] <= TARGETS["a_over_c"], f"a/c = {largest['a_over_c']:.2f}"),
-        (
-            "(a2), over Parquet copies: no slower than (b)",
-            largest["a_parquet_over_b"] <= 1.0,
-            f"{a2['median_seconds']:.1f} s, a2/b = {largest['a_parquet_over_b']:.2f}",
-        ),
-    ]
-    lines += [
-        "",
-        f"### Targets at N = {largest['patients']:,} (2 cores)",
-        "",
-        "| target | measured | met |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, ok, value in checks]
-    nodes = largest["dbt_node_median_seconds"]
-    smallest = results["sizes"][0]
-    if smallest is not largest:
-        kinds = {
-            kind: sum(1 for node in nodes if node.startswith(f"{kind}."))
-            for kind in ("model", "seed", "test", "unit_test")
-        }
-
-        def median(size: dict[str, Any], name: str) -> float:
-            return float(size["approaches"][name]["median_seconds"])
-
-        grow = {n: median(largest, n) - median(smallest, n) for n in ("a_dbt", "a_dbt_parquet", "c_duckdb")}
-        lines += [
-            "",
-            "### Fixed and marginal cost",
-            "",
-            f"At N = {smallest['patients']:,}, (a) takes {median(smallest, 'a_dbt'):.1f} s and (c) "
-            f"{median(smallest, 'c_duckdb'):.1f} s: (a)'s time there is almost all fixed cost, the same at "
-            "any N: Python and dbt start-up, dbt's per-node work (compiling, running and logging each "
-            f"of {sum(kinds.values())} nodes: {kinds['model']} models, {kinds['seed']} seeds, "
-            f"{kinds['test']} data tests, {kinds['unit_test']} unit tests) and the k-selection "
-            f"diagnostics, which fit fixed-size samples. From {smallest['patients']:,} to "
-            f"{largest['patients']:,} patients (a) grows by {grow['a_dbt']:.1f} s, (a2) by "
-            f"{grow['a_dbt_parquet']:.1f} s and (c) by {grow['c_duckdb']:.1f} s: the data work of the "
-            f"build costs {grow['a_dbt'] / grow['c_duckdb']:.1f}x the lower bound's "
-            f"({grow['a_dbt_parquet'] / grow['c_duckdb']:.1f}x over Parquet copies).",
-        ]
-    unit_times = [t for node, t in nodes.items() if node.startswith("unit_test.")]
-    diagnostics_seconds = nodes.get("model.mimic_segments.segmentation_diagnostics", 0.0)
-    lines += [
-        "",
-        "### What the gap to (b) and (c) comes from, and what was done",
-        "",
-        "Profiled with dbt's `run_results.json` (node timelines) and py-spy (2026-11-26):",
-        "",
-        "- **Per-node work**: dbt compiles each node from Jinja with a full runtime context, runs "
-        "it and emits structured log events. That Python-side work holds the GIL, so it does not "
-        "spread over dbt's two threads, and for small test queries it costs more than the query "
-        "(about 20 ms a node). It does not grow with N and is in neither (b) nor (c).",
-        "- **Start-up**: the Python interpreter and dbt's imports, the parse cache and the adapter "
-        "(see the start-up line under the node tables), and the import of scikit-learn by the "
-        "first Python model.",
-        f"- **The k-selection diagnostics** ({diagnostics_seconds:.1f} s at N = "
-        f"{largest['patients']:,}, median): 77 K-Means fits of a fixed-size sample and 7 "
-        "silhouettes, which (b) and (c) do not do. They no longer delay the rest of the build "
-        "(below), but they compete with it for the two cores.",
-        "- **Data work**: the build reads each file once, but writes staging and intermediate "
-        "tables of millions of rows that (c) never materializes, and its tests read them again.",
-        "- **Done, first pass**: staging reads each release file once (tables from CSV, views over "
-        "Parquet); intermediate aggregates are computed once, not once per test; the pre-flight "
-        "check reads every header in one query; `int_diagnoses_distinct_per_patient` no longer "
-        "carries each code's title on millions of rows; the diagnostics fit the k values side by "
-        "side on both cores; dbt's file log at `info` (logging every statement at `debug` cost "
-        "about a tenth of the CPU).",
-        "- **Done, second pass** (same checks, fewer nodes and scans): (1) per-column `not_null` "
-        "checks became `not_null` constraints: in the contracted marts the database refuses a "
-        "null while the table is built (no query, no node), and everywhere else one "
-        "`matches_declared_contract` test per table checks all its not-null columns in one scan "
-        "(the demo build went from 465 dbt nodes to 297); (2) four tests that "
-        "regrouped the 6.4 million diagnosis rows (7 s of node time at full scale) were replaced "
-        "by checks they are implied by (a left join that keeps the row count cannot fan out; a "
-        "(subject_id, hadm_id) relationship test instead of re-deriving a count-distinct); (3) "
-        "the diagnosis-grain models no longer build a string key per row or count distinct "
-        "admissions per code (unused); (4) `segment_centroids` takes a fixed `cluster_k` from "
-        "the config instead of reading `segmentation_diagnostics`, so the full fit runs beside "
-        "the diagnostics rather than after them (a test holds the two k equal); (5) the "
-        "silhouette distance matrix is computed once for all k (it was computed per k on the "
-        "same rows).",
-        "- **Would close more of the gap** (project decisions, not taken here): run the unit tests "
-        f"in CI only, as dbt recommends for production builds ({len(unit_times)} unit tests, "
-        f"{sum(unit_times):.1f} s of node time here; their fixtures are static, so at scale they "
-        "test nothing new); cheaper diagnostics (fewer initialisations per bootstrap refit, or a "
-        "smaller sample), which would change the selection statistics; fold the range and "
-        "accepted-values tests the way `not_null` was folded (kept as tests here because "
-        "Snowflake and BigQuery do not enforce check constraints); read the HCUP reference with "
-        "`read_csv` instead of seeding it on every build.",
-    ]
-    lines += _node_table(
-        largest["dbt_node_median_seconds"],
-        largest["dbt_startup_seconds"],
-        f"### Where (a)'s time goes at N = {largest['patients']:,}",
-    )
-    lines += _node_table(
-        largest["dbt_parquet_node_median_seconds"],
-        largest.get("dbt_parquet_startup_seconds", 0.0),
-        f"### Where (a2)'s time goes at N = {largest['patients']:,}",
-    )
-
-    gen = results.get("generator_throughput")
-    if gen:
-        lines += [
-            "",
-            "## Generator throughput",
-            "",
-            f"`python -m mimic_segments.synthetic.generator --patients {gen['patients']:,}` (2 cores): "
-            f"{gen['seconds']:.1f} s wall, peak RSS {gen['peak_rss_mb']:.0f} MB, "
-            f"{gen['patients'] / gen['seconds']:,.0f} patients/s; rows: "
-            + ", ".join(f"{k} {v:,}" for k, v in gen["rows"].items())
-            + ".",
-        ]
-    lines += [
-        "",
-        "## Reproduce",
-        "",
-        "```bash",
-        "make bench                                        # 10k, 100k, 364,627 patients; 3 runs each",
-        "make bench BENCH_ARGS='--sizes 10000 --runs 3 --generator-patients 0'",
-        "```",
-        "",
-        "Generated releases, their Parquet copies and the work files go to `data/bench/` (git-ignored).",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def generator_throughput(patients: int, data_dir: Path) -> dict[str, Any]:
+def generator_throughput(patients: int, data_dir: Path, cap: MemoryCap) -> dict[str, Any]:
     out = data_dir / "generator-throughput"
     shutil.rmtree(out, ignore_errors=True)
     log(f"generator throughput: {patients:,} patients")
-    run = measure(
-        [
-            str(PYTHON),
-            "-m",
-            "mimic_segments.synthetic.generator",
-            "--patients",
-            str(patients),
-            "--seed",
-            str(SEED),
-            "--out",
-            str(out),
-        ],
-        dict(os.environ),
-        data_dir / "generator-throughput.log",
-        quiet=True,
+    log_path = data_dir / "generator-throughput.log"
+    command = [str(PYTHON), "-m", "mimic_segments.synthetic.generator", "--patients", str(patients)]
+    command += ["--seed", str(SEED), "--out", str(out)]
+    run = run_measured(
+        command,
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        log_path=log_path,
+        cap=cap,
+        busy_before=wait_for_quiet(QUIET_WAIT_SECONDS),
     )
-    seconds, peak = run.seconds, run.peak_rss_mb
+    if run.status != "ok":
+        raise SystemExit(f"the generator failed ({run.detail}); log {log_path}")
     rows = {}
-    for line in (data_dir / "generator-throughput.log").read_text().splitlines():
+    for line in log_path.read_text().splitlines():
         if line.startswith("wrote "):
             for part in line.split(": ", 1)[1].split(", "):
                 name, count = part.rsplit(" ", 1)
                 rows[name] = int(count.replace(",", ""))
     shutil.rmtree(out, ignore_errors=True)
-    log(f"generator throughput: {seconds:.1f} s, peak {peak:.0f} MB")
-    return {"patients": patients, "seconds": seconds, "peak_rss_mb": peak, "rows": rows}
+    log(f"generator throughput: {run.seconds:.1f} s, peak {run.peak_rss_mb:.0f} MB")
+    return {"patients": patients, "seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "rows": rows}
+
+
+def estimate_seconds(sizes: list[int], runs: int, warm_up_max: int) -> float:
+    """A rough duration of the whole benchmark on 2 cores (releases already generated)."""
+    total = 0.0
+    for patients in sizes:
+        rounds = runs + (1 if patients <= warm_up_max else 0)
+        total += rounds * (ROUND_FIXED_SECONDS + ROUND_SECONDS_PER_MILLION * patients / 1e6)
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(str(n) for n in DEFAULT_SIZES), help="comma-separated N")
     parser.add_argument("--runs", type=int, default=3, help="timed rounds per size (default 3)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"the sizes the first two targets need ({', '.join(f'{n:,}' for n in QUICK_SIZES)}), "
+        "no generator run: about 8 minutes",
+    )
+    parser.add_argument(
+        "--warm-up-max",
+        type=int,
+        default=MIMIC_IV_PATIENTS,
+        help="largest N with an untimed warm-up round; above it the first timed round's outputs are "
+        "compared (default 364627)",
+    )
+    parser.add_argument(
+        "--memory-cap-gb",
+        type=float,
+        help="memory cap per approach, GiB (default: three quarters of the machine's memory)",
+    )
+    parser.add_argument("--memory-cap-mode", choices=CAP_MODES, default="auto")
+    parser.add_argument(
+        "--duckdb-memory-limit-gb",
+        type=float,
+        help=f"DuckDB's memory_limit for (a) and (c), GiB (default: {DUCKDB_SHARE_OF_CAP:.0%} of the cap)",
+    )
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data" / "bench")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
+    parser.add_argument("--figure", type=Path, default=REPO_ROOT / "bench" / "cost_curve.png")
     parser.add_argument(
         "--generator-patients", type=int, default=1_000_000, help="generator throughput run (0 to skip)"
     )
@@ -811,12 +716,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.render_only:
-        args.out.write_text(render(json.loads((args.data_dir / "results.json").read_text())))
-        log(f"wrote {args.out}")
+        report.write(json.loads((args.data_dir / "results.json").read_text()), args.out, args.figure)
+        log(f"wrote {args.out} and {args.figure}")
         return 0
-    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    sizes = (
+        list(QUICK_SIZES)
+        if args.quick
+        else [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    )
+    if args.quick:
+        args.generator_patients = 0
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    total_memory = machine_memory_bytes() or 8 * GIB
+    cap_bytes = int(args.memory_cap_gb * GIB) if args.memory_cap_gb else default_cap_bytes(total_memory)
+    duckdb_bytes = (
+        int(args.duckdb_memory_limit_gb * GIB)
+        if args.duckdb_memory_limit_gb
+        else int(cap_bytes * DUCKDB_SHARE_OF_CAP)
+    )
+    settings = Settings(resolve_cap(cap_bytes, args.memory_cap_mode), f"{duckdb_bytes // 2**20}MiB")
+    selector_defined = has_selector(
+        SELECTORS_PATH.read_text() if SELECTORS_PATH.is_file() else None, PRODUCTION_SELECTOR
+    )
+    approaches = all_approaches(selector_defined)
+    if not selector_defined:
+        log(
+            f"selectors.yml defines no `{PRODUCTION_SELECTOR}` selector at this commit: (a) is a stand-in, "
+            f"`dbt build {' '.join(approaches[0].dbt_args)}`, and the report labels it so"
+        )
+    log(
+        f"sizes {', '.join(f'{n:,}' for n in sizes)}, {args.runs} runs; "
+        f"memory cap {settings.cap.describe()}; "
+        f"DuckDB memory_limit {settings.duckdb_memory_limit}; estimated "
+        f"{estimate_seconds(sizes, args.runs, args.warm_up_max) / 60:.0f} min on 2 cores (+ generation)"
+    )
     args.data_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, Any] = {
@@ -824,29 +758,45 @@ def main(argv: list[str] | None = None) -> int:
         "commit": source_commit(),
         "runs": args.runs,
         "machine": machine(),
+        "memory": {
+            "cap_bytes": settings.cap.bytes,
+            "cap_mode": settings.cap.mode,
+            "cap_description": settings.cap.describe(),
+            "duckdb_memory_limit": settings.duckdb_memory_limit,
+            "duckdb_memory_limit_bytes": duckdb_bytes,
+        },
+        "production": {
+            "selector_defined": selector_defined,
+            "label": approaches[0].label,
+            "dbt_args": list(approaches[0].dbt_args),
+        },
+        "warm_up_max": args.warm_up_max,
+        "labels": {a.key: a.label for a in approaches},
         "sizes": [],
     }
     for patients in sizes:
         size = prepare(patients, args.data_dir)
         size.work_dir.mkdir(parents=True, exist_ok=True)
-        convert_to_parquet(size)
-        agreement = verify(size)
-        measurements: list[Measurement] = []
-        for round_number in range(1, args.runs + 1):
-            measurements += timed_round(size, round_number, args.runs)
-        summary = summarise(size, measurements, agreement)
+        warm_up = patients <= args.warm_up_max
+        outcomes, agreement = bench_size(size, approaches, settings, args.runs, warm_up)
+        summary = summarise(size, outcomes, agreement, warm_up)
+        for approach in approaches:  # the builds' databases take gigabytes at the largest sizes
+            if approach.is_dbt:
+                size.db_path(approach).unlink(missing_ok=True)
         results["sizes"].append(summary)
         log(
-            f"N={patients:,}: medians a {summary['approaches']['a_dbt']['median_seconds']:.1f} s, "
-            f"b {summary['approaches']['b_pandas']['median_seconds']:.1f} s, "
-            f"c {summary['approaches']['c_duckdb']['median_seconds']:.1f} s; "
-            f"a/b {summary['a_over_b']:.2f}, a/c {summary['a_over_c']:.2f}"
+            f"N={patients:,}: "
+            + "; ".join(report.median_text(summary, a.key, settings.cap.bytes) for a in approaches)
         )
+        # after every size: a long run that stops later still leaves what it measured
+        (args.data_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     if args.generator_patients > 0:
-        results["generator_throughput"] = generator_throughput(args.generator_patients, args.data_dir)
+        results["generator_throughput"] = generator_throughput(
+            args.generator_patients, args.data_dir, settings.cap
+        )
     (args.data_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    args.out.write_text(render(results))
-    log(f"wrote {args.out}")
+    report.write(results, args.out, args.figure)
+    log(f"wrote {args.out} and {args.figure}")
     return 0
 
 
