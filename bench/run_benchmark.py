@@ -214,14 +214,19 @@ class Size:
 
 
 def cpu_busy(interval: float = 1.0) -> float:
-    """Share of all cores busy over ``interval`` seconds, from /proc/stat (0 if unavailable)."""
+    """Share of all cores busy over ``interval`` seconds, from /proc/stat (0 if unavailable).
+
+    Time spent by niced processes counts as free: they run only on what the benchmark, at
+    normal priority, leaves idle (the scheduler gives a nice-19 process about 1/70 of a core
+    another process wants), so low-priority work may share the machine with a run.
+    """
     stat = Path("/proc/stat")
     if not stat.is_file():
         return 0.0
 
     def sample() -> tuple[int, int]:
         fields = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
+        idle = fields[1] + fields[3] + fields[4]  # nice + idle + iowait
         return sum(fields), idle
 
     total0, idle0 = sample()
