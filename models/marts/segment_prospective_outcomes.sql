@@ -101,6 +101,28 @@ per_group_totals as (
 -- the sample SD from squared deviations rounded to fixed point and summed exactly, rather
 -- than stddev_samp, whose float accumulation depends on the row order; NULL below 2 patients
 -- per_group_totals is unique on (group_type, group_key, outcome): many-to-one
+per_group_spread as (
+
+    select
+        outcomes_long.group_type,
+        outcomes_long.group_key,
+        outcomes_long.outcome,
+        sum(cast(
+            (outcomes_long.outcome_value - per_group_totals.mean_outcome)
+            * (outcomes_long.outcome_value - per_group_totals.mean_outcome)
+            as {{ dbt.type_numeric() }}
+        )) as sum_squared_deviations
+    from outcomes_long
+    inner join per_group_totals
+        on
+            outcomes_long.group_type = per_group_totals.group_type
+            and outcomes_long.group_key = per_group_totals.group_key
+            and outcomes_long.outcome = per_group_totals.outcome
+    group by outcomes_long.group_type, outcomes_long.group_key, outcomes_long.outcome
+
+),
+
+-- one-to-one on (group_type, group_key, outcome)
 per_group as (
 
     select
@@ -110,26 +132,16 @@ per_group as (
         per_group_totals.outcome,
         per_group_totals.num_patients,
         per_group_totals.mean_outcome,
-        sqrt(sum(cast(
-            (outcomes_long.outcome_value - per_group_totals.mean_outcome)
-            * (outcomes_long.outcome_value - per_group_totals.mean_outcome)
-            as {{ dbt.type_numeric() }}
-        )) / nullif(per_group_totals.num_patients - 1, 0)) as sd_outcome,
+        sqrt(
+            per_group_spread.sum_squared_deviations / nullif(per_group_totals.num_patients - 1, 0)
+        ) as sd_outcome,
         per_group_totals.outcome_total
-    from outcomes_long
-    inner join per_group_totals
+    from per_group_totals
+    inner join per_group_spread
         on
-            outcomes_long.group_type = per_group_totals.group_type
-            and outcomes_long.group_key = per_group_totals.group_key
-            and outcomes_long.outcome = per_group_totals.outcome
-    group by
-        per_group_totals.group_type,
-        per_group_totals.group_key,
-        per_group_totals.group_label,
-        per_group_totals.outcome,
-        per_group_totals.num_patients,
-        per_group_totals.mean_outcome,
-        per_group_totals.outcome_total
+            per_group_totals.group_type = per_group_spread.group_type
+            and per_group_totals.group_key = per_group_spread.group_key
+            and per_group_totals.outcome = per_group_spread.outcome
 
 ),
 
