@@ -13,7 +13,9 @@
       optional, both inclusive; the bounds are SQL, as in the generic test accepted_range) or
       `accepted_values` ({values: [...], quote: true|false}) holds no other value. NULLs are
       not checked (not_null does that). These are the per-column range and value-list tests
-      folded into the same scan: one node per table instead of one per column and rule.
+      folded into the same scan: one node per table instead of one per column and rule;
+    - every column whose `meta` declares `unique: true` repeats no value (NULLs aside, as in
+      dbt's `unique` test).
     Returns one row per disagreement: the column, what was declared, what was found (for the
     row rules, how many rows break them).
 -#}
@@ -23,6 +25,7 @@
 {%- set not_null_columns = [] -%}
 {#- (column, SQL condition a row breaks the rule on, the rule as declared) -#}
 {%- set row_rules = [] -%}
+{%- set unique_columns = [] -%}
 {%- if execute -%}
     {%- set nodes = graph.nodes.values()
         | selectattr('resource_type', 'in', ['model', 'seed'])
@@ -42,6 +45,9 @@
         {%- endif -%}
         {%- if meta.accepted_values is mapping -%}
             {%- do row_rules.append(accepted_values_rule(name | lower, meta.accepted_values)) -%}
+        {%- endif -%}
+        {%- if meta.unique -%}
+            {%- do unique_columns.append(name | lower) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- for name, column in generated_columns(model.identifier).items() -%}
@@ -90,20 +96,25 @@ type_problems as (
 ),
 
 {#- only columns that exist: a missing one is already reported above. Each row check is
-    (column, the condition a breaking row meets, the rule as declared, what the count counts) #}
+    (column, the count of rows breaking it as an aggregate, the rule as declared, what the
+    count counts) #}
 {%- set row_checks = [] %}
 {%- for name in not_null_columns | select('in', actual) %}
-    {%- do row_checks.append((name, adapter.quote(name) ~ ' is null', 'not null', ' null rows')) %}
+    {%- do row_checks.append((name, 'count(*) - count(' ~ adapter.quote(name) ~ ')', 'not null', ' null rows')) %}
+{%- endfor %}
+{%- for name in unique_columns | select('in', actual) %}
+    {#- rows beyond the first of each value; NULLs are not values (as dbt's unique test) #}
+    {%- do row_checks.append((name, 'count(' ~ adapter.quote(name) ~ ') - count(distinct ' ~ adapter.quote(name) ~ ')', 'unique', ' repeated rows')) %}
 {%- endfor %}
 {%- for name, broken_when, declared_as in row_rules | selectattr(0, 'in', actual) %}
-    {%- do row_checks.append((name, broken_when, declared_as, ' rows outside')) %}
+    {%- do row_checks.append((name, 'sum(case when ' ~ broken_when ~ ' then 1 else 0 end)', declared_as, ' rows outside')) %}
 {%- endfor %}
 
 row_counts as (
 
     select
-        {%- for name, broken_when, declared_as, counted in row_checks %}
-        sum(case when {{ broken_when }} then 1 else 0 end) as broken_{{ loop.index }},
+        {%- for name, broken_count, declared_as, counted in row_checks %}
+        {{ broken_count }} as broken_{{ loop.index }},
         {%- endfor %}
         count(*) as row_count
     from {{ model }}
@@ -112,7 +123,7 @@ row_counts as (
 
 row_problems as (
 
-    {%- for name, broken_when, declared_as, counted in row_checks %}
+    {%- for name, broken_count, declared_as, counted in row_checks %}
     select
         '{{ name }}' as column_name,
         '{{ declared_as | replace("'", "''") }}' as declared,

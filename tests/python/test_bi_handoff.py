@@ -251,14 +251,14 @@ def test_not_null_constraints_are_enforced_by_the_database(
         scratch.execute("insert into patient_features (subject_id) values (null)")
 
 
-def test_python_marts_contract_check_catches_nulls_a_wrong_type_and_values_out_of_range(
+def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_range(
     built: dict[str, str], tmp_path: Path
 ) -> None:
     """`matches_declared_contract` stands in for the contract dbt does not enforce on Python
-    models and seeds, and checks the ranges and value lists columns declare in `meta`: on a
-    copy of the built database with nulls in two tables, one retyped column, a value below its
-    range and one outside its list, exactly those fail, each naming the column (and for the row
-    rules, counting the rows)."""
+    models and seeds, and checks the uniqueness, ranges and value lists columns declare in
+    `meta`: on a copy of the built database with nulls in two tables, one retyped column,
+    repeated values, values below their range and one outside its list, exactly those fail,
+    each naming the column (and for the row rules, counting the rows)."""
     copy = tmp_path / "tampered.duckdb"
     shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
     with duckdb.connect(str(copy)) as con:
@@ -273,6 +273,12 @@ def test_python_marts_contract_check_catches_nulls_a_wrong_type_and_values_out_o
         # declared meta: {accepted_range: {min_value: 1}} and {accepted_values: {values: [...]}}
         con.execute("update raw.persona_catalogue set outreach_priority = 0 where catalogue_order <= 2")
         con.execute("update raw.persona_catalogue set persona_kind = 'other' where catalogue_order = 3")
+        # declared meta: {unique: true}: two rows repeat the first row's value
+        con.execute(
+            "update raw.persona_catalogue set care_management_action ="
+            " (select care_management_action from raw.persona_catalogue where catalogue_order = 1)"
+            " where catalogue_order in (2, 3)"
+        )
     env = {**built, "MIMIC_SEGMENTS_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
     result = subprocess.run(
         [
@@ -304,6 +310,12 @@ def test_python_marts_contract_check_catches_nulls_a_wrong_type_and_values_out_o
         )
     assert nulled >= 2
     assert found == [
+        (
+            "matches_declared_contract_persona_catalogue_",
+            "care_management_action",
+            "unique",
+            "2 repeated rows",
+        ),
         ("matches_declared_contract_persona_catalogue_", "description", "not null", "1 null rows"),
         ("matches_declared_contract_persona_catalogue_", "outreach_priority", ">= 1", "2 rows outside"),
         (
