@@ -37,11 +37,11 @@
     them does not depend on the order rows reach it (days_from_seconds() after the sum). -#}
 {% macro seconds_within_window(start_at, end_at, window_start_at, window_end_at) -%}
     (greatest(
-        {{ dbt.datediff(
+        cast({{ dbt.datediff(
             'greatest(' ~ start_at ~ ', ' ~ window_start_at ~ ')',
             'least(' ~ end_at ~ ', ' ~ window_end_at ~ ')',
             'second'
-        ) }},
+        ) }} as {{ dbt.type_bigint() }}),
         0
     ))
 {%- endmacro %}

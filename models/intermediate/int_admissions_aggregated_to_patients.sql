@@ -11,7 +11,11 @@ admissions as (
         admit_year,
         -- whole seconds (the stay's length_of_stay_days is these / 86400): summed as integers,
         -- divided once, so that the totals do not depend on the order rows are added in
-        {{ dbt.datediff('admitted_at', 'discharged_at', 'second') }} as length_of_stay_seconds
+        -- (an integer type on every engine: PostgreSQL's second difference is numeric)
+        cast(
+            {{ dbt.datediff('admitted_at', 'discharged_at', 'second') }}
+            as {{ dbt.type_bigint() }}
+        ) as length_of_stay_seconds
     from {{ ref('int_admissions_in_feature_window') }}
 
 ),
