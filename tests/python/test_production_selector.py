@@ -29,8 +29,15 @@ def reads_diagnostics(node: dict[str, object]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def everything(dbt_env: dict[str, str]) -> list[dict[str, object]]:
-    return listed(dbt_env)
+def ls_env(dbt_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The session's environment with a target of its own: `dbt ls` with other vars rewrites
+    the manifest, which other modules read for the session's build."""
+    return {**dbt_env, "DBT_TARGET_PATH": str(tmp_path_factory.mktemp("production_selector") / "target")}
+
+
+@pytest.fixture(scope="module")
+def everything(ls_env: dict[str, str]) -> list[dict[str, object]]:
+    return listed(ls_env)
 
 
 def test_the_full_build_has_unit_tests_and_the_diagnostics(everything: list[dict[str, object]]) -> None:
@@ -41,9 +48,9 @@ def test_the_full_build_has_unit_tests_and_the_diagnostics(everything: list[dict
 
 
 def test_with_a_fixed_k_production_leaves_out_unit_tests_and_the_diagnostics(
-    dbt_env: dict[str, str], everything: list[dict[str, object]]
+    ls_env: dict[str, str], everything: list[dict[str, object]]
 ) -> None:
-    production = listed(dbt_env, "--selector", "production")
+    production = listed(ls_env, "--selector", "production")
     names = {node["name"] for node in production}
     assert not [node for node in production if node["resource_type"] == "unit_test"]
     assert DIAGNOSTICS not in names and CHOSEN_K_TEST not in names
@@ -63,8 +70,8 @@ def test_with_a_fixed_k_production_leaves_out_unit_tests_and_the_diagnostics(
     assert {"patient_features", "segment_centroids", "patient_clusters"} <= names
 
 
-def test_with_k_auto_production_keeps_the_diagnostics(dbt_env: dict[str, str]) -> None:
-    production = listed(dbt_env, "--selector", "production", "--vars", "{cluster_k: auto}")
+def test_with_k_auto_production_keeps_the_diagnostics(ls_env: dict[str, str]) -> None:
+    production = listed(ls_env, "--selector", "production", "--vars", "{cluster_k: auto}")
     names = {node["name"] for node in production}
     assert DIAGNOSTICS in names and CHOSEN_K_TEST in names
     assert not [node for node in production if node["resource_type"] == "unit_test"]
