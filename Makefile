@@ -1,8 +1,11 @@
 # The project's commands. `make help` lists them.
 #   make build          fetch + verify the MIMIC-IV demo, write the HCUP reference seed, then dbt build
 #                       into a candidate database, published over the one BI reads if every test passed
+#   make build-prod     the same with the selector `production` (selectors.yml): no unit tests, and
+#                       no k-selection diagnostics while cluster_k is fixed
 #   make test           every test: pytest (Python modules, data step, dbt end to end)
 #   make release-build  the same on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
+#   make release-build-prod  the production build of a full release (the one to run per release)
 #   make rollback       swap the published database with the previous version
 #   make bench          the benchmark behind BENCHMARKS.md
 #   make prospective    the segments fitted at an index and validated on the next year, in their own database
@@ -18,7 +21,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build docs docs-serve export report test lint charlson-parity clean \
+.PHONY: help install data build dbt-build build-prod release-build-prod docs docs-serve export report test lint charlson-parity clean \
 	release-build release-parquet generate bench validation-report rollback status prospective \
 	build-postgres test-postgres postgres-start postgres-stop \
 	fit-postgres rollback-postgres status-postgres build-spark test-spark
@@ -67,6 +70,13 @@ dbt-build: $(STAMP) ## dbt build into a candidate, test it, publish it atomicall
 
 build: data dbt-build ## Build everything on the demo: data step, dbt build + tests into a candidate, then publish
 
+# The production build (selectors.yml, selector `production`): every seed, model and data test,
+# without the unit tests and, while cluster_k is fixed, without the k-selection diagnostics.
+PROD_SELECTOR := --selector production
+
+build-prod: data $(STAMP) ## The production build on the demo: data step, then dbt build --selector production, tested, published
+	$(PUBLISH) build -- $(PROD_SELECTOR) $(DBT_ARGS)
+
 docs: $(STAMP) ## Generate the dbt docs site into target/ (index.html, and static_index.html as one file)
 	@test -f $(DEMO_MANIFEST) || { echo "No verified demo data: run 'make build' first." >&2; exit 2; }
 	@test -f "$${MIMIC_SEGMENTS_DB:-mimic_segments.duckdb}" || { echo "No published database: run 'make build' first." >&2; exit 2; }
@@ -111,6 +121,9 @@ lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 
 release-build: $(STAMP) ## Build, test, publish a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
 	$(PUBLISH) build --release -- $(DBT_ARGS)
+
+release-build-prod: $(STAMP) ## The production build of a full release (selector production): what to run on each new release
+	$(PUBLISH) build --release -- $(PROD_SELECTOR) $(DBT_ARGS)
 
 # PostgreSQL: the whole project in three steps, because dbt-postgres runs no Python models:
 # dbt build of the SQL layer, the segmentation fit (mimic_segments.segmentation.warehouse, the

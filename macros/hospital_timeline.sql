@@ -32,15 +32,24 @@
 {%- endmacro %}
 
 
-{#- Days (fractional) of the stay [start_at, end_at] that fall within the window
-    [window_start_at, window_end_at]; 0 when they do not meet. -#}
-{% macro days_within_window(start_at, end_at, window_start_at, window_end_at) -%}
+{#- Whole seconds of the stay [start_at, end_at] that fall within the window
+    [window_start_at, window_end_at]; 0 when they do not meet. An integer, so that a sum of
+    them does not depend on the order rows reach it (days_from_seconds() after the sum). -#}
+{% macro seconds_within_window(start_at, end_at, window_start_at, window_end_at) -%}
     (greatest(
-        {{ dbt.datediff(
+        cast({{ dbt.datediff(
             'greatest(' ~ start_at ~ ', ' ~ window_start_at ~ ')',
             'least(' ~ end_at ~ ', ' ~ window_end_at ~ ')',
             'second'
-        ) }},
+        ) }} as {{ dbt.type_bigint() }}),
         0
-    ) / cast(86400 as {{ type_double() }}))
+    ))
+{%- endmacro %}
+
+
+{#- Fractional days from a number of seconds: divide once, after summing exact integers. A sum
+    of fractional days (doubles) changes in its last bits with the order rows are added in,
+    which on several threads changes from run to run; a sum of whole seconds does not. -#}
+{% macro days_from_seconds(seconds) -%}
+    (cast({{ seconds }} as {{ type_double() }}) / 86400)
 {%- endmacro %}

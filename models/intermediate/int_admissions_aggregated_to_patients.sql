@@ -9,7 +9,13 @@ admissions as (
         admitted_at,
         discharged_at,
         admit_year,
-        length_of_stay_days
+        -- whole seconds (the stay's length_of_stay_days is these / 86400): summed as integers,
+        -- divided once, so that the totals do not depend on the order rows are added in
+        -- (an integer type on every engine: PostgreSQL's second difference is numeric)
+        cast(
+            {{ dbt.datediff('admitted_at', 'discharged_at', 'second') }}
+            as {{ dbt.type_bigint() }}
+        ) as length_of_stay_seconds
     from {{ ref('int_admissions_in_feature_window') }}
 
 ),
@@ -19,8 +25,8 @@ aggregated as (
     select
         subject_id,
         count(*) as num_admissions,
-        sum(length_of_stay_days) as total_length_of_stay_days,
-        avg(length_of_stay_days) as avg_length_of_stay_days,
+        {{ days_from_seconds('sum(length_of_stay_seconds)') }} as total_length_of_stay_days,
+        {{ days_from_seconds('sum(length_of_stay_seconds)') }} / count(*) as avg_length_of_stay_days,
         max(admitted_at) as last_admitted_at,
         max(discharged_at) as last_discharged_at,
         -- the calendar year (shifted) of the most recent admission, for age at that admission

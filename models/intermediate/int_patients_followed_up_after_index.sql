@@ -114,10 +114,10 @@ admissions_in_window as (
         admissions_flagged.is_hospital_death
         and admissions_flagged.discharged_at > indexed.index_at
         and admissions_flagged.discharged_at <= indexed.window_end_at as is_hospital_death_in_window,
-        {{ days_within_window(
+        {{ seconds_within_window(
             'admissions_flagged.admitted_at', 'admissions_flagged.discharged_at',
             'indexed.index_at', 'indexed.window_end_at'
-        ) }} as bed_days_in_window
+        ) }} as bed_seconds_in_window
     from admissions_flagged
     inner join indexed on admissions_flagged.subject_id = indexed.subject_id
 
@@ -128,7 +128,7 @@ admission_outcomes as (
     select
         subject_id,
         count(case when is_admitted_in_window then 1 end) as admissions,
-        sum(bed_days_in_window) as bed_days,
+        {{ days_from_seconds('sum(bed_seconds_in_window)') }} as bed_days,
         count(case when is_admitted_in_window and is_early_readmission then 1 end) as early_readmissions,
         max(case when is_hospital_death_in_window then 1 else 0 end) as died_in_hospital
     from admissions_in_window
@@ -140,10 +140,10 @@ icu_in_window as (
 
     select
         icustays.subject_id,
-        {{ days_within_window(
+        {{ seconds_within_window(
             'icustays.icu_admitted_at', 'icustays.icu_discharged_at',
             'indexed.index_at', 'indexed.window_end_at'
-        ) }} as icu_days_in_window
+        ) }} as icu_seconds_in_window
     from icustays
     inner join indexed on icustays.subject_id = indexed.subject_id
 
@@ -153,7 +153,7 @@ icu_outcomes as (
 
     select
         subject_id,
-        sum(icu_days_in_window) as icu_days
+        {{ days_from_seconds('sum(icu_seconds_in_window)') }} as icu_days
     from icu_in_window
     group by subject_id
 

@@ -68,7 +68,9 @@ outcomes_long as (
         prior_year_admissions_group || ' admission(s) in the prior year' as group_label,
         {%- endif %}
         '{{ outcome }}' as outcome,
-        cast({{ outcome }} as {{ type_double() }}) as outcome_value
+        -- fixed point: sums of it do not depend on the order rows reach them (threads), so
+        -- the same input gives the same output, digit for digit (as in segment_profiles)
+        cast({{ outcome }} as {{ dbt.type_numeric() }}) as outcome_value
     from patients
     {%- if not loop.last %}
     union all
@@ -81,7 +83,7 @@ outcomes_long as (
 
 ),
 
-per_group as (
+per_group_totals as (
 
     select
         group_type,
@@ -90,10 +92,56 @@ per_group as (
         outcome,
         count(*) as num_patients,
         avg(outcome_value) as mean_outcome,
-        stddev_samp(outcome_value) as sd_outcome,
         sum(outcome_value) as outcome_total
     from outcomes_long
     group by group_type, group_key, group_label, outcome
+
+),
+
+-- the sample SD from squared deviations rounded to fixed point and summed exactly, rather
+-- than stddev_samp, whose float accumulation depends on the row order; NULL below 2 patients
+-- per_group_totals is unique on (group_type, group_key, outcome): many-to-one
+per_group_spread as (
+
+    select
+        outcomes_long.group_type,
+        outcomes_long.group_key,
+        outcomes_long.outcome,
+        sum(cast(
+            (outcomes_long.outcome_value - per_group_totals.mean_outcome)
+            * (outcomes_long.outcome_value - per_group_totals.mean_outcome)
+            as {{ dbt.type_numeric() }}
+        )) as sum_squared_deviations
+    from outcomes_long
+    inner join per_group_totals
+        on
+            outcomes_long.group_type = per_group_totals.group_type
+            and outcomes_long.group_key = per_group_totals.group_key
+            and outcomes_long.outcome = per_group_totals.outcome
+    group by outcomes_long.group_type, outcomes_long.group_key, outcomes_long.outcome
+
+),
+
+-- one-to-one on (group_type, group_key, outcome)
+per_group as (
+
+    select
+        per_group_totals.group_type,
+        per_group_totals.group_key,
+        per_group_totals.group_label,
+        per_group_totals.outcome,
+        per_group_totals.num_patients,
+        per_group_totals.mean_outcome,
+        sqrt(
+            per_group_spread.sum_squared_deviations / nullif(per_group_totals.num_patients - 1, 0)
+        ) as sd_outcome,
+        per_group_totals.outcome_total
+    from per_group_totals
+    inner join per_group_spread
+        on
+            per_group_totals.group_type = per_group_spread.group_type
+            and per_group_totals.group_key = per_group_spread.group_key
+            and per_group_totals.outcome = per_group_spread.outcome
 
 ),
 

@@ -8,13 +8,24 @@
       columns a model generates from the feature catalogue (macro generated_columns()) count
       as declared, so a new clustering feature needs no YAML;
     - every declared column with a `not_null` constraint holds no null (an enforced contract
-      would make the database refuse them; here one scan counts them).
-    Returns one row per disagreement: the column, what was declared, what was found.
+      would make the database refuse them; here one scan counts them);
+    - every column whose `meta` declares `accepted_range` ({min_value, max_value}, either
+      optional, both inclusive; the bounds are SQL, as in the generic test accepted_range) or
+      `accepted_values` ({values: [...], quote: true|false}) holds no other value. NULLs are
+      not checked (not_null does that). These are the per-column range and value-list tests
+      folded into the same scan: one node per table instead of one per column and rule;
+    - every column whose `meta` declares `unique: true` repeats no value (NULLs aside, as in
+      dbt's `unique` test).
+    Returns one row per disagreement: the column, what was declared, what was found (for the
+    row rules, how many rows break them).
 -#}
 {% test matches_declared_contract(model) %}
 
 {%- set problems = [] -%}
 {%- set not_null_columns = [] -%}
+{#- (column, SQL condition a row breaks the rule on, the rule as declared) -#}
+{%- set row_rules = [] -%}
+{%- set unique_columns = [] -%}
 {%- if execute -%}
     {%- set nodes = graph.nodes.values()
         | selectattr('resource_type', 'in', ['model', 'seed'])
@@ -28,6 +39,16 @@
         {%- for constraint in column.constraints if constraint.type == 'not_null' -%}
             {%- do not_null_columns.append(name | lower) -%}
         {%- endfor -%}
+        {%- set meta = column.meta or {} -%}
+        {%- if meta.accepted_range is mapping -%}
+            {%- do row_rules.append(accepted_range_rule(name | lower, meta.accepted_range)) -%}
+        {%- endif -%}
+        {%- if meta.accepted_values is mapping -%}
+            {%- do row_rules.append(accepted_values_rule(name | lower, meta.accepted_values)) -%}
+        {%- endif -%}
+        {%- if meta.unique -%}
+            {%- do unique_columns.append(name | lower) -%}
+        {%- endif -%}
     {%- endfor -%}
     {%- for name, column in generated_columns(model.identifier).items() -%}
         {%- do declared.update({name | lower: column.data_type | lower}) -%}
@@ -74,36 +95,48 @@ type_problems as (
 
 ),
 
-{#- only columns that exist: a missing one is already reported above #}
-{%- set checked = not_null_columns | select('in', actual) | list %}
+{#- only columns that exist: a missing one is already reported above. Each row check is
+    (column, the count of rows breaking it as an aggregate, the rule as declared, what the
+    count counts) #}
+{%- set row_checks = [] %}
+{%- for name in not_null_columns | select('in', actual) %}
+    {%- do row_checks.append((name, 'count(*) - count(' ~ adapter.quote(name) ~ ')', 'not null', ' null rows')) %}
+{%- endfor %}
+{%- for name in unique_columns | select('in', actual) %}
+    {#- rows beyond the first of each value; NULLs are not values (as dbt's unique test) #}
+    {%- do row_checks.append((name, 'count(' ~ adapter.quote(name) ~ ') - count(distinct ' ~ adapter.quote(name) ~ ')', 'unique', ' repeated rows')) %}
+{%- endfor %}
+{%- for name, broken_when, declared_as in row_rules | selectattr(0, 'in', actual) %}
+    {%- do row_checks.append((name, 'sum(case when ' ~ broken_when ~ ' then 1 else 0 end)', declared_as, ' rows outside')) %}
+{%- endfor %}
 
-null_counts as (
+row_counts as (
 
     select
-        {%- for name in checked %}
-        count(*) - count({{ adapter.quote(name) }}) as {{ adapter.quote(name) }},
+        {%- for name, broken_count, declared_as, counted in row_checks %}
+        {{ broken_count }} as broken_{{ loop.index }},
         {%- endfor %}
         count(*) as row_count
     from {{ model }}
 
 ),
 
-null_problems as (
+row_problems as (
 
-    {%- for name in checked %}
+    {%- for name, broken_count, declared_as, counted in row_checks %}
     select
         '{{ name }}' as column_name,
-        'not null' as declared,
-        {{ dbt.concat(["cast(" ~ adapter.quote(name) ~ " as " ~ dbt.type_string() ~ ")", "' null rows'"]) }} as found
-    from null_counts
-    where {{ adapter.quote(name) }} > 0
+        '{{ declared_as | replace("'", "''") }}' as declared,
+        {{ dbt.concat(["cast(broken_" ~ loop.index ~ " as " ~ dbt.type_string() ~ ")", "'" ~ counted ~ "'"]) }} as found
+    from row_counts
+    where broken_{{ loop.index }} > 0
     union all
     {%- endfor %}
     select
         cast(null as {{ dbt.type_string() }}) as column_name,
         cast(null as {{ dbt.type_string() }}) as declared,
         cast(null as {{ dbt.type_string() }}) as found
-    from null_counts
+    from row_counts
     where 1 = 0
 
 )
@@ -118,6 +151,6 @@ select
     column_name,
     declared,
     found
-from null_problems
+from row_problems
 
 {% endtest %}

@@ -251,12 +251,14 @@ def test_not_null_constraints_are_enforced_by_the_database(
         scratch.execute("insert into patient_features (subject_id) values (null)")
 
 
-def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
+def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_range(
     built: dict[str, str], tmp_path: Path
 ) -> None:
     """`matches_declared_contract` stands in for the contract dbt does not enforce on Python
-    models and seeds: on a copy of the built database with nulls in two tables
-    and one retyped column, exactly those three fail, each naming the column."""
+    models and seeds, and checks the uniqueness, ranges and value lists columns declare in
+    `meta`: on a copy of the built database with nulls in two tables, one retyped column,
+    repeated values, values below their range and one outside its list, exactly those fail,
+    each naming the column (and for the row rules, counting the rows)."""
     copy = tmp_path / "tampered.duckdb"
     shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
     with duckdb.connect(str(copy)) as con:
@@ -268,6 +270,15 @@ def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
         )
         # and a seed (dbt builds seeds without a contract too)
         con.execute("update raw.persona_catalogue set description = null where catalogue_order = 1")
+        # declared meta: {accepted_range: {min_value: 1}} and {accepted_values: {values: [...]}}
+        con.execute("update raw.persona_catalogue set outreach_priority = 0 where catalogue_order <= 2")
+        con.execute("update raw.persona_catalogue set persona_kind = 'other' where catalogue_order = 3")
+        # declared meta: {unique: true}: two rows repeat the first row's value
+        con.execute(
+            "update raw.persona_catalogue set care_management_action ="
+            " (select care_management_action from raw.persona_catalogue where catalogue_order = 1)"
+            " where catalogue_order in (2, 3)"
+        )
     env = {**built, "MIMIC_SEGMENTS_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
     result = subprocess.run(
         [
@@ -299,7 +310,20 @@ def test_python_marts_contract_check_catches_a_null_and_a_wrong_type(
         )
     assert nulled >= 2
     assert found == [
+        (
+            "matches_declared_contract_persona_catalogue_",
+            "care_management_action",
+            "unique",
+            "2 repeated rows",
+        ),
         ("matches_declared_contract_persona_catalogue_", "description", "not null", "1 null rows"),
+        ("matches_declared_contract_persona_catalogue_", "outreach_priority", ">= 1", "2 rows outside"),
+        (
+            "matches_declared_contract_persona_catalogue_",
+            "persona_kind",
+            "in ('clustered', 'rule_defined')",
+            "1 rows outside",
+        ),
         ("matches_declared_contract_segment_centroids_", "feature_name", "not null", f"{nulled} null rows"),
         ("matches_declared_contract_segment_personas_", "persona_name", "varchar", "integer"),
     ]

@@ -97,3 +97,35 @@ def test_the_comparison_catches_a_difference() -> None:
     dated = left.assign(on=pd.to_datetime(["2150-01-01", "2150-01-02"]))
     with pytest.raises(AssertionError):
         assert_same_values(dated, dated.assign(on=pd.to_datetime(["2150-01-01", "2150-01-03"])))
+
+
+DECLARED_RULES = ("unique", "accepted_range", "accepted_values")
+
+
+def declared_rule_holders() -> Iterator[tuple[str, dict]]:
+    """(where, node) for every model or seed with a column declaring a rule in its `meta`."""
+    for path in (
+        sorted(PROJECT_ROOT.glob("models/**/*.yml"))
+        + sorted(PROJECT_ROOT.glob("python_models/*.yml"))
+        + sorted(PROJECT_ROOT.glob("seeds/*.yml"))
+    ):
+        document = yaml.safe_load(path.read_text()) or {}
+        for node in document.get("models", []) + document.get("seeds", []):
+            if any(set(column.get("meta") or {}) & set(DECLARED_RULES) for column in node.get("columns", [])):
+                yield str(path.relative_to(PROJECT_ROOT)), node
+
+
+def test_every_declared_column_rule_is_checked() -> None:
+    # unique, accepted_range and accepted_values declared in a column's meta are checked only
+    # by matches_declared_contract: a relation without it would leave them unchecked.
+    unchecked = []
+    for where, node in declared_rule_holders():
+        tests = [test if isinstance(test, str) else next(iter(test)) for test in node.get("data_tests", [])]
+        if "matches_declared_contract" not in tests:
+            unchecked.append(f"{where}: {node['name']}")
+    assert not unchecked, unchecked
+
+
+def test_the_rule_check_sees_staging_marts_python_models_and_seeds() -> None:
+    names = {node["name"] for _, node in declared_rule_holders()}
+    assert {"stg_mimic__patients", "patient_features", "segment_centroids", "persona_catalogue"} <= names
