@@ -91,7 +91,7 @@ per_group_totals as (
         group_label,
         outcome,
         count(*) as num_patients,
-        avg(outcome_value) as mean_outcome,
+        {{ fixed_point_mean('outcome_value') }} as mean_outcome,
         sum(outcome_value) as outcome_total
     from outcomes_long
     group by group_type, group_key, group_label, outcome
