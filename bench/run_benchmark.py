@@ -13,6 +13,10 @@ For each size N (default 10,000, 100,000, 364,627 = MIMIC-IV 3.1, 1,000,000 and 
    (a-full) today's full ``dbt build`` (every model, data test, unit test, the diagnostics),
    (b) pandas + scikit-learn (``bench/approaches.py pandas``),
    (c) one DuckDB query + the same K-Means fit (``bench/approaches.py duckdb``);
+   and, up to ``--baseline-max`` patients, (ref) the full build of ``--baseline`` (default the
+   commit issue 15 measured its targets against), from a copy of that commit (``git archive``)
+   under ``data/bench/baseline-<commit>/``: the before of the production build's before/after,
+   timed in the same rounds rather than quoted from another day's run;
 3. time ``--runs`` interleaved rounds of (a), (a-full), (b), (c), each in its own process under
    the memory cap (``bench/measure.py``): wall, CPU, peak RSS of the process tree and of its
    largest process, DuckDB's spill to disk, and for the dbt builds the per-node timings from
@@ -25,19 +29,22 @@ For each size N (default 10,000, 100,000, 364,627 = MIMIC-IV 3.1, 1,000,000 and 
 Usage::
 
     python bench/run_benchmark.py [--sizes 10000,364627] [--runs 3] [--quick] [--out BENCHMARKS.md]
-        [--memory-cap-gb 18] [--duckdb-memory-limit-gb 9] [--render-only]
+        [--memory-cap-gb 18] [--duckdb-memory-limit-gb 9] [--baseline 3db7dd0] [--render-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +92,10 @@ DUCKDB_SHARE_OF_CAP = 0.5
 # (2 cores): a fixed part (start-up, per-node work) and a part per million patients.
 ROUND_FIXED_SECONDS = 30.0
 ROUND_SECONDS_PER_MILLION = 125.0
+# The commit whose full build issue 15 timed at 16.6 s for 10,000 patients (BENCHMARKS.md of
+# 2026-11-26): the baseline its 10,000-patient target halves.
+BASELINE_COMMIT = "3db7dd0"
+BASELINE_KEY = "ref_full"
 
 
 def log(message: str) -> None:
@@ -102,10 +113,18 @@ class Approach:
     label: str  # how the report names it
     dbt_args: tuple[str, ...] = ()  # a dbt build: its selection arguments
     script: str = ""  # else: the approach of bench/approaches.py
+    # the dbt project of another commit (the baseline); None: this checkout
+    project_dir: Path | None = None
+    # whether its outputs join the agreement check (an older commit's mart may differ in columns)
+    compared: bool = True
 
     @property
     def is_dbt(self) -> bool:
         return not self.script
+
+    @property
+    def cwd(self) -> Path:
+        return self.project_dir or REPO_ROOT
 
 
 def has_selector(selectors_yaml: str | None, name: str) -> bool:
@@ -172,8 +191,11 @@ class Size:
         env = dict(os.environ)
         env[MEMORY_LIMIT_ENV] = settings.duckdb_memory_limit
         if approach.is_dbt:
+            if approach.project_dir is not None:
+                # its Python models import its own package, not this checkout's
+                env["PYTHONPATH"] = str(approach.project_dir / "src")
             env.update(
-                DBT_PROFILES_DIR=str(REPO_ROOT),
+                DBT_PROFILES_DIR=str(approach.cwd),
                 MIMIC_SEGMENTS_DB=str(self.db_path(approach)),
                 DBT_TARGET_PATH=str(self.dbt_dir(approach) / "target"),
                 DBT_LOG_PATH=str(self.dbt_dir(approach) / "logs"),
@@ -265,7 +287,7 @@ def run_approach(
         size.features_out(approach).unlink(missing_ok=True)
     return run_measured(
         size.command(approach, size.features_out(approach) if outputs else None),
-        cwd=REPO_ROOT,
+        cwd=approach.cwd,
         env=size.env(approach, settings),
         log_path=size.work_dir / f"{log_name}-{approach.key}.log",
         cap=settings.cap,
@@ -280,7 +302,7 @@ def prime_parse_cache(size: Size, approach: Approach, settings: Settings) -> Non
     command = [str(DBT), "parse", "--vars", size.dbt_vars()]
     run = run_measured(
         command,
-        cwd=REPO_ROOT,
+        cwd=approach.cwd,
         env=size.env(approach, settings),
         log_path=size.work_dir / f"parse-{approach.key}.log",
         cap=settings.cap,
@@ -409,7 +431,7 @@ def check_agreement(size: Size, approaches: list[Approach], failed: set[str]) ->
     """
     outputs: dict[str, pd.DataFrame] = {}
     for approach in approaches:
-        if approach.key in failed:
+        if approach.key in failed or not approach.compared:
             continue
         if approach.is_dbt:
             frame = _dbt_features_if_built(size.db_path(approach))
@@ -418,7 +440,7 @@ def check_agreement(size: Size, approaches: list[Approach], failed: set[str]) ->
             frame = _parquet(path) if path.is_file() else None
         if frame is not None:
             outputs[approach.key] = frame
-    not_compared = [a.key for a in approaches if a.key not in outputs]
+    not_compared = [a.key for a in approaches if a.key not in outputs and a.compared]
     if len(outputs) < 2:
         log(f"N={size.patients:,}: fewer than two approaches made features: nothing to compare")
         return {"patients_compared": 0, "compared": list(outputs), "not_compared": not_compared}
@@ -569,6 +591,8 @@ RATIOS = (
     ("a_full", "b_pandas"),
     ("a_full", "c_duckdb"),
     ("a_production", "a_full"),
+    ("a_production", BASELINE_KEY),
+    ("a_full", BASELINE_KEY),
 )
 
 
@@ -593,6 +617,7 @@ def summarise(
         "ratios": {
             f"{a}/{b}": ratio(approaches[a]["median_seconds"], approaches[b]["median_seconds"])
             for a, b in RATIOS
+            if a in approaches and b in approaches
         },
         "dbt": {
             key: {
@@ -673,13 +698,67 @@ def generator_throughput(patients: int, data_dir: Path, cap: MemoryCap) -> dict[
     return {"patients": patients, "seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb, "rows": rows}
 
 
-def estimate_seconds(sizes: list[int], runs: int, warm_up_max: int) -> float:
-    """A rough duration of the whole benchmark on 2 cores (releases already generated)."""
+def estimate_seconds(sizes: list[int], runs: int, warm_up_max: int, baseline_max: int = 0) -> float:
+    """A rough duration of the whole benchmark on 2 cores (releases already generated).
+
+    A round is (a), (a-full), (b) and (c); where the baseline runs too, it adds about a third.
+    """
     total = 0.0
     for patients in sizes:
         rounds = runs + (1 if patients <= warm_up_max else 0)
-        total += rounds * (ROUND_FIXED_SECONDS + ROUND_SECONDS_PER_MILLION * patients / 1e6)
+        round_seconds = ROUND_FIXED_SECONDS + ROUND_SECONDS_PER_MILLION * patients / 1e6
+        total += rounds * round_seconds * (4 / 3 if patients <= baseline_max else 1)
     return total
+
+
+def baseline_commit(approach: Approach) -> str:
+    """The commit (short hash) a baseline approach was copied from."""
+    assert approach.project_dir is not None
+    return approach.project_dir.name.removeprefix("baseline-")
+
+
+def prepare_baseline(commit: str, data_dir: Path) -> Approach | None:
+    """(ref): the full build of the project at ``commit``, or ``None`` if this clone lacks it.
+
+    The project is copied out of git (``git archive``, no worktree to clean up) into
+    ``data/bench/baseline-<commit>/``, and its reference seed is written as that commit's data
+    step wrote it (``python -m mimic_segments.reference_data``); the demo seeds are not needed,
+    as every benchmark build reads a generated release. It runs on this checkout's environment
+    (same dbt, DuckDB, pandas, scikit-learn), so only the project differs.
+    """
+    resolved = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", f"{commit}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if resolved.returncode != 0:
+        log(f"baseline {commit}: not in this clone's history (a shallow clone?); not timed")
+        return None
+    short = resolved.stdout.strip()
+    project = (data_dir / f"baseline-{short}").resolve()
+    marker = project / ".prepared"
+    if not marker.is_file():
+        log(f"baseline {short}: copying the project out of git into {project}")
+        shutil.rmtree(project, ignore_errors=True)
+        project.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", short], capture_output=True, check=True
+        )
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(project, filter="data")
+        seeded = subprocess.run(
+            [str(PYTHON), "-m", "mimic_segments.reference_data"],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(project / "src")},
+            capture_output=True,
+            text=True,
+        )
+        if seeded.returncode != 0:
+            raise SystemExit(
+                f"baseline {short}: its reference data step failed:\n{seeded.stdout}{seeded.stderr}"
+            )
+        marker.write_text(short + "\n")
+    return Approach(BASELINE_KEY, f"(ref) full build at {short}", project_dir=project, compared=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -709,6 +788,18 @@ def main(argv: list[str] | None = None) -> int:
         "--duckdb-memory-limit-gb",
         type=float,
         help=f"DuckDB's memory_limit for (a) and (c), GiB (default: {DUCKDB_SHARE_OF_CAP:.0%} of the cap)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=BASELINE_COMMIT,
+        help=f"commit whose full build is timed beside (a) as (ref) (default {BASELINE_COMMIT}, the one "
+        "issue 15 measured; '' for none)",
+    )
+    parser.add_argument(
+        "--baseline-max",
+        type=int,
+        default=MIMIC_IV_PATIENTS,
+        help="largest N the baseline runs at (default 364627)",
     )
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data" / "bench")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
@@ -745,6 +836,9 @@ def main(argv: list[str] | None = None) -> int:
         SELECTORS_PATH.read_text() if SELECTORS_PATH.is_file() else None, PRODUCTION_SELECTOR
     )
     approaches = all_approaches(selector_defined)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    baseline = prepare_baseline(args.baseline, args.data_dir) if args.baseline else None
+    baseline_max = args.baseline_max if baseline else 0
     if not selector_defined:
         log(
             f"selectors.yml defines no `{PRODUCTION_SELECTOR}` selector at this commit: (a) is a stand-in, "
@@ -754,9 +848,9 @@ def main(argv: list[str] | None = None) -> int:
         f"sizes {', '.join(f'{n:,}' for n in sizes)}, {args.runs} runs; "
         f"memory cap {settings.cap.describe()}; "
         f"DuckDB memory_limit {settings.duckdb_memory_limit}; estimated "
-        f"{estimate_seconds(sizes, args.runs, args.warm_up_max) / 60:.0f} min on 2 cores (+ generation)"
+        f"{estimate_seconds(sizes, args.runs, args.warm_up_max, baseline_max) / 60:.0f} min on 2 cores "
+        "(+ generation)"
     )
-    args.data_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, Any] = {
         "date": dt.date.today().isoformat(),
@@ -776,22 +870,24 @@ def main(argv: list[str] | None = None) -> int:
             "dbt_args": list(approaches[0].dbt_args),
         },
         "warm_up_max": args.warm_up_max,
-        "labels": {a.key: a.label for a in approaches},
+        "baseline": {"commit": baseline_commit(baseline), "max_patients": baseline_max} if baseline else None,
+        "labels": {a.key: a.label for a in [*approaches, *([baseline] if baseline else [])]},
         "sizes": [],
     }
     for patients in sizes:
         size = prepare(patients, args.data_dir)
         size.work_dir.mkdir(parents=True, exist_ok=True)
         warm_up = patients <= args.warm_up_max
-        outcomes, agreement = bench_size(size, approaches, settings, args.runs, warm_up)
+        at_size = [*approaches, *([baseline] if baseline and patients <= baseline_max else [])]
+        outcomes, agreement = bench_size(size, at_size, settings, args.runs, warm_up)
         summary = summarise(size, outcomes, agreement, warm_up)
-        for approach in approaches:  # the builds' databases take gigabytes at the largest sizes
+        for approach in at_size:  # the builds' databases take gigabytes at the largest sizes
             if approach.is_dbt:
                 size.db_path(approach).unlink(missing_ok=True)
         results["sizes"].append(summary)
         log(
             f"N={patients:,}: "
-            + "; ".join(report.median_text(summary, a.key, settings.cap.bytes) for a in approaches)
+            + "; ".join(report.median_text(summary, a.key, settings.cap.bytes) for a in at_size)
         )
         # after every size: a long run that stops later still leaves what it measured
         (args.data_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))

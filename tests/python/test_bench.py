@@ -353,3 +353,64 @@ def test_the_figure_is_a_png_beside_the_page(tmp_path: Path) -> None:
     report.write(_results(), out, figure, analysis_path=tmp_path / "absent.md")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "](bench/cost_curve.png)" in out.read_text()
+
+
+def _with_baseline(results: dict, seconds: dict[int, float]) -> dict:
+    """``results`` where the baseline (ref) ran beside the others at the sizes of ``seconds``."""
+    results["baseline"] = {"commit": "3db7dd0", "max_patients": max(seconds)}
+    results["labels"][run_benchmark.BASELINE_KEY] = "(ref) full build at 3db7dd0"
+    for index, size in enumerate(results["sizes"]):
+        if size["patients"] in seconds:
+            medians = {key: a["median_seconds"] for key, a in size["approaches"].items()}
+            medians[run_benchmark.BASELINE_KEY] = seconds[size["patients"]]
+            failures = {key: a["failure"] for key, a in size["approaches"].items() if a["failure"]}
+            results["sizes"][index] = _size(size["patients"], medians, failures)
+    return results
+
+
+def test_the_small_target_is_judged_against_the_baseline_timed_side_by_side() -> None:
+    # (a) 7.0 s: under half of 16.6 s, but not under half of the baseline's 13.0 s of the same day
+    results = _with_baseline(_results(), {10_000: 13.0, 364_627: 40.0})
+    name, measured, met = _target(results, "N = 10,000: (a) at most half of the full build issue 15")
+    assert "3db7dd0" in name and "side by side" in name
+    assert (measured, met) == ("a/ref = 0.54 (7.0 s against 13.0 s)", "**no**")
+    assert not any(
+        row[0].startswith("N = 10,000: (a) at most half of the full build's")
+        for row in report.target_rows(results)
+    )
+    page = report.render(results)
+    assert "| 364,627 | 40.0 s [36.0-44.0] | 18.0 s [16.2-19.8] | 25.0 s [22.5-27.5] | 0.45 | 0.62 |" in page
+    assert "3,646,270 | -" not in page  # the table lists only the sizes the baseline ran at
+
+
+def test_ratios_skip_an_approach_not_run_at_that_size() -> None:
+    ratios = _size(10_000, {"a_production": 7.0, "a_full": 16.0, "b_pandas": 1.9, "c_duckdb": 1.9})["ratios"]
+    assert f"a_production/{run_benchmark.BASELINE_KEY}" not in ratios
+    assert ratios["a_production/a_full"] == pytest.approx(7.0 / 16.0)
+
+
+def test_a_baseline_commit_this_clone_lacks_is_skipped(tmp_path: Path) -> None:
+    assert run_benchmark.prepare_baseline("0" * 40, tmp_path) is None
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_baseline_runs_its_own_project_on_its_own_package(tmp_path: Path) -> None:
+    baseline = run_benchmark.Approach(
+        run_benchmark.BASELINE_KEY,
+        "(ref) full build at 3db7dd0",
+        project_dir=tmp_path / "baseline-3db7dd0",
+        compared=False,
+    )
+    size = run_benchmark.Size(10_000, tmp_path / "release", tmp_path / "work", {}, None)
+    settings = run_benchmark.Settings(MemoryCap(CAP, "watchdog"), "9216MiB")
+    env = size.env(baseline, settings)
+    assert env["DBT_PROFILES_DIR"] == str(tmp_path / "baseline-3db7dd0")
+    assert env["PYTHONPATH"] == str(tmp_path / "baseline-3db7dd0" / "src")
+    assert baseline.cwd == tmp_path / "baseline-3db7dd0"
+    assert run_benchmark.baseline_commit(baseline) == "3db7dd0"
+    assert size.command(baseline)[1:3] == ["build", "--vars"]  # the full build: no selection
+    this = run_benchmark.all_approaches(True)[0]
+    assert "PYTHONPATH" not in size.env(this, settings) or size.env(this, settings)[
+        "PYTHONPATH"
+    ] == os.environ.get("PYTHONPATH")
+    assert this.cwd == run_benchmark.REPO_ROOT
