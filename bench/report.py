@@ -527,7 +527,7 @@ def render(results: dict[str, Any], analysis: str = "", figure: str | None = Non
         "",
         "The build over Parquet copies of the release, timed as (a2) until 2026-11, is no longer timed: it "
         "was within 6% of the CSV build at every size measured then, and at 1M and 3.6M patients it would "
-        "add about a quarter to a benchmark that has to fit in about 40 minutes. Full-release mode over "
+        "add about a quarter to a benchmark that already takes about 95 minutes. Full-release mode over "
         "Parquet copies stays tested (`tests/python/test_release_mode.py`).",
         "",
         *method(results),
@@ -660,11 +660,13 @@ def reproduce() -> list[str]:
         "make bench BENCH_ARGS=--quick                 # 10k and 364,627 only, no generator run",
         "make bench BENCH_ARGS='--sizes 10000 --runs 1 --generator-patients 0'",
         "make bench BENCH_ARGS='--memory-cap-gb 12 --duckdb-memory-limit-gb 6'",
+        "make bench BENCH_ARGS=\"--baseline ''\"           # without the before/after baseline (ref)",
         "```",
         "",
-        "On 2 cores, with the releases already generated, expect about 2 minutes at 10,000 patients, 3 at "
-        "100,000, 5 at 364,627, 8 at 1,000,000 and 25 at 3,646,270 (about 40 minutes in all; less when "
-        "(b) runs out of memory at the largest size and is not retried); `--quick` takes about 7. "
+        "On 2 cores, with the releases already generated, expect about 7 minutes at 10,000 patients, 10 "
+        "at 100,000 and 14 at 364,627 (these three with the baseline (ref)), 16 at 1,000,000 and 50 at "
+        "3,646,270 (about 95 minutes in all; less when (b) runs out of memory at the largest size and is "
+        "not retried); `--quick` takes about 20. "
         "Generating the releases the first time adds about 20 s per million patients. Generated releases "
         "and the work files go to `data/bench/` (git-ignored); the DuckDB memory limit of a normal build "
         "is set the same way: `MIMIC_SEGMENTS_DUCKDB_MEMORY_LIMIT=8GB make release-build`.",

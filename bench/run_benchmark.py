@@ -88,10 +88,10 @@ SELECTORS_PATH = REPO_ROOT / "selectors.yml"
 # DuckDB's memory_limit for (a) and (c), as a share of the cap: the rest is for what DuckDB does
 # not count (the Python models' pandas frames and the fit, dbt itself).
 DUCKDB_SHARE_OF_CAP = 0.5
-# The estimate of a round's seconds, from the runs of 2026-11 and the issue's 3.6M trial
+# The estimate of a round's seconds ((a), (a-full), (b), (c)), from the full run of 2026-12-03
 # (2 cores): a fixed part (start-up, per-node work) and a part per million patients.
-ROUND_FIXED_SECONDS = 30.0
-ROUND_SECONDS_PER_MILLION = 125.0
+ROUND_FIXED_SECONDS = 80.0
+ROUND_SECONDS_PER_MILLION = 245.0
 # The commit whose full build issue 15 timed at 16.6 s for 10,000 patients (BENCHMARKS.md of
 # 2026-11-26): the baseline its 10,000-patient target halves.
 BASELINE_COMMIT = "3db7dd0"
@@ -769,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick",
         action="store_true",
         help=f"the sizes the first two targets need ({', '.join(f'{n:,}' for n in QUICK_SIZES)}), "
-        "no generator run: about 8 minutes",
+        "no generator run: about 20 minutes",
     )
     parser.add_argument(
         "--warm-up-max",
