@@ -95,7 +95,7 @@ ROUND_SECONDS_PER_MILLION = 245.0
 # The commit whose full build issue 15 timed at 16.6 s for 10,000 patients (BENCHMARKS.md of
 # 2026-11-26): the baseline its 10,000-patient target halves.
 BASELINE_COMMIT = "3db7dd0"
-BASELINE_KEY = "ref_full"
+BASELINE_KEY = report.BASELINE_KEY  # the report's tables name it; defined there once
 
 
 def log(message: str) -> None:
