@@ -787,7 +787,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duckdb-memory-limit-gb",
         type=float,
-        help=f"DuckDB's memory_limit for (a) and (c), GiB (default: {DUCKDB_SHARE_OF_CAP:.0%} of the cap)",
+        # argparse %-formats help strings: the percent sign is doubled
+        help=f"DuckDB's memory_limit for (a) and (c), GiB (default: {DUCKDB_SHARE_OF_CAP:.0%}% of the cap)",
     )
     parser.add_argument(
         "--baseline",

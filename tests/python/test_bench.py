@@ -422,3 +422,13 @@ def test_the_baseline_runs_its_own_project_on_its_own_package(tmp_path: Path) ->
         "PYTHONPATH"
     ] == os.environ.get("PYTHONPATH")
     assert this.cwd == run_benchmark.REPO_ROOT
+
+
+def test_the_command_line_help_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse %-formats every help string: a stray percent sign crashes `--help`
+    with pytest.raises(SystemExit) as stopped:
+        run_benchmark.main(["--help"])
+    assert stopped.value.code == 0
+    shown = capsys.readouterr().out
+    assert "--duckdb-memory-limit-gb" in shown
+    assert f"{run_benchmark.DUCKDB_SHARE_OF_CAP:.0%} of the cap" in " ".join(shown.split())
