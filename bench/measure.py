@@ -11,7 +11,8 @@ outgrows the cap, kill as a whole. While it runs, a sampler thread reads every
   high-water mark of its spill to disk.
 
 ``wait4`` gives the rest: CPU time (user + system of the process and of the children it
-waited for) and the peak RSS of the single largest process (``ru_maxrss``).
+waited for) and the peak RSS of the single largest process (``ru_maxrss``; ``launcher`` says
+why the benchmark starts runs from a small helper process).
 
 The memory cap, in order of preference:
 

@@ -470,7 +470,9 @@ def method(results: dict[str, Any]) -> list[str]:
         "- **Memory**: each approach runs in its own process session under a cap of "
         f"{memory['cap_description']}. "
         "Peak RSS is the process tree's resident memory summed over its processes, sampled every "
-        f"{SAMPLE_SECONDS:g} s; in brackets the largest single process (`wait4`'s `ru_maxrss`). An approach "
+        f"{SAMPLE_SECONDS:g} s; in brackets the largest single process (`wait4`'s `ru_maxrss`). "
+        + launcher_note(results)
+        + " An approach "
         "that runs out of memory (the cap, Python's `MemoryError`, DuckDB's own limit, the kernel) or fails "
         "is reported with how long it ran, and is not run again at that size; the others continue.",
         f"- **DuckDB**: `memory_limit` = {memory['duckdb_memory_limit']} for (a), (a-full) and (c), through "
@@ -480,6 +482,21 @@ def method(results: dict[str, Any]) -> list[str]:
         f"allocated size, sampled every {SAMPLE_SECONDS:g} s. pandas (b) has no such limit.",
         *before,
     ]
+
+
+def launcher_note(results: dict[str, Any]) -> str:
+    """How the runs were started, which decides the floor under their `ru_maxrss`."""
+    if results.get("launcher"):
+        return (
+            "The runs are started by a helper process of a few megabytes (`bench/launcher.py`), started "
+            "before any data is loaded: on Linux a process's `ru_maxrss` starts at its parent's peak, "
+            "which for the benchmark itself is gigabytes after an agreement check."
+        )
+    return (
+        "These runs were started by the benchmark process itself: on Linux a process's `ru_maxrss` "
+        "starts at its parent's peak, so after a large agreement check a run reports at least the "
+        "benchmark's own peak (later runs are started by `bench/launcher.py`)."
+    )
 
 
 def render(results: dict[str, Any], analysis: str = "", figure: str | None = None) -> str:

@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 import report  # noqa: E402
 from approaches import FEATURE_COLUMNS, MEMORY_LIMIT_ENV, TEMP_DIRECTORY_ENV  # noqa: E402
+from launcher import Launcher  # noqa: E402
 from measure import (  # noqa: E402
     CAP_MODES,
     GIB,
@@ -164,6 +166,9 @@ def all_approaches(selector_defined: bool) -> list[Approach]:
 class Settings:
     cap: MemoryCap
     duckdb_memory_limit: str  # as DuckDB reads it, e.g. "9GiB"
+    # what starts a measured run: main() passes launcher.Launcher's, so that no run inherits
+    # this process's peak memory as its own (see bench/launcher.py)
+    run_measured: Callable[..., Run] = run_measured
 
 
 @dataclass
@@ -285,7 +290,7 @@ def run_approach(
         size.db_path(approach).with_name("bench.duckdb.wal").unlink(missing_ok=True)
     else:
         size.features_out(approach).unlink(missing_ok=True)
-    return run_measured(
+    return settings.run_measured(
         size.command(approach, size.features_out(approach) if outputs else None),
         cwd=approach.cwd,
         env=size.env(approach, settings),
@@ -300,7 +305,7 @@ def prime_parse_cache(size: Size, approach: Approach, settings: Settings) -> Non
     """``dbt parse`` with the build's vars: the timed builds then start from a warm parse cache."""
     size.dbt_dir(approach).mkdir(parents=True, exist_ok=True)
     command = [str(DBT), "parse", "--vars", size.dbt_vars()]
-    run = run_measured(
+    run = settings.run_measured(
         command,
         cwd=approach.cwd,
         env=size.env(approach, settings),
@@ -670,19 +675,19 @@ def source_commit() -> str:
     return git_commit(REPO_ROOT, short=True) or "unknown (not a git checkout)"
 
 
-def generator_throughput(patients: int, data_dir: Path, cap: MemoryCap) -> dict[str, Any]:
+def generator_throughput(patients: int, data_dir: Path, settings: Settings) -> dict[str, Any]:
     out = data_dir / "generator-throughput"
     shutil.rmtree(out, ignore_errors=True)
     log(f"generator throughput: {patients:,} patients")
     log_path = data_dir / "generator-throughput.log"
     command = [str(PYTHON), "-m", "mimic_segments.synthetic.generator", "--patients", str(patients)]
     command += ["--seed", str(SEED), "--out", str(out)]
-    run = run_measured(
+    run = settings.run_measured(
         command,
         cwd=REPO_ROOT,
         env=dict(os.environ),
         log_path=log_path,
-        cap=cap,
+        cap=settings.cap,
         busy_before=wait_for_quiet(QUIET_WAIT_SECONDS),
     )
     if run.status != "ok":
@@ -816,6 +821,13 @@ def main(argv: list[str] | None = None) -> int:
         report.write(json.loads((args.data_dir / "results.json").read_text()), args.out, args.figure)
         log(f"wrote {args.out} and {args.figure}")
         return 0
+    # before any frame is loaded: the measured runs are started by this small helper
+    with Launcher() as launcher:
+        return benchmark(args, parser, launcher)
+
+
+def benchmark(args: argparse.Namespace, parser: argparse.ArgumentParser, launcher: Launcher) -> int:
+    """The benchmark of ``args``, each measured run started by ``launcher``."""
     sizes = (
         list(QUICK_SIZES)
         if args.quick
@@ -832,7 +844,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.duckdb_memory_limit_gb
         else int(cap_bytes * DUCKDB_SHARE_OF_CAP)
     )
-    settings = Settings(resolve_cap(cap_bytes, args.memory_cap_mode), f"{duckdb_bytes // 2**20}MiB")
+    settings = Settings(
+        resolve_cap(cap_bytes, args.memory_cap_mode), f"{duckdb_bytes // 2**20}MiB", launcher.run_measured
+    )
     selector_defined = has_selector(
         SELECTORS_PATH.read_text() if SELECTORS_PATH.is_file() else None, PRODUCTION_SELECTOR
     )
@@ -871,6 +885,7 @@ def main(argv: list[str] | None = None) -> int:
             "dbt_args": list(approaches[0].dbt_args),
         },
         "warm_up_max": args.warm_up_max,
+        "launcher": True,  # runs started by bench/launcher.py (report.launcher_note)
         "baseline": {"commit": baseline_commit(baseline), "max_patients": baseline_max} if baseline else None,
         "labels": {a.key: a.label for a in [*approaches, *([baseline] if baseline else [])]},
         "sizes": [],
@@ -894,7 +909,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.data_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     if args.generator_patients > 0:
         results["generator_throughput"] = generator_throughput(
-            args.generator_patients, args.data_dir, settings.cap
+            args.generator_patients, args.data_dir, settings
         )
     (args.data_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     report.write(results, args.out, args.figure)

@@ -15,6 +15,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "bench"))
+import launcher  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 import run_benchmark  # noqa: E402
@@ -129,6 +130,20 @@ def test_the_tree_is_measured_summed_and_its_largest_process_apart(tmp_path: Pat
     # which vary by machine, but below the three together
     assert 150 <= run.peak_rss_mb < run.peak_tree_rss_mb
     assert run.cpu_seconds > 0
+
+
+def test_runs_started_by_the_launcher_do_not_inherit_this_process_peak(tmp_path: Path) -> None:
+    measured = {"cwd": tmp_path, "env": dict(os.environ), "cap": MemoryCap(8 * GIB, "watchdog")}
+    command = [sys.executable, "-c", "pass"]  # about 10 MB of its own
+    with launcher.Launcher() as helper:  # started before this process grows
+        block = b"x" * (600 << 20)
+        direct = measure.run_measured(command, log_path=tmp_path / "direct.log", **measured)
+        helped = helper.run_measured(command, log_path=tmp_path / "helped.log", **measured)
+        del block
+    # started from here, the run reports at least this process's peak, 600 MB it never used
+    assert direct.status == "ok" and direct.peak_rss_mb >= 600
+    assert helped.status == "ok" and helped.peak_rss_mb < 100
+    assert helped.seconds > 0 and helped.cpu_seconds > 0
 
 
 def test_a_tree_over_the_cap_is_killed_and_reported_out_of_memory(tmp_path: Path) -> None:
@@ -346,6 +361,13 @@ def test_the_page_reports_an_out_of_memory_run_as_a_result() -> None:
     assert "| 3,646,270 | 0.56 | 0.60 | - | 1.12 |" in page
     assert "Only 3" not in page
     assert "stand-in" not in page
+
+
+def test_the_page_says_how_the_runs_were_started() -> None:
+    helped = {**_results(), "launcher": True}
+    assert "started by a helper process" in report.render(helped)
+    # results written before the launcher existed carry the parent's peak: the page says so
+    assert "started by the benchmark process itself" in report.render(_results())
 
 
 def test_the_page_labels_the_stand_in_and_too_few_runs() -> None:
