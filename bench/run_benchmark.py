@@ -821,12 +821,14 @@ def main(argv: list[str] | None = None) -> int:
         report.write(json.loads((args.data_dir / "results.json").read_text()), args.out, args.figure)
         log(f"wrote {args.out} and {args.figure}")
         return 0
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     # before any frame is loaded: the measured runs are started by this small helper
     with Launcher() as launcher:
-        return benchmark(args, parser, launcher)
+        return benchmark(args, launcher)
 
 
-def benchmark(args: argparse.Namespace, parser: argparse.ArgumentParser, launcher: Launcher) -> int:
+def benchmark(args: argparse.Namespace, launcher: Launcher) -> int:
     """The benchmark of ``args``, each measured run started by ``launcher``."""
     sizes = (
         list(QUICK_SIZES)
@@ -835,8 +837,6 @@ def benchmark(args: argparse.Namespace, parser: argparse.ArgumentParser, launche
     )
     if args.quick:
         args.generator_patients = 0
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
     total_memory = machine_memory_bytes() or 8 * GIB
     cap_bytes = int(args.memory_cap_gb * GIB) if args.memory_cap_gb else default_cap_bytes(total_memory)
     duckdb_bytes = (

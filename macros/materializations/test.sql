@@ -1,20 +1,9 @@
 {#-
-    The data-test materialization, overriding dbt's built-in one (docs block `stored_failures`).
-
-    dbt's own stores the rows of every test configured with store_failures: each test first
-    writes its failing rows to a table in the audit schema (empty when it passes) and is then
-    counted from that table, so every passing test still costs a create, a commit and a drop on
-    the next build. This project stores failures for every test (dbt_project.yml), and nearly
-    all of them pass: that bookkeeping was about an eighth of a production build from an empty
-    database at 10,000 patients, and nearly a third when rebuilding in place.
-
-    Here a test is counted first, straight from its query. Only a test that found rows writes
-    them to its audit table (the query runs a second time, on that path only); a passing test
-    writes nothing and drops the audit table a previous failing build left, so the audit schema
-    holds exactly the failures and warnings of the last build, nothing stale.
-    The result dbt reports (failures, warn, error) is the same as with the built-in version.
-
-    Engine-neutral: only adapter macros (get_create_sql, drop_relation), as dbt's own uses.
+    The data-test materialization, in place of dbt's built-in one on every engine. Why and
+    what it costs: docs block `stored_failures` (docs/build_and_quality.md), the one place
+    that explains it. In short: a test is counted from its own query; only a test that found
+    rows writes them to its audit table (the query runs again, on that path only); a passing
+    test drops the table an earlier build left. Only adapter macros, as dbt's own uses.
 -#}
 {%- materialization test, default -%}
 
