@@ -15,11 +15,13 @@
       not checked (not_null does that). These are the per-column range and value-list tests
       folded into the same scan: one node per table instead of one per column and rule;
     - every column whose `meta` declares `unique: true` repeats no value (NULLs aside, as in
-      dbt's `unique` test).
+      dbt's `unique` test);
+    - every check listed in `checks` (macro declared_check: a generic test's name and its
+      arguments, e.g. a reconciliation or a relationship) selects no row.
     Returns one row per disagreement: the column, what was declared, what was found (for the
-    row rules, how many rows break them).
+    row rules and the checks, how many rows break them).
 -#}
-{% test matches_declared_contract(model) %}
+{% test matches_declared_contract(model, checks=[]) %}
 
 {%- set problems = [] -%}
 {%- set not_null_columns = [] -%}
@@ -121,15 +123,42 @@ row_counts as (
 
 ),
 
-row_problems as (
+{#- each declared check, counted from its own test's SQL #}
+{%- set declared_checks = [] %}
+{%- for check in checks %}
+    {%- do declared_checks.append(declared_check(model, check)) %}
+{%- endfor %}
+{%- for column_name, declared_as, check_sql in declared_checks %}
 
-    {%- for name, broken_count, declared_as, counted in row_checks %}
+check_{{ loop.index }} as (
+
+    select count(*) as broken
+    from (
+        {{ check_sql }}
+    ) as breaking_rows
+
+),
+{%- endfor %}
+
+{#- every counted rule as (column, the rule as declared, the CTE and column holding its count,
+    what the count counts) #}
+{%- set counted = [] %}
+{%- for name, broken_count, declared_as, counts in row_checks %}
+    {%- do counted.append((name, declared_as, 'row_counts', 'broken_' ~ loop.index, counts)) %}
+{%- endfor %}
+{%- for column_name, declared_as, check_sql in declared_checks %}
+    {%- do counted.append((column_name, declared_as, 'check_' ~ loop.index, 'broken', ' failing rows')) %}
+{%- endfor %}
+
+count_problems as (
+
+    {%- for name, declared_as, source, broken, counts in counted %}
     select
         '{{ name }}' as column_name,
         '{{ declared_as | replace("'", "''") }}' as declared,
-        {{ dbt.concat(["cast(broken_" ~ loop.index ~ " as " ~ dbt.type_string() ~ ")", "'" ~ counted ~ "'"]) }} as found
-    from row_counts
-    where broken_{{ loop.index }} > 0
+        {{ dbt.concat(["cast(" ~ broken ~ " as " ~ dbt.type_string() ~ ")", "'" ~ counts ~ "'"]) }} as found
+    from {{ source }}
+    where {{ broken }} > 0
     union all
     {%- endfor %}
     select
@@ -151,6 +180,6 @@ select
     column_name,
     declared,
     found
-from row_problems
+from count_problems
 
 {% endtest %}

@@ -258,13 +258,16 @@ def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_ran
     models and seeds, and checks the uniqueness, ranges and value lists columns declare in
     `meta`: on a copy of the built database with nulls in two tables, one retyped column,
     repeated values, values below their range and one outside its list, exactly those fail,
-    each naming the column (and for the row rules, counting the rows)."""
+    each naming the column (and for the row rules, counting the rows), and so does the check
+    declared on the table that reads the nulled column."""
     copy = tmp_path / "tampered.duckdb"
     shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
     with duckdb.connect(str(copy)) as con:
         nulled = con.execute(
             "update marts.segment_centroids set feature_name = null where feature_position = 1"
         ).fetchone()[0]
+        # every demo patient is admitted, so all 100 are scored against the centroids
+        (scored,) = con.execute("select count(*) from marts.patient_nearest_centroid").fetchone()
         con.execute(
             "alter table marts.segment_personas alter persona_name type integer using length(persona_name)"
         )
@@ -302,28 +305,37 @@ def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_ran
             row
             for schema, table in con.execute(
                 "select schema_name, table_name from duckdb_tables()"
-                " where table_name like 'matches_declared_contract%'"
+                " where table_name like 'contract\\_%' escape '\\'"
             ).fetchall()
             for row in con.execute(
                 f"select '{table}', column_name, declared, found from {schema}.{table}"
             ).fetchall()
         )
-    assert nulled >= 2
+    assert nulled >= 2 and scored == 100
     assert found == [
+        # a check declared on the next table sees the nulled feature too: every patient was
+        # scored on one feature more than the centroids now name
         (
-            "matches_declared_contract_persona_catalogue_",
+            "contract_patient_nearest_centroid",
+            "",
+            "expression_is_true(expression=num_features_scored = (select count(distinct feature_name)"
+            ' from "tampered"."marts"."segment_centroids"))',
+            f"{scored} failing rows",
+        ),
+        (
+            "contract_persona_catalogue",
             "care_management_action",
             "unique",
             "2 repeated rows",
         ),
-        ("matches_declared_contract_persona_catalogue_", "description", "not null", "1 null rows"),
-        ("matches_declared_contract_persona_catalogue_", "outreach_priority", ">= 1", "2 rows outside"),
+        ("contract_persona_catalogue", "description", "not null", "1 null rows"),
+        ("contract_persona_catalogue", "outreach_priority", ">= 1", "2 rows outside"),
         (
-            "matches_declared_contract_persona_catalogue_",
+            "contract_persona_catalogue",
             "persona_kind",
             "in ('clustered', 'rule_defined')",
             "1 rows outside",
         ),
-        ("matches_declared_contract_segment_centroids_", "feature_name", "not null", f"{nulled} null rows"),
-        ("matches_declared_contract_segment_personas_", "persona_name", "varchar", "integer"),
+        ("contract_segment_centroids", "feature_name", "not null", f"{nulled} null rows"),
+        ("contract_segment_personas", "persona_name", "varchar", "integer"),
     ]
