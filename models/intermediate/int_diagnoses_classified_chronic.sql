@@ -1,12 +1,6 @@
 -- One row per admission and distinct diagnosis code, with HCUP's chronic condition verdict
 -- on the code (CCI for ICD-9-CM, CCIR for ICD-10-CM) and the number of diagnosis rows it
 -- stands for, so coverage can still be counted in rows. See the `chronic_status` docs block.
--- A view in every mode: one lookup join at the diagnosis grain (6.3 million rows in a full
--- release), read by one model, int_chronic_conditions_aggregated_to_patients, and by its
--- contract test. Writing it as a table cost more than joining again: at 364,627 generated
--- patients about 3 s of CPU and 1.5 s of wall time of the production build (6 pairs).
-{{ config(materialized='view') }}
-
 with
 
 diagnoses as (
