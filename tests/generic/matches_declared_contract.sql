@@ -129,15 +129,17 @@ row_counts as (
     {%- do declared_checks.append(declared_check(model, check)) %}
 {%- endfor %}
 {#- where the engine's planner needs it, each check is counted in a statement of its own when
-    the test runs, and only its count enters this query #}
+    the test runs (dbt build, test or retry; not while compile or docs generate render it, when
+    the tables may not exist yet), and only its count enters this query #}
 {%- set separately = declared_checks_counted_separately() %}
+{%- set counting = execute and flags.WHICH in ['build', 'test', 'retry'] %}
 {%- for column_name, declared_as, check_sql in declared_checks %}
     {%- set count_sql = 'select count(*) as broken from (' ~ check_sql ~ ') as breaking_rows' %}
 
 check_{{ loop.index }} as (
 
     {%- if separately %}
-    select {{ run_query(count_sql).columns[0].values()[0] if execute else 0 }} as broken
+    select {{ run_query(count_sql).columns[0].values()[0] if counting else 0 }} as broken
     {%- else %}
     {{ count_sql }}
     {%- endif %}
