@@ -74,7 +74,7 @@
     {%- elif value is number -%}
         {{ value }}
     {%- else -%}
-        '{{ (value | string).replace('\\', '\\\\').replace("'", "\\'") }}'
+        {{ spark__text_literal(value | string) }}
     {%- endif -%}
 {%- endmacro %}
 

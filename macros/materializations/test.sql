@@ -3,7 +3,9 @@
     what it costs: docs block `stored_failures` (docs/build_and_quality.md), the one place
     that explains it. In short: a test is counted from its own query; only a test that found
     rows writes them to its audit table (the query runs again, on that path only); a passing
-    test drops the table an earlier build left. Only adapter macros, as dbt's own uses.
+    test drops the table an earlier build left. A contract test that found a declared check
+    broken also writes that check's rows to `<its audit table>__<check number>` (docs block
+    `declared_checks`). Only adapter macros, as dbt's own uses.
 -#}
 {%- materialization test, default -%}
 
@@ -36,6 +38,26 @@
         {%- if previous -%}
             {%- do adapter.drop_relation(previous) -%}
         {%- endif -%}
+        {#- a contract test's declared checks (matches_declared_contract): the tables of their
+            rows an earlier build left, again from the cache. Past the number of checks it has
+            now, the lookup goes on while tables are found: one a longer list of checks left. -#}
+        {%- set test_metadata = model.get('test_metadata') or {} -%}
+        {%- set declared_checks = (test_metadata.get('kwargs') or {}).get('checks') or []
+            if test_metadata.get('name') == 'matches_declared_contract' else [] -%}
+        {%- set previous_checks = [] -%}
+        {%- if declared_checks -%}
+            {%- for number in range(1, 10000) -%}
+                {%- set previous_check = adapter.get_relation(
+                    database=database, schema=schema, identifier=model['alias'] ~ '__' ~ number
+                ) -%}
+                {%- if previous_check -%}
+                    {%- do adapter.drop_relation(previous_check) -%}
+                    {%- do previous_checks.append(previous_check) -%}
+                {%- elif number > declared_checks | length -%}
+                    {%- break -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endif -%}
 
         {#- 2. Only when it found rows: keep them where the error message points. -#}
         {%- if found_rows -%}
@@ -47,8 +69,29 @@
                 {{ get_create_sql(failures_relation, sql_with_limit) }}
             {%- endcall -%}
             {%- do relations.append(failures_relation) -%}
+            {#- each broken declared check's rows, from the SQL its row above carries; read from
+                the table just written unless a `limit` cut it, or it is a view (the query again) -#}
+            {%- if declared_checks -%}
+                {%- set stored_rows = failures_relation if store_as == 'table' and limit is none
+                    else '(' ~ sql ~ ') as failures' -%}
+                {%- set broken_checks = run_query(
+                    'select check_number, failing_rows_sql from ' ~ stored_rows
+                    ~ ' where check_number is not null order by check_number'
+                ) -%}
+                {%- for check_number, failing_rows_sql in broken_checks.rows -%}
+                    {%- set check_relation = api.Relation.create(
+                        database=database, schema=schema,
+                        identifier=model['alias'] ~ '__' ~ (check_number | int), type=store_as
+                    ) -%}
+                    {%- call statement('store_check_failures', auto_begin=True) -%}
+                        {% if sql_header %}{{ sql_header }}{% endif %}
+                        {{ get_create_sql(check_relation, get_limit_subquery_sql(failing_rows_sql, limit)) }}
+                    {%- endcall -%}
+                    {%- do relations.append(check_relation) -%}
+                {%- endfor -%}
+            {%- endif -%}
         {%- endif -%}
-        {%- if previous or found_rows -%}
+        {%- if previous or previous_checks or found_rows -%}
             {{ adapter.commit() }}
         {%- endif -%}
     {%- endif -%}

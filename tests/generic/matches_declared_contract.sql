@@ -19,7 +19,9 @@
     - every check listed in `checks` (macro declared_check: a generic test's name and its
       arguments, e.g. a reconciliation or a relationship) selects no row.
     Returns one row per disagreement: the column, what was declared, what was found (for the
-    row rules and the checks, how many rows break them).
+    row rules and the checks, how many rows break them) and, for a declared check, its number
+    in `checks` and the SQL that selects its breaking rows, which the test materialization runs
+    into an audit table of their own (docs block `declared_checks`).
 -#}
 {% test matches_declared_contract(model, checks=[]) %}
 
@@ -82,7 +84,9 @@ type_problems as (
     select
         '{{ name }}' as column_name,
         '{{ declared_type }}' as declared,
-        '{{ actual_type }}' as found
+        '{{ actual_type }}' as found,
+        cast(null as {{ dbt.type_int() }}) as check_number,
+        cast(null as {{ dbt.type_string() }}) as failing_rows_sql
         {%- if not loop.last %}
     union all
         {%- endif %}
@@ -91,7 +95,9 @@ type_problems as (
     select
         cast(null as {{ dbt.type_string() }}) as column_name,
         cast(null as {{ dbt.type_string() }}) as declared,
-        cast(null as {{ dbt.type_string() }}) as found
+        cast(null as {{ dbt.type_string() }}) as found,
+        cast(null as {{ dbt.type_int() }}) as check_number,
+        cast(null as {{ dbt.type_string() }}) as failing_rows_sql
     where 1 = 0
 {%- endif %}
 
@@ -148,22 +154,24 @@ check_{{ loop.index }} as (
 {%- endfor %}
 
 {#- every counted rule as (column, the rule as declared, the CTE and column holding its count,
-    what the count counts) #}
+    what the count counts, for a declared check its number and the SQL selecting its rows) #}
 {%- set counted = [] %}
 {%- for name, broken_count, declared_as, counts in row_checks %}
-    {%- do counted.append((name, declared_as, 'row_counts', 'broken_' ~ loop.index, counts)) %}
+    {%- do counted.append((name, declared_as, 'row_counts', 'broken_' ~ loop.index, counts, none, none)) %}
 {%- endfor %}
 {%- for column_name, declared_as, check_sql in declared_checks %}
-    {%- do counted.append((column_name, declared_as, 'check_' ~ loop.index, 'broken', ' failing rows')) %}
+    {%- do counted.append((column_name, declared_as, 'check_' ~ loop.index, 'broken', ' failing rows', loop.index, check_sql)) %}
 {%- endfor %}
 
 count_problems as (
 
-    {%- for name, declared_as, source, broken, counts in counted %}
+    {%- for name, declared_as, source, broken, counts, check_number, check_sql in counted %}
     select
         '{{ name }}' as column_name,
-        '{{ declared_as | replace("'", "''") }}' as declared,
-        {{ dbt.concat(["cast(" ~ broken ~ " as " ~ dbt.type_string() ~ ")", "'" ~ counts ~ "'"]) }} as found
+        {{ text_literal(declared_as) }} as declared,
+        {{ dbt.concat(["cast(" ~ broken ~ " as " ~ dbt.type_string() ~ ")", "'" ~ counts ~ "'"]) }} as found,
+        cast({{ check_number if check_number else 'null' }} as {{ dbt.type_int() }}) as check_number,
+        cast({{ text_literal(check_sql) if check_sql else 'null' }} as {{ dbt.type_string() }}) as failing_rows_sql
     from {{ source }}
     where {{ broken }} > 0
     union all
@@ -171,7 +179,9 @@ count_problems as (
     select
         cast(null as {{ dbt.type_string() }}) as column_name,
         cast(null as {{ dbt.type_string() }}) as declared,
-        cast(null as {{ dbt.type_string() }}) as found
+        cast(null as {{ dbt.type_string() }}) as found,
+        cast(null as {{ dbt.type_int() }}) as check_number,
+        cast(null as {{ dbt.type_string() }}) as failing_rows_sql
     from row_counts
     where 1 = 0
 
@@ -180,13 +190,17 @@ count_problems as (
 select
     column_name,
     declared,
-    found
+    found,
+    check_number,
+    failing_rows_sql
 from type_problems
 union all
 select
     column_name,
     declared,
-    found
+    found,
+    check_number,
+    failing_rows_sql
 from count_problems
 
 {% endtest %}

@@ -3,19 +3,24 @@ declared_check, docs block `declared_checks`) run in that one test node, and sti
 
 Each test breaks one relation of a copy of the real demo build the way a bug would (a fan-out,
 a lost filter), re-runs only that model's contract test, and reads what it stored in schema
-audit: the check that caught it, named as declared, and how many rows it returned.
+audit: the check that caught it, named as declared, and how many rows it returned; and each
+broken check's rows in a table of their own, which a later passing run drops again.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import duckdb
+import jinja2
 import pytest
 import yaml
 from conftest import DBT, REPO_ROOT
+
+from mimic_segments.publishing import publish
 
 pytestmark = pytest.mark.e2e
 
@@ -35,59 +40,123 @@ def replace_with(database: Path, schema: str, name: str, select_from_original: s
         )
 
 
-def contract_test_on_a_copy(
-    built: dict[str, str], work: Path, model: str, schema: str, select_from_original: str
-) -> tuple[subprocess.CompletedProcess[str], list[tuple[str, str, str]]]:
-    """Break `model` on a copy of the demo database, run its contract test; dbt's result and
-    the failing rows the test stored, sorted."""
-    copy = work / Path(built["MIMIC_SEGMENTS_DB"]).name
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
-    replace_with(copy, schema, model, select_from_original)
+def run_contract_test(built: dict[str, str], work: Path, model: str) -> subprocess.CompletedProcess[str]:
+    """`dbt test` of `model`'s contract test on the copy of the demo database in `work`."""
     env = {
         **built,
-        "MIMIC_SEGMENTS_DB": str(copy),
+        "MIMIC_SEGMENTS_DB": str(work / Path(built["MIMIC_SEGMENTS_DB"]).name),
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
     }
-    test = f"contract_{model}"
-    result = subprocess.run(
-        [str(DBT), "test", "--select", test],
+    return subprocess.run(
+        [str(DBT), "test", "--select", f"contract_{model}"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def audit_tables(database: Path, model: str) -> list[str]:
+    """The audit tables of `model`'s contract test: its failures and its broken checks' rows."""
+    with duckdb.connect(str(database), read_only=True) as db:
+        return [
+            name
+            for (name,) in db.execute(
+                "select table_name from information_schema.tables where table_schema = 'audit'"
+                " and (table_name = ? or starts_with(table_name, ?)) order by table_name",
+                [f"contract_{model}", f"contract_{model}__"],
+            ).fetchall()
+        ]
+
+
+def contract_test_on_a_copy(
+    built: dict[str, str], work: Path, model: str, schema: str, select_from_original: str
+) -> tuple[subprocess.CompletedProcess[str], list[tuple[str, str, str, int | None]], Path]:
+    """Break `model` on a copy of the demo database, run its contract test; dbt's result, the
+    failing rows the test stored (column, declared, found, check number), sorted, and the copy."""
+    copy = work / Path(built["MIMIC_SEGMENTS_DB"]).name
+    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    replace_with(copy, schema, model, select_from_original)
+    result = run_contract_test(built, work, model)
     with duckdb.connect(str(copy), read_only=True) as db:
-        stored = db.execute(f"select column_name, declared, found from audit.{test} order by 1, 2").fetchall()
-    return result, stored
+        stored = db.execute(
+            f"select column_name, declared, found, check_number from audit.contract_{model} order by 1, 2"
+        ).fetchall()
+    return result, stored, copy
+
+
+def restore(database: Path, schema: str, name: str) -> None:
+    """Undo replace_with: the original relation back under its name."""
+    with duckdb.connect(str(database)) as db:
+        (kind,) = db.execute(
+            "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, f"{name}__original"],
+        ).fetchone()
+        db.execute(f"drop table {schema}.{name}")
+        relation = "view" if kind == "VIEW" else "table"
+        db.execute(f"alter {relation} {schema}.{name}__original rename to {name}")
 
 
 def test_a_fan_out_fails_the_reconciliations_and_the_grain(built: dict[str, str], tmp_path: Path) -> None:
     # one patient's row twice, as a join that multiplies rows would leave it
-    result, stored = contract_test_on_a_copy(
+    model = "int_admissions_aggregated_to_patients"
+    result, stored, copy = contract_test_on_a_copy(
         built,
         tmp_path,
-        "int_admissions_aggregated_to_patients",
+        model,
         "intermediate",
         "select * from original union all (select * from original order by subject_id limit 1)",
     )
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "Failure in test contract_int_admissions_aggregated_to_patients" in result.stdout
+    assert f"Failure in test contract_{model}" in result.stdout
     assert stored == [
         (
             "num_admissions",
             "column_sum_matches(compare_expression=count(*), compare_model=int_admissions_in_feature_window)",
             "1 failing rows",
+            1,
         ),
-        ("subject_id", "unique", "1 repeated rows"),
+        ("subject_id", "unique", "1 repeated rows", None),
         (
             "total_length_of_stay_days",
             "column_sum_matches(compare_expression=sum(length_of_stay_days),"
             " compare_model=int_admissions_in_feature_window)",
             "1 failing rows",
+            2,
         ),
     ]
+    # each broken reconciliation's own row, as its separate test would have stored it: the
+    # model's total is the other side's plus the doubled patient's admissions (and days)
+    with duckdb.connect(str(copy), read_only=True) as db:
+        (doubled_admissions, doubled_days) = db.execute(
+            f"select num_admissions, total_length_of_stay_days from intermediate.{model}__original"
+            " order by subject_id limit 1"
+        ).fetchone()
+        reconciled = [
+            db.execute(f"select model_total - compare_total from audit.contract_{model}__{number}").fetchall()
+            for number in (1, 2)
+        ]
+    assert reconciled[0] == [(doubled_admissions,)]
+    assert len(reconciled[1]) == 1 and reconciled[1][0][0] == pytest.approx(doubled_days)
+    assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__1", f"contract_{model}__2"]
+    # the publish step's report of this failure points at each broken check's rows
+    (failed,) = publish.locate_failures(tmp_path / "target", copy)
+    report = failed.describe()
+    for number in (1, 2):
+        relation = publish.check_relation(failed.failures_relation or "", number)
+        assert f"rows: select * from {relation}" in report, report
+        with duckdb.connect(str(copy), read_only=True) as db:
+            shown = db.execute(f"select model_total - compare_total from {relation}").fetchall()
+        assert shown == reconciled[number - 1]
+    assert "failing_rows_sql" not in report
+
+    # mended, the test passes and leaves no audit table of the failure behind
+    restore(copy, "intermediate", model)
+    passed = run_contract_test(built, tmp_path, model)
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert audit_tables(copy, model) == []
 
 
 def test_a_check_with_where_reads_only_its_rows(
@@ -101,10 +170,11 @@ def test_a_check_with_where_reads_only_its_rows(
     ).fetchone()
     assert returned > 0
     # the returns' admission ids lost, as a broken join would leave them
-    result, stored = contract_test_on_a_copy(
+    model = "int_patients_indexed_for_return"
+    result, stored, copy = contract_test_on_a_copy(
         built,
         tmp_path,
-        "int_patients_indexed_for_return",
+        model,
         "intermediate",
         "select * replace (cast(null as bigint) as return_hadm_id) from original",
     )
@@ -115,13 +185,114 @@ def test_a_check_with_where_reads_only_its_rows(
             "expression_is_true(expression=days_to_return is null and return_admitted_at is null,"
             " where return_hadm_id is null)",
             f"{returned} failing rows",
+            2,
         )
     ]
+    # its rows: exactly the patients who returned, whose return lost its admission id
+    with duckdb.connect(str(copy), read_only=True) as db:
+        kept = db.execute(f"select subject_id from audit.contract_{model}__2 order by 1").fetchall()
+        returned_patients = db.execute(
+            f"select subject_id from intermediate.{model}__original"
+            " where return_hadm_id is not null order by 1"
+        ).fetchall()
+    assert kept == returned_patients
+    assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__2"]
+
+
+def test_a_quoted_check_keeps_its_rows_and_a_passing_run_drops_every_table_of_them(
+    built: dict[str, str], tmp_path: Path
+) -> None:
+    """A check whose SQL holds quotes survives the trip through its text literal; tables of
+    checks an earlier, longer list left are dropped too."""
+    model = "int_patients_followed_for_return"
+    (spec,) = [
+        test["matches_declared_contract"]
+        for node in yaml.safe_load(
+            (REPO_ROOT / "models" / "intermediate" / "_int_return_curves__models.yml").read_text()
+        )["models"]
+        if node["name"] == model
+        for test in node["data_tests"]
+        if isinstance(test, dict) and "matches_declared_contract" in test
+    ]
+    checks = spec["arguments"]["checks"]
+    quoted = "(outcome = 'censored') = (censored_by is not null)"
+    number = 1 + [check.get("expression_is_true", {}).get("expression") for check in checks].index(quoted)
+    # censored follow-ups whose reason was lost, as a broken join would leave them
+    result, stored, copy = contract_test_on_a_copy(
+        built,
+        tmp_path,
+        model,
+        "intermediate",
+        "select * replace (cast(null as varchar) as censored_by) from original",
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    with duckdb.connect(str(copy), read_only=True) as db:
+        censored = db.execute(
+            f"select subject_id, end_of_data_assumption from intermediate.{model}__original"
+            " where outcome = 'censored' order by 1, 2"
+        ).fetchall()
+        kept = db.execute(
+            f"select subject_id, end_of_data_assumption from audit.contract_{model}__{number} order by 1, 2"
+        ).fetchall()
+    assert len(censored) > 0
+    assert stored == [
+        ("", f"expression_is_true(expression={quoted})", f"{len(censored)} failing rows", number)
+    ]
+    assert kept == censored
+    # a table of a check the list no longer has, as a longer list would have left it
+    stale = f"audit.contract_{model}__{len(checks) + 1}"
+    with duckdb.connect(str(copy)) as db:
+        db.execute(f"create table {stale} as select 1 as leftover")
+    restore(copy, "intermediate", model)
+    passed = run_contract_test(built, tmp_path, model)
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert audit_tables(copy, model) == []
+
+
+def test_text_literals_read_back_as_the_text_on_every_engine() -> None:
+    """macro text_literal: standard SQL doubles quotes; Spark escapes with a backslash, since it
+    reads '' as two adjacent literals. spark_seed_literal quotes seed values the same way."""
+
+    class Returned(Exception):
+        pass
+
+    def return_(value: object) -> None:
+        raise Returned(value)
+
+    source = "".join(
+        (REPO_ROOT / "macros" / name).read_text(encoding="utf-8")
+        for name in ("text_literal.sql", "engine_data_type.sql")
+    )
+    module = (
+        jinja2.Environment(extensions=["jinja2.ext.do"])
+        .from_string(source, globals={"return": return_})
+        .module
+    )
+
+    def returned(macro: str, value: object) -> object:
+        with pytest.raises(Returned) as raised:
+            getattr(module, macro)(value)
+        return raised.value.args[0]
+
+    text = "where a = 'it''s' and b like '%\\_%'"  # where a = 'it''s' and b like '%\_%'
+    assert returned("default__text_literal", text) == "'" + text.replace("'", "''") + "'"
+    assert returned("spark__text_literal", text) == "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # read back as each engine reads it
+    with duckdb.connect() as db:
+        assert db.execute("select " + str(returned("default__text_literal", text))).fetchone() == (text,)
+    spark_read = re.sub(r"\\(.)", r"\1", str(returned("spark__text_literal", text))[1:-1])
+    assert spark_read == text
+    # a seed's text value is that literal (here the inner macro's return stops the render, as
+    # dbt's would hand its value to the caller), its NULL stays a NULL
+    assert returned("spark_seed_literal", text) == returned("spark__text_literal", text)
+    assert str(module.spark_seed_literal(None)).strip() == "null"
 
 
 def test_every_contract_test_is_named_after_its_table() -> None:
     """`contract_<model>`: the name the audit table and dbt's log show (docs block declared_checks)."""
     named: dict[str, str] = {}
+    # the longest audit table each test can write: its last check's rows
+    longest: dict[str, str] = {}
     for path in (
         sorted(REPO_ROOT.glob("models/**/*.yml"))
         + sorted(REPO_ROOT.glob("seeds/**/*.yml"))
@@ -135,5 +306,9 @@ def test_every_contract_test_is_named_after_its_table() -> None:
                 ):
                     spec = test["matches_declared_contract"] if isinstance(test, dict) else {}
                     named[node["name"]] = spec.get("name", "")
+                    checks = (spec.get("arguments") or {}).get("checks") or []
+                    longest[node["name"]] = f"{spec.get('name', '')}__{len(checks)}"
     assert len(named) > 50
     assert {model: name for model, name in named.items() if name != f"contract_{model}"} == {}
+    # PostgreSQL cuts identifiers at 63 bytes: two checks' tables must not share a name
+    assert {model: name for model, name in longest.items() if len(name.encode()) > 63} == {}

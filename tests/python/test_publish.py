@@ -289,6 +289,25 @@ def test_release_vars_are_json_with_the_path_as_given() -> None:
         publish.release_vars({})
 
 
+def test_a_broken_declared_checks_row_names_the_table_of_its_rows_not_its_sql() -> None:
+    relation = '"mimic_segments"."audit"."contract_int_x"'
+    assert publish.check_relation(relation, 3) == '"mimic_segments"."audit"."contract_int_x__3"'
+    assert publish.check_relation("audit.contract_int_x", 12) == "audit.contract_int_x__12"
+    columns = ["column_name", "declared", "found", "check_number", "failing_rows_sql"]
+    check = ["n", "column_sum_matches(compare_expression=count(*))", "1 failing rows", 3, "select 1\nfrom x"]
+    assert publish.format_failing_row(columns, check, relation) == (
+        "column_name=n, declared=column_sum_matches(compare_expression=count(*)), found=1 failing rows, "
+        'check_number=3, rows: select * from "mimic_segments"."audit"."contract_int_x__3"'
+    )
+    rule = ["n", "not null", "2 null rows", None, None]
+    assert publish.format_failing_row(columns, rule, relation) == (
+        "column_name=n, declared=not null, found=2 null rows, check_number=null"
+    )
+    # any other test's rows are shown as they are
+    shown = publish.format_failing_row(["hadm_id", "reasons"], [7, "a, b"], relation)
+    assert shown == "hadm_id=7, reasons=a, b"
+
+
 def test_failures_of_an_earlier_dbt_run_are_not_reported_as_this_one(
     project: Path, fake_dbt: list[str]
 ) -> None:

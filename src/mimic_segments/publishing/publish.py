@@ -381,15 +381,30 @@ def _source_files(manifest: dict[str, Any], node: dict[str, Any]) -> tuple[str, 
     return tuple(files)
 
 
+def check_relation(relation: str, check_number: int) -> str:
+    """Where a contract test's broken declared check keeps its rows: the test's audit relation
+    with ``__<check number>`` appended to its name (macros/materializations/test.sql)."""
+    suffix = f"__{check_number}"
+    return f'{relation[:-1]}{suffix}"' if relation.endswith('"') else relation + suffix
+
+
+def format_failing_row(columns: Sequence[str], row: Sequence[Any], relation: str) -> str:
+    """One stored failing row as ``column=value, ...``. A contract test's row for a declared
+    check carries the SQL that selects the check's rows (``failing_rows_sql``): shown instead
+    is the table holding those rows."""
+    values = dict(zip(columns, row, strict=True))
+    shown = [f"{c}={'null' if v is None else v}" for c, v in values.items() if c != "failing_rows_sql"]
+    if "failing_rows_sql" in values and values.get("check_number") is not None:
+        shown.append(f"rows: select * from {check_relation(relation, int(values['check_number']))}")
+    return ", ".join(shown)
+
+
 def _first_rows(database: Path, relation: str) -> tuple[str, ...]:
     try:
         with duckdb.connect(str(database), read_only=True) as connection:
             cursor = connection.execute(f"select * from {relation} limit {FIRST_ROWS}")
             columns = [d[0] for d in cursor.description or []]
-            return tuple(
-                ", ".join(f"{c}={'null' if v is None else v}" for c, v in zip(columns, row, strict=True))
-                for row in cursor.fetchall()
-            )
+            return tuple(format_failing_row(columns, row, relation) for row in cursor.fetchall())
     except duckdb.Error:
         return ()
 

@@ -49,6 +49,7 @@ from mimic_segments.publishing.publish import (
     dbt_target_dir,
     dbt_vars_args,
     failure_report,
+    format_failing_row,
     git_commit,
     locate_failures,
 )
@@ -217,10 +218,7 @@ def first_rows_reader(connection: Any) -> Callable[[str], tuple[str, ...]]:
         if found is None:
             return ()
         columns, rows = found
-        return tuple(
-            ", ".join(f"{c}={'null' if v is None else v}" for c, v in zip(columns, row, strict=True))
-            for row in rows
-        )
+        return tuple(format_failing_row(columns, row, relation) for row in rows)
 
     return first_rows
 
