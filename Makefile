@@ -191,7 +191,7 @@ generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patient
 validation-report: data ## docs/validation.md: the segmentation on a generated 364,627-patient release and on the demo (VALIDATION_ARGS=...)
 	$(BIN)/python -m mimic_segments.reporting.validation $(VALIDATION_ARGS)
 
-bench: $(STAMP) ## Benchmark dbt vs pandas vs one DuckDB query, 10k to 3.6M patients (~95 min); writes BENCHMARKS.md (BENCH_ARGS=--quick ...)
+bench: $(STAMP) ## Benchmark dbt vs pandas vs one DuckDB query, 10k to 3.6M patients (~70-95 min); writes BENCHMARKS.md (BENCH_ARGS=--quick ...)
 	$(BIN)/python bench/run_benchmark.py $(BENCH_ARGS)
 
 # Not part of build/test: the reference SQL is MIT-LCP's, not this repository's.

@@ -544,7 +544,7 @@ def render(results: dict[str, Any], analysis: str = "", figure: str | None = Non
         "",
         "The build over Parquet copies of the release, timed as (a2) until 2026-11, is no longer timed: it "
         "was within 6% of the CSV build at every size measured then, and at 1M and 3.6M patients it would "
-        "add about a quarter to a benchmark that already takes about 95 minutes. Full-release mode over "
+        "add about a quarter to a benchmark that already takes 70 to 95 minutes. Full-release mode over "
         "Parquet copies stays tested (`tests/python/test_release_mode.py`).",
         "",
         *method(results),
@@ -680,10 +680,10 @@ def reproduce() -> list[str]:
         "make bench BENCH_ARGS=\"--baseline ''\"           # without the before/after baseline (ref)",
         "```",
         "",
-        "On 2 cores, with the releases already generated, expect about 7 minutes at 10,000 patients, 10 "
-        "at 100,000 and 14 at 364,627 (these three with the baseline (ref)), 16 at 1,000,000 and 50 at "
-        "3,646,270 (about 95 minutes in all; less when (b) runs out of memory at the largest size and is "
-        "not retried); `--quick` takes about 20. "
+        "On 2 cores, with the releases already generated, expect up to about 7 minutes at 10,000 patients, "
+        "10 at 100,000 and 14 at 364,627 (these three with the baseline (ref)), 16 at 1,000,000 and 50 at "
+        "3,646,270 (70 to 95 minutes in all, with the machine's speed; less when (b) runs out of memory at "
+        "the largest size and is not retried); `--quick` takes about 20. "
         "Generating the releases the first time adds about 20 s per million patients. Generated releases "
         "and the work files go to `data/bench/` (git-ignored); the DuckDB memory limit of a normal build "
         "is set the same way: `MIMIC_SEGMENTS_DUCKDB_MEMORY_LIMIT=8GB make release-build`.",
