@@ -178,3 +178,59 @@ def test_the_swap_refuses_to_drop_a_readers_view(swap_schemas: list[str]) -> Non
                 "swaptest_a__previous": 0,
                 "swaptest_b__candidate": 20,
             }
+
+
+def test_a_broken_declared_check_keeps_its_rows_on_postgres(
+    postgres_built: dict[str, str], tmp_path: Path
+) -> None:
+    """The test materialization's failure path in a PostgreSQL transaction: a fan-out (one
+    patient's row twice) breaks both reconciliations declared on the contract test; each keeps
+    its row in audit.<test>__<check number>, and a passing run drops both tables again."""
+    model = "int_admissions_aggregated_to_patients"
+    test = f"contract_{model}"
+    env = dict(postgres_built, DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "logs"))
+
+    def contract_test() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("dbt")), "test", "--target", "postgres", "--select", test],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def audit_tables() -> list[str]:
+        with connect() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "select tablename from pg_tables where schemaname = 'audit' and tablename like %s order by 1",
+                (f"{test}%",),
+            )
+            return [name for (name,) in cursor.fetchall()]
+
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute(f"alter table intermediate.{model} rename to {model}__original")
+        cursor.execute(
+            f"create table intermediate.{model} as select * from intermediate.{model}__original union all"
+            f" (select * from intermediate.{model}__original order by subject_id limit 1)"
+        )
+        cursor.execute(
+            f"select num_admissions from intermediate.{model}__original order by subject_id limit 1"
+        )
+        (doubled,) = cursor.fetchone()
+    try:
+        failed = contract_test()
+        assert failed.returncode == 1, failed.stdout[-3000:]
+        assert audit_tables() == [test, f"{test}__1", f"{test}__2"]
+        with connect() as connection, connection.cursor() as cursor:
+            cursor.execute(f"select check_number from audit.{test} where check_number is not null order by 1")
+            assert cursor.fetchall() == [(1,), (2,)]
+            cursor.execute(f"select model_total - compare_total from audit.{test}__1")
+            assert cursor.fetchall() == [(doubled,)]
+    finally:
+        with connect() as connection, connection.cursor() as cursor:
+            cursor.execute(f"drop table intermediate.{model}")
+            cursor.execute(f"alter table intermediate.{model}__original rename to {model}")
+    passed = contract_test()
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert audit_tables() == []
