@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO_ROOT, assert_same_values
 from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb, sorted_by
 
@@ -86,3 +87,65 @@ def test_the_sql_scorer_assigns_every_patient_as_python_does(spark_built: dict[s
     )
     assert len(by_sql) == 100 and by_sql["cluster_id"].nunique() == 4
     assert_same_values(by_python[columns], by_sql[columns])
+
+
+def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, str]) -> None:
+    """The test materialization's failure path on Spark, with a check whose SQL holds quotes
+    (Spark's own escaping, macro text_literal): a shorter return-curve horizon, given to the test
+    alone, breaks the check that follow-up ends within it; its rows land in
+    audit.<test>__<check number>, exactly those DuckDB counts, and a passing run drops the table."""
+    model = "int_patients_followed_for_return"
+    test = f"contract_{model}"
+    document = yaml.safe_load(
+        (REPO_ROOT / "models" / "intermediate" / "_int_return_curves__models.yml").read_text()
+    )
+    (checks,) = [
+        spec["matches_declared_contract"]["arguments"]["checks"]
+        for node in document["models"]
+        if node["name"] == model
+        for spec in node["data_tests"]
+        if isinstance(spec, dict) and "matches_declared_contract" in spec
+    ]
+    (number,) = [
+        index
+        for index, check in enumerate(checks, start=1)
+        if "return_curve_horizon_days" in check.get("expression_is_true", {}).get("expression", "")
+    ]
+    assert "'" in checks[number - 1]["expression_is_true"]["where"]
+    horizon = 10
+    with duckdb.connect(spark_built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+        (beyond,) = connection.execute(
+            f"select count(*) from intermediate.{model} where outcome <> 'not_followed'"
+            f" and not (follow_up_days between 0 and {horizon} and follow_up_days <= days_to_end_of_data)"
+        ).fetchone()
+    assert beyond > 0
+
+    def contract_test(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                str(Path(sys.executable).with_name("dbt")),
+                "test",
+                "--target",
+                "spark",
+                "--select",
+                test,
+                *args,
+            ],
+            cwd=REPO_ROOT,
+            env=spark_built,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    kept = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse" / "audit.db" / f"{test}__{number}"
+    failed = contract_test("--vars", f"{{return_curve_horizon_days: {horizon}}}")
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    with duckdb.connect() as connection:
+        (rows,) = connection.execute(
+            "select count(*) from read_parquet(?)", [str(kept / "*.parquet")]
+        ).fetchone()
+    assert rows == beyond
+    passed = contract_test()
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert not kept.exists()
