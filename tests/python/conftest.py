@@ -42,10 +42,15 @@ def generated_release(out: Path, patients: int, seed: int) -> Path:
     return out
 
 
-def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
+def dbt_result(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`dbt *args` in the project, whatever its outcome (for tests that expect a failure)."""
+    return subprocess.run(
         [str(DBT), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
     )
+
+
+def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = dbt_result(env, *args)
     assert result.returncode == 0, f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr}"
     return result
 

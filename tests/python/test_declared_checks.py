@@ -18,7 +18,7 @@ import duckdb
 import jinja2
 import pytest
 import yaml
-from conftest import DBT, REPO_ROOT
+from conftest import REPO_ROOT, dbt_result
 
 from mimic_segments.publishing import publish
 
@@ -48,14 +48,7 @@ def run_contract_test(built: dict[str, str], work: Path, model: str) -> subproce
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
     }
-    return subprocess.run(
-        [str(DBT), "test", "--select", f"contract_{model}"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return dbt_result(env, "test", "--select", f"contract_{model}")
 
 
 def audit_tables(database: Path, model: str) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO_ROOT, assert_same_values
+from conftest import REPO_ROOT, assert_same_values, dbt_result
 from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb
 from postgres_helpers import REQUIRED, connect, frame_from_postgres, skip_without_server
 
@@ -191,14 +191,7 @@ def test_a_broken_declared_check_keeps_its_rows_on_postgres(
     env = dict(postgres_built, DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "logs"))
 
     def contract_test() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(Path(sys.executable).with_name("dbt")), "test", "--target", "postgres", "--select", test],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return dbt_result(env, "test", "--target", "postgres", "--select", test)
 
     def audit_tables() -> list[str]:
         with connect() as connection, connection.cursor() as cursor:

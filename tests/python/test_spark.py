@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO_ROOT, assert_same_values
+from conftest import REPO_ROOT, assert_same_values, dbt_result
 from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb, sorted_by
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
@@ -121,22 +121,7 @@ def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, 
     assert beyond > 0
 
     def contract_test(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                str(Path(sys.executable).with_name("dbt")),
-                "test",
-                "--target",
-                "spark",
-                "--select",
-                test,
-                *args,
-            ],
-            cwd=REPO_ROOT,
-            env=spark_built,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return dbt_result(spark_built, "test", "--target", "spark", "--select", test, *args)
 
     kept = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse" / "audit.db" / f"{test}__{number}"
     failed = contract_test("--vars", f"{{return_curve_horizon_days: {horizon}}}")
