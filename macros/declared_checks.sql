@@ -3,7 +3,8 @@
     test, so that one dbt node runs them all (why: docs block `declared_checks`). Each check
     is a one-key mapping from a generic test's name to that test's arguments, exactly as it
     would be declared on its own; the key `where` keeps only the matching rows of the tested
-    model first (dbt's `where` config, or expression_is_true's own argument).
+    model first (dbt's `where` config, or expression_is_true's own argument); the key `name`
+    labels the check (the name its separate test had), so that its failure row leads with it.
 
     Returns (column, the check as declared, the SQL that selects the rows breaking it): the
     test's own SQL, from the same macro a separate test node would run.
@@ -17,6 +18,7 @@
     {%- set name = (check.keys() | list)[0] -%}
     {%- set arguments = dict(check[name] or {}) -%}
     {%- set where = arguments.pop('where', none) -%}
+    {%- set label = arguments.pop('name', none) -%}
     {%- set checked = model if where is none else '(select * from ' ~ model ~ ' where ' ~ where ~ ') as checked_rows' -%}
     {%- set described = [] -%}
     {%- for key, value in arguments.items() | sort if key != 'column_name' -%}
@@ -31,7 +33,7 @@
     {%- if where is not none -%}
         {%- do described.append('where ' ~ where) -%}
     {%- endif -%}
-    {%- set declared = name ~ '(' ~ (described | join(', ')) ~ ')' -%}
+    {%- set declared = (label ~ ': ' if label else '') ~ name ~ '(' ~ (described | join(', ')) ~ ')' -%}
     {#- one call per test, so that dbt sees each macro this one calls (a test node's context
         holds only the macros its test depends on, found from calls in their source); this
         chain is also the one list of the tests a check can name -#}

@@ -153,7 +153,8 @@ check_{{ loop.index }} as (
 ),
 {%- endfor %}
 
-{#- every counted rule as (column, the rule as declared, the CTE and column holding its count,
+{#- every counted rule (its column may be a check's expression, quotes and all, hence a
+    text literal) as (column, the rule as declared, the CTE and column holding its count,
     what the count counts, for a declared check its number and the SQL selecting its rows) #}
 {%- set counted = [] %}
 {%- for name, broken_count, declared_as, counts in row_checks %}
@@ -167,7 +168,7 @@ count_problems as (
 
     {%- for name, declared_as, source, broken, counts, check_number, check_sql in counted %}
     select
-        '{{ name }}' as column_name,
+        {{ text_literal(name) }} as column_name,
         {{ text_literal(declared_as) }} as declared,
         {{ dbt.concat(["cast(" ~ broken ~ " as " ~ dbt.type_string() ~ ")", "'" ~ counts ~ "'"]) }} as found,
         cast({{ check_number if check_number else 'null' }} as {{ dbt.type_int() }}) as check_number,

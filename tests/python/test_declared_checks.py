@@ -192,6 +192,42 @@ def test_a_check_with_where_reads_only_its_rows(
     assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__2"]
 
 
+def test_a_named_check_leads_its_failure_row_with_its_name(built: dict[str, str], tmp_path: Path) -> None:
+    # one more patient in the first clustered segment, as a double-counting join would leave it:
+    # the named check on the clustered sizes (its column an expression with quotes) and the
+    # registry reconciliation both break
+    model = "segments"
+    result, stored, copy = contract_test_on_a_copy(
+        built,
+        tmp_path,
+        model,
+        "marts",
+        "select * replace (num_patients + case when cluster_id = 0 then 1 else 0 end as num_patients)"
+        " from original",
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert stored == [
+        (
+            "case when segment_kind = 'clustered' then num_patients else 0 end",
+            "segments_clustered_sizes_sum_to_the_clustering_population: column_sum_matches("
+            "compare_expression=count(*), compare_model=int_patients_prepared_for_segmentation)",
+            "1 failing rows",
+            7,
+        ),
+        (
+            "num_patients",
+            "column_sum_matches(compare_expression=count(*), compare_model=stg_mimic__patients)",
+            "1 failing rows",
+            1,
+        ),
+    ]
+    with duckdb.connect(str(copy), read_only=True) as db:
+        assert db.execute(
+            f"select model_total - compare_total from audit.contract_{model}__7"
+        ).fetchall() == [(1,)]
+    assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__1", f"contract_{model}__7"]
+
+
 def test_a_quoted_check_keeps_its_rows_and_a_passing_run_drops_every_table_of_them(
     built: dict[str, str], tmp_path: Path
 ) -> None:

@@ -53,7 +53,7 @@ def test_every_relation_name_fits_postgres() -> None:
 def test_the_check_sees_unit_tests_and_named_tests() -> None:
     names = {name for _, name in named_nodes()}
     assert "patient_charlson_pools_admissions_then_applies_hierarchy" in names  # a unit test
-    assert "persona_catalogue_has_one_segment_outside_clustering" in names  # a named data test
+    assert "anchor_year_groups_end_by_mimic_last_data_year" in names  # a named data test
 
 
 def contracted_marts() -> Iterator[tuple[str, dict]]:
