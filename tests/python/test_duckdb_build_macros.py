@@ -2,8 +2,9 @@
 dbt's own would: every seed's columns in its file's order with the declared types and every
 row as written, and every relation's and column's YAML description as its comment.
 
-On the session's demo build: 11 seeds, 6 of them typed column by column (the demo's five
-tables, the HCUP reference and the Charlson lists); the others take dbt's materialization."""
+On the session's demo build: 11 seeds, every one typed column by column, so all take the
+DuckDB materialization; a seed with an undeclared column, built in a copy of the project,
+takes dbt's."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_dbt
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from conftest import REPO_ROOT, run_dbt
 
 
 def _manifest(built: dict[str, str]) -> dict:
