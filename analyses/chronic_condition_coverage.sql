@@ -15,7 +15,7 @@ classified as (
 
 )
 
--- one row per admission and code, weighed by the billed rows it stands for: counts are rows
+-- one row per patient and code, weighed by the billed rows it stands for: counts are rows
 select
     icd_version,
     sum(num_diagnosis_rows) as diagnosis_rows,

@@ -1,17 +1,22 @@
--- One row per admission and distinct diagnosis code, with HCUP's chronic condition verdict
--- on the code (CCI for ICD-9-CM, CCIR for ICD-10-CM) and the number of diagnosis rows it
--- stands for, so coverage can still be counted in rows. See the `chronic_status` docs block.
+-- One row per patient and distinct diagnosis code, with HCUP's chronic condition verdict on
+-- the code (CCI for ICD-9-CM, CCIR for ICD-10-CM) and the number of diagnosis rows it stands
+-- for, so coverage can still be counted in rows. See the `chronic_status` docs block.
+-- The verdict belongs to the code, not to the admission, and every count made from it is per
+-- patient: classifying int_diagnoses_distinct_per_patient classifies each code of a patient
+-- once. A view: its one reader (int_chronic_conditions_aggregated_to_patients) aggregates it
+-- straight away, and as a table it copied millions of rows on a full release for that.
+{{ config(materialized='view') }}
+
 with
 
 diagnoses as (
 
     select
         subject_id,
-        hadm_id,
         icd_version,
         icd_code,
         num_diagnosis_rows
-    from {{ ref('int_diagnoses_distinct_per_admission') }}
+    from {{ ref('int_diagnoses_distinct_per_patient') }}
 
 ),
 
@@ -31,7 +36,6 @@ classified as (
 
     select
         diagnoses.subject_id,
-        diagnoses.hadm_id,
         diagnoses.icd_version,
         diagnoses.icd_code,
         diagnoses.num_diagnosis_rows,
@@ -49,7 +53,6 @@ classified as (
 
 select
     subject_id,
-    hadm_id,
     icd_version,
     icd_code,
     num_diagnosis_rows,
