@@ -3,8 +3,8 @@
 -- for, so coverage can still be counted in rows. See the `chronic_status` docs block.
 -- The verdict belongs to the code, not to the admission, and every count made from it is per
 -- patient: classifying int_diagnoses_distinct_per_patient classifies each code of a patient
--- once. A view: its one reader (int_chronic_conditions_aggregated_to_patients) aggregates it
--- straight away, and as a table it copied millions of rows on a full release for that.
+-- once. A view: the one model that reads it (int_chronic_conditions_aggregated_to_patients)
+-- aggregates it straight away, and as a table it copied millions of rows on a full release.
 {{ config(materialized='view') }}
 
 with

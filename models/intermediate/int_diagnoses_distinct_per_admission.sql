@@ -1,7 +1,8 @@
 -- One row per admission and distinct diagnosis (ICD version + code): the one place coded
--- diagnoses are de-duplicated. Every diagnosis model reads this grain (per patient, Charlson,
--- HCUP chronic), so none of them repeats the rule; num_diagnosis_rows keeps how many billed
--- rows each one stands for, so row counts still reconcile with hosp.diagnoses_icd.
+-- diagnoses are de-duplicated. Every diagnosis model reads this grain, directly (per patient,
+-- Charlson) or through the per-patient grain (HCUP chronic), so none of them repeats the rule;
+-- num_diagnosis_rows keeps how many billed rows each one stands for, so row counts still
+-- reconcile with hosp.diagnoses_icd.
 with
 
 diagnoses as (
