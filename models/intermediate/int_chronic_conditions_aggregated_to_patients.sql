@@ -21,6 +21,7 @@ aggregated as (
     select
         subject_id,
         count(case when chronic_status = 'chronic' then 1 end) as num_chronic_conditions,
+        -- coverage is counted in billed diagnosis rows, each code weighed by how many it stands for
         cast(sum(num_diagnosis_rows) as {{ dbt.type_bigint() }}) as num_diagnosis_rows,
         cast(
             sum(case when has_chronic_determination then num_diagnosis_rows else 0 end)
