@@ -2,20 +2,31 @@
 
 (b) ``pandas``: what a user would otherwise write in a notebook: pandas reads the release's
     gzipped CSVs (and the same reference code lists the project seeds), computes each feature
-    with sort/groupby/merge, then scikit-learn clusters (StandardScaler + K-Means, through the
-    project's ``fit_segments`` so that the fit is the same).
+    with sort/groupby/merge and whole-column numpy, then scikit-learn clusters (StandardScaler +
+    K-Means, through the project's ``fit_segments`` so that the fit is the same).
 (c) ``duckdb``: the lower bound: one hand-written DuckDB query over the same files for the same
     features, then the same fit.
 
-Both follow the definitions of the dbt models exactly (docs/*.md): utilization and length of
-stay; the as-of date estimated per patient from the anchor year group and the release's last
-data year; readmissions within 30 days counted over episodes of care (overlapping stays merged,
-no readmission after an in-hospital death), the index stays and the median gap between them;
-emergency admissions and ED visits; distinct (version, code) diagnoses; HCUP chronic
-conditions and their coverage; the Charlson condition score (Quan 2005 codes, hierarchy: the
-heaviest condition of each group counts) and index (plus age points); ICU stays and days;
-in-hospital death, death within a year of the last discharge, any known death. The benchmark checks that
-(a), (b) and (c) agree on every column for every patient before it times them.
+Both follow the definitions of the dbt models exactly (docs/*.md), over each patient's whole
+history: utilization and length of stay, split into inpatient and observation stays by the
+encounter class of each ``admission_type`` (seeds/encounters/; a type missing there is an
+error); the as-of date estimated per patient from the anchor year group and the release's last
+data year; hospital episodes (a stay that overlaps the patient's earlier stays or starts within
+var ``episode_max_gap_hours`` of their latest discharge continues their episode), the episodes
+that count under var ``readmission_definition`` (``inpatient``: those holding an inpatient
+stay, and a readmission whose first counted stay has a planned principal diagnosis, seed
+planned_readmission_diagnoses, is not an early one) and the early readmissions between them
+(calendar days from the previous counted episode's discharge <= var
+``readmission_window_days``, no readmission after an in-hospital death), the index stays and
+the median gap between them; the share of emergency admissions by encounter class; ED visits
+from ``hosp/transfers`` (``ED`` rows of a patient that meet or overlap are one visit; it led to
+an admission when a row has a ``hadm_id``), the most in any 365 days and the days since the
+last; distinct (version, code) diagnoses; HCUP chronic conditions and their coverage; the
+Charlson condition score (Quan 2005 codes, hierarchy: the heaviest condition of each group
+counts) and index (plus age points); ICU stays and days; in-hospital death, death within a year
+of the last discharge, any known death. The benchmark checks that (a), (b) and (c) agree on
+every column for every patient before it times them; tests/python/test_demo_recomputed.py checks
+(b) against the dbt build of the real demo.
 
 Run one approach (the benchmark runs each in its own process to measure its peak memory)::
 
@@ -26,10 +37,11 @@ Run one approach (the benchmark runs each in its own process to measure its peak
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,16 +61,27 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CHARLSON_CONDITIONS = REPO_ROOT / "seeds" / "charlson" / "charlson_conditions.csv"
 CHARLSON_CODES = REPO_ROOT / "seeds" / "charlson" / "charlson_icd_codes.csv"
 HCUP_INDICATORS = REPO_ROOT / "seeds" / "reference" / "hcup_chronic_condition_indicators.csv"
+ADMISSION_TYPE_CLASSES = REPO_ROOT / "seeds" / "encounters" / "admission_type_classes.csv"
+ENCOUNTER_CLASSES = REPO_ROOT / "seeds" / "encounters" / "encounter_classes.csv"
+PLANNED_READMISSION_DIAGNOSES = REPO_ROOT / "seeds" / "readmissions" / "planned_readmission_diagnoses.csv"
+READMISSION_DEFINITIONS = ("inpatient", "all_stays")
+# ED visits arriving in the 365 days from a visit, itself included (max_ed_visits_in_365_days)
+ED_WINDOW_SECONDS = 365 * 86_400
 
 # The columns of marts.patient_features, in order.
 FEATURE_COLUMNS = (
     "subject_id",
     "num_admissions",
+    "num_inpatient_stays",
+    "num_observation_stays",
     "avg_length_of_stay_days",
     "total_length_of_stay_days",
     "days_since_last_admission",
     "emergency_admission_share",
-    "ed_visit_count",
+    "num_ed_visits",
+    "num_ed_visits_without_admission",
+    "max_ed_visits_in_365_days",
+    "days_since_last_ed_visit",
     "early_readmissions",
     "readmission_index_stays",
     "readmission_rate",
@@ -89,14 +112,20 @@ class ProjectVars:
     cluster_log1p_features: list[str]
     cluster_k: int
     cluster_random_state: int
-    emergency_admission_types: tuple[str, ...]
     clustering_population_min_admissions: int
     readmission_window_days: int
+    readmission_definition: str
+    episode_max_gap_hours: float
+
+    @property
+    def episode_max_gap_seconds(self) -> int:
+        """The gap rule in whole seconds, as macro continues_previous_stay compares it."""
+        return round(self.episode_max_gap_hours * 3600)
 
 
 def project_vars() -> ProjectVars:
     """The vars of dbt_project.yml and the feature catalogue that the features and the fit
-    depend on (one truth each).
+    depend on (one truth each), checked as the project's macros check them.
 
     The benchmark compares the default segmentation: a fixed ``cluster_k`` and no demographic
     clustering inputs; other settings are refused rather than silently compared wrongly.
@@ -108,14 +137,27 @@ def project_vars() -> ProjectVars:
     demographics = str(variables.get("cluster_include_demographics", False)).lower() in ("true", "1", "yes")
     if not isinstance(k, int) or demographics:
         raise ValueError("the benchmark needs an integer cluster_k and cluster_include_demographics: false")
+    definition = str(variables.get("readmission_definition", "inpatient"))
+    if definition not in READMISSION_DEFINITIONS:
+        raise ValueError(
+            f"var readmission_definition={definition!r}: expected one of {READMISSION_DEFINITIONS}"
+        )
+    window_days = int(variables["readmission_window_days"])
+    gap_hours = float(variables["episode_max_gap_hours"])
+    if window_days < 1 or gap_hours < 0:
+        raise ValueError(
+            f"var readmission_window_days={window_days} must be >= 1 "
+            f"and episode_max_gap_hours={gap_hours} >= 0"
+        )
     return ProjectVars(
         cluster_features=features_catalogue.clustered(catalogue),
         cluster_log1p_features=features_catalogue.log1p_clustered(catalogue),
         cluster_k=k,
         cluster_random_state=int(variables["cluster_random_state"]),
-        emergency_admission_types=tuple(variables["emergency_admission_types"]),
         clustering_population_min_admissions=int(variables["clustering_population_min_admissions"]),
-        readmission_window_days=int(variables["readmission_window_days"]),
+        readmission_window_days=window_days,
+        readmission_definition=definition,
+        episode_max_gap_hours=gap_hours,
     )
 
 
@@ -129,19 +171,49 @@ def _charlson_age_points(age: pd.Series) -> pd.Series:
 # (b) pandas
 # --------------------------------------------------------------------------------------------
 
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+# transfers is read in chunks, keeping only the ED rows: the whole table is several times the
+# admissions, and its other rows are not needed
+TRANSFERS_CHUNK_ROWS = 2_000_000
 
-def _read_release(release_dir: Path) -> dict[str, pd.DataFrame]:
+
+def _read_ed_rows(path: Path) -> pd.DataFrame:
+    """The ``ED`` rows of hosp/transfers (``eventtype`` trimmed, any case), times parsed."""
+    chunks = []
+    with pd.read_csv(
+        path,
+        usecols=["subject_id", "hadm_id", "transfer_id", "eventtype", "intime", "outtime"],
+        dtype={
+            "subject_id": "int64",
+            "hadm_id": "float64",
+            "transfer_id": "int64",
+            "eventtype": "category",
+        },
+        parse_dates=["intime", "outtime"],
+        date_format=TIMESTAMP_FORMAT,
+        chunksize=TRANSFERS_CHUNK_ROWS,
+    ) as reader:
+        for chunk in reader:
+            types = chunk["eventtype"].cat.categories
+            ed_types = types[types.str.strip().str.lower() == "ed"]
+            chunks.append(chunk.loc[chunk["eventtype"].isin(ed_types)].drop(columns="eventtype"))
+    return pd.concat(chunks, ignore_index=True)
+
+
+def _readers(release_dir: Path) -> dict[str, Callable[[], pd.DataFrame]]:
+    """How to read each table of the release, for pandas_features to call when it needs it:
+    the diagnoses, by far the largest, are read and reduced first, so that their peak is not
+    stacked on the other tables (or on what is left of them in the allocator)."""
     hosp, icu = release_dir / "hosp", release_dir / "icu"
-    timestamp = "%Y-%m-%d %H:%M:%S"
     return {
-        "patients": pd.read_csv(
+        "patients": lambda: pd.read_csv(
             hosp / "patients.csv.gz",
             usecols=["subject_id", "gender", "anchor_age", "anchor_year", "anchor_year_group", "dod"],
             dtype={"subject_id": "int64", "gender": "str", "anchor_age": "int64", "anchor_year": "int64"},
             parse_dates=["dod"],
             date_format="%Y-%m-%d",
         ),
-        "admissions": pd.read_csv(
+        "admissions": lambda: pd.read_csv(
             hosp / "admissions.csv.gz",
             usecols=[
                 "subject_id",
@@ -149,94 +221,221 @@ def _read_release(release_dir: Path) -> dict[str, pd.DataFrame]:
                 "admittime",
                 "dischtime",
                 "admission_type",
-                "edregtime",
                 "hospital_expire_flag",
             ],
-            dtype={"subject_id": "int64", "hadm_id": "int64", "admission_type": "str"},
-            parse_dates=["admittime", "dischtime", "edregtime"],
-            date_format=timestamp,
+            dtype={"subject_id": "int64", "hadm_id": "int64", "admission_type": "category"},
+            parse_dates=["admittime", "dischtime"],
+            date_format=TIMESTAMP_FORMAT,
         ),
-        "diagnoses": pd.read_csv(
+        "diagnoses": lambda: pd.read_csv(
             hosp / "diagnoses_icd.csv.gz",
-            usecols=["subject_id", "hadm_id", "icd_code", "icd_version"],
-            dtype={"subject_id": "int64", "hadm_id": "int64", "icd_code": "str", "icd_version": "int64"},
+            usecols=["subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"],
+            dtype={
+                "subject_id": "int64",
+                "hadm_id": "int64",
+                "seq_num": "int16",
+                "icd_code": "str",
+                "icd_version": "int64",
+            },
         ),
-        "icustays": pd.read_csv(
+        "ed_rows": lambda: _read_ed_rows(hosp / "transfers.csv.gz"),
+        "icustays": lambda: pd.read_csv(
             icu / "icustays.csv.gz",
             usecols=["subject_id", "intime", "outtime", "los"],
             dtype={"subject_id": "int64", "los": "float64"},
             parse_dates=["intime", "outtime"],
-            date_format=timestamp,
+            date_format=TIMESTAMP_FORMAT,
         ),
     }
 
 
-def _pandas_admissions(
-    admissions: pd.DataFrame, emergency_types: Sequence[str], window_days: int
-) -> pd.DataFrame:
-    """Per patient: utilization, readmissions over episodes of care, emergency/ED, deaths."""
-    adm = admissions.sort_values(["subject_id", "admittime", "hadm_id"], kind="mergesort").reset_index(
-        drop=True
-    )
-    adm["los_days"] = (adm["dischtime"] - adm["admittime"]).dt.total_seconds() / 86400.0
-    adm["admit_year"] = adm["admittime"].dt.year
-    adm["died"] = adm["hospital_expire_flag"] == 1
-    by_patient = adm.groupby("subject_id", sort=False)
-    # a stay that starts before an earlier stay of the patient ended continues that episode
-    prior_latest_discharge = by_patient["dischtime"].cummax().groupby(adm["subject_id"], sort=False).shift(1)
-    adm["overlap"] = (adm["admittime"] < prior_latest_discharge).to_numpy()
-    adm["episode"] = (~adm["overlap"]).astype("int64").groupby(adm["subject_id"], sort=False).cumsum()
-    ranked = adm.sort_values(["subject_id", "dischtime", "hadm_id"], ascending=[True, False, False])
-    adm["discharge_rank"] = ranked.groupby("subject_id", sort=False).cumcount().reindex(adm.index) + 1
+def _starts_group(keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal keys starts (rows sorted by key)."""
+    starts = np.ones(len(keys), dtype=bool)
+    starts[1:] = keys[1:] != keys[:-1]
+    return starts
 
-    episodes = (
-        adm.groupby(["subject_id", "episode"], sort=True)
-        .agg(
-            episode_admit=("admittime", "min"),
-            episode_discharge=("dischtime", "max"),
-            episode_died=("died", "any"),
-            last_rank=("discharge_rank", "min"),
+
+def _previous(values: np.ndarray, starts: np.ndarray, missing: Any) -> np.ndarray:
+    """Each row's previous value within its group (``starts`` from _starts_group), ``missing`` first."""
+    previous = np.roll(values, 1)
+    previous[starts] = missing
+    return previous
+
+
+def _next(values: np.ndarray, starts: np.ndarray, missing: Any) -> np.ndarray:
+    """Each row's next value within its group, ``missing`` for the last."""
+    following = np.roll(values, -1)
+    ends = np.roll(starts, -1)  # the row before a group's start ends the previous group
+    following[ends] = missing
+    return following
+
+
+def _per_patient(subject_id: np.ndarray, **columns: tuple[np.ndarray, str]) -> pd.DataFrame:
+    """One row per patient (indexed by subject_id): each ``name=(values, aggregation)``."""
+    frame = pd.DataFrame({"subject_id": subject_id} | {name: values for name, (values, _) in columns.items()})
+    return frame.groupby("subject_id", sort=False).agg({name: how for name, (_, how) in columns.items()})
+
+
+def _encounter_classes() -> pd.DataFrame:
+    """admission_type -> is_inpatient, is_emergency, from the two encounter seeds."""
+    booleans = {"true_values": ["true"], "false_values": ["false"]}
+    types = pd.read_csv(ADMISSION_TYPE_CLASSES, usecols=["admission_type", "encounter_class"], dtype="str")
+    classes = pd.read_csv(
+        ENCOUNTER_CLASSES,
+        usecols=["encounter_class", "is_inpatient", "is_emergency"],
+        dtype={"encounter_class": "str", "is_inpatient": "bool", "is_emergency": "bool"},
+        **booleans,
+    )
+    return types.merge(classes, on="encounter_class", validate="many_to_one").set_index("admission_type")
+
+
+def _classify_admissions(admissions: pd.DataFrame, source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(is_inpatient, is_emergency) per admission, by the encounter class of its admission_type
+    (upper-cased, trimmed, as staging reads it). A type missing from the seed is an error."""
+    types = admissions["admission_type"]
+    normalized = pd.Series(types.cat.categories.str.strip().str.upper())
+    classes = _encounter_classes()
+    known = normalized.isin(classes.index).to_numpy()
+    codes = types.cat.codes.to_numpy()
+    unknown = (codes < 0) | ~known[codes]
+    if unknown.any():
+        counts = normalized.reindex(codes[unknown]).fillna("<empty>").value_counts().sort_index()
+        described = ", ".join(f"{value!r} ({count:,} admissions)" for value, count in counts.items())
+        raise ValueError(
+            f"admission_type {described} in {source} (column admission_type) is not in "
+            f"{ADMISSION_TYPE_CLASSES.relative_to(REPO_ROOT)}: add a row for it with its encounter_class"
         )
-        .reset_index()
-    )
-    by_episode_patient = episodes.groupby("subject_id", sort=False)
-    previous_discharge = by_episode_patient["episode_discharge"].shift(1)
-    previous_died = by_episode_patient["episode_died"].shift(1)
-    episodes["gap_days"] = (
-        episodes["episode_admit"].dt.normalize() - previous_discharge.dt.normalize()
-    ).dt.days
-    episodes["readmit"] = (previous_died.eq(False) & (episodes["gap_days"] <= window_days)).to_numpy()
-    episodes["next_readmit"] = (
-        episodes.groupby("subject_id", sort=False)["readmit"].shift(-1).fillna(False).astype(bool)
+    per_category = classes.reindex(normalized)
+    return (
+        per_category["is_inpatient"].to_numpy(dtype=bool)[codes],
+        per_category["is_emergency"].to_numpy(dtype=bool)[codes],
     )
 
-    adm = adm.merge(
-        episodes[
-            ["subject_id", "episode", "gap_days", "readmit", "episode_died", "last_rank", "next_readmit"]
-        ],
-        on=["subject_id", "episode"],
-        how="left",
+
+def _planned_principal_admissions(diagnoses: pd.DataFrame) -> pd.Index:
+    """The hadm_ids whose principal diagnosis (seq_num 1) is an always-planned one."""
+    principal = diagnoses.loc[diagnoses["seq_num"] == 1, ["hadm_id", "icd_version", "icd_code"]]
+    principal = principal.assign(icd_code=principal["icd_code"].str.strip().str.upper())
+    planned = pd.read_csv(
+        PLANNED_READMISSION_DIAGNOSES,
+        usecols=["icd_version", "icd_code"],
+        dtype={"icd_version": "int64", "icd_code": "str"},
     )
-    adm["gap_days_admission"] = adm["gap_days"].where(~adm["overlap"])
-    adm["readmission"] = ~adm["overlap"] & adm["readmit"]
-    adm["index_stay"] = (adm["discharge_rank"] == adm["last_rank"]) & ~adm["episode_died"]
-    adm["followed"] = adm["index_stay"] & adm["next_readmit"]
-    adm["emergency"] = adm["admission_type"].str.strip().str.upper().isin(list(emergency_types))
-    adm["ed_visit"] = adm["edregtime"].notna()
-    return adm.groupby("subject_id").agg(
-        num_admissions=("los_days", "size"),
-        total_length_of_stay_days=("los_days", "sum"),
-        avg_length_of_stay_days=("los_days", "mean"),
-        last_admitted_at=("admittime", "max"),
-        last_discharged_at=("dischtime", "max"),
-        last_admit_year=("admit_year", "max"),
-        early_readmissions=("readmission", "sum"),
-        readmission_index_stays=("index_stay", "sum"),
-        index_stays_early_readmitted=("followed", "sum"),
-        median_days_between_admissions=("gap_days_admission", "median"),
-        emergency_admissions=("emergency", "sum"),
-        ed_visit_count=("ed_visit", "sum"),
-        hospital_deaths=("died", "sum"),
+    return pd.Index(principal.merge(planned, on=["icd_version", "icd_code"])["hadm_id"].unique())
+
+
+def _pandas_admissions(
+    admissions: pd.DataFrame, planned_hadm_ids: pd.Index, variables: ProjectVars, source: Path
+) -> pd.DataFrame:
+    """Per patient: utilization by encounter class, readmissions over counted hospital episodes,
+    emergency admissions, deaths. Every step is a whole-column operation over admissions sorted
+    by patient and start (no per-patient Python)."""
+    adm = admissions.sort_values(["subject_id", "admittime", "hadm_id"], kind="mergesort", ignore_index=True)
+    subject = adm["subject_id"].to_numpy()
+    admit = adm["admittime"].to_numpy()
+    discharge = adm["dischtime"].to_numpy()
+    died = (adm["hospital_expire_flag"] == 1).to_numpy()
+    inpatient, emergency = _classify_admissions(adm, source)
+    if variables.readmission_definition == "inpatient":
+        counted = inpatient
+        planned = adm["hadm_id"].isin(planned_hadm_ids).to_numpy()
+    else:  # all_stays: every stay counts, none is set aside as planned
+        counted = np.ones(len(adm), dtype=bool)
+        planned = np.zeros(len(adm), dtype=bool)
+
+    # Episodes: a stay that starts before, or within the gap after, the latest discharge of the
+    # patient's earlier stays continues their episode. Episode ids are global, increasing.
+    patient_starts = _starts_group(subject)
+    latest_discharge = adm.groupby("subject_id", sort=False)["dischtime"].cummax().to_numpy()
+    prior_discharge = _previous(latest_discharge, patient_starts, np.datetime64("NaT"))
+    gap_seconds = (admit - prior_discharge) / np.timedelta64(1, "s")  # NaN for a first stay
+    continues = gap_seconds <= variables.episode_max_gap_seconds
+    episode = np.cumsum(~continues)
+    episode_starts = np.flatnonzero(~continues)
+
+    # One row per episode: the first stay starts it (stays are sorted by start), the latest
+    # discharge ends it; it counts if it holds a counted stay, and is planned if its first
+    # counted stay is.
+    episode_admit = admit[episode_starts]
+    episode_discharge = np.maximum.reduceat(discharge.view("int64"), episode_starts).view(discharge.dtype)
+    episode_died = np.logical_or.reduceat(died, episode_starts)
+    episode_counted = np.logical_or.reduceat(counted, episode_starts)
+    counted_rows = np.flatnonzero(counted)
+    opening_rows = counted_rows[_starts_group(episode[counted_rows])]
+    episode_planned = np.zeros(len(episode_starts), dtype=bool)
+    episode_planned[episode[opening_rows] - 1] = planned[opening_rows]
+
+    # Counted episodes beside the patient's previous counted episode
+    kept = np.flatnonzero(episode_counted)
+    kept_subject = subject[episode_starts][kept]
+    kept_starts = _starts_group(kept_subject)
+    kept_died = episode_died[kept]
+    previous_discharge = _previous(episode_discharge[kept], kept_starts, np.datetime64("NaT"))
+    days = (
+        episode_admit[kept].astype("datetime64[D]") - previous_discharge.astype("datetime64[D]")
+    ) / np.timedelta64(1, "D")
+    previous_died = _previous(kept_died, kept_starts, True)
+    early = ~previous_died & ~episode_planned[kept] & (days <= variables.readmission_window_days)
+    index_stay = ~kept_died
+    followed = index_stay & _next(early, kept_starts, False)
+    retention = _per_patient(
+        kept_subject,
+        early_readmissions=(early, "sum"),
+        readmission_index_stays=(index_stay, "sum"),
+        index_stays_early_readmitted=(followed, "sum"),
+        median_days_between_admissions=(days, "median"),
+    )
+    utilization = _per_patient(
+        subject,
+        num_admissions=(inpatient, "size"),
+        num_inpatient_stays=(inpatient, "sum"),
+        total_stay_seconds=((discharge - admit) / np.timedelta64(1, "s"), "sum"),
+        last_admitted_at=(admit, "max"),
+        last_discharged_at=(discharge, "max"),
+        emergency_admissions=(emergency, "sum"),
+        hospital_deaths=(died, "sum"),
+    )
+    utilization["num_observation_stays"] = utilization["num_admissions"] - utilization["num_inpatient_stays"]
+    utilization["total_length_of_stay_days"] = utilization.pop("total_stay_seconds") / 86400.0
+    utilization["avg_length_of_stay_days"] = (
+        utilization["total_length_of_stay_days"] / utilization["num_admissions"]
+    )
+    utilization["last_admit_year"] = utilization["last_admitted_at"].dt.year
+    return utilization.join(retention, how="left")
+
+
+def _pandas_ed_visits(ed_rows: pd.DataFrame) -> pd.DataFrame:
+    """Per patient with an ED visit: visits (rows of the patient that meet or overlap are one),
+    those that led to no admission, the latest arrival, and the most arriving in any 365 days."""
+    rows = ed_rows.sort_values(["subject_id", "intime", "transfer_id"], kind="mergesort", ignore_index=True)
+    rows["outtime"] = rows["outtime"].fillna(rows["intime"])  # no end: it ends where it starts
+    subject = rows["subject_id"].to_numpy()
+    latest_left = rows.groupby("subject_id", sort=False)["outtime"].cummax().to_numpy()
+    prior_left = _previous(latest_left, _starts_group(subject), np.datetime64("NaT"))
+    continues = rows["intime"].to_numpy() <= prior_left  # False against NaT
+    visit_starts = np.flatnonzero(~continues)
+    visit_subject = subject[visit_starts]
+    arrived = rows["intime"].to_numpy()[visit_starts]
+    admitted = np.logical_or.reduceat(rows["hadm_id"].notna().to_numpy(), visit_starts)
+
+    # visits arriving in [arrival, arrival + 365 days), by binary search on one increasing key:
+    # the patient's rank spaced far enough apart that no window reaches the next patient
+    earliest = arrived.min() if len(arrived) else np.datetime64(0, "s")
+    seconds = np.asarray((arrived - earliest) // np.timedelta64(1, "s"), dtype="int64")
+    span = int(seconds.max(initial=0)) + ED_WINDOW_SECONDS + 1
+    patient_rank = np.cumsum(_starts_group(visit_subject)) - 1
+    if int(patient_rank.max(initial=0)) + 1 > np.iinfo("int64").max // span:
+        raise ValueError("ED arrival times span too long a period to key by patient in 64 bits")
+    key = patient_rank * span + seconds
+    in_window = np.searchsorted(key, key + ED_WINDOW_SECONDS, side="left") - np.arange(len(key))
+
+    return _per_patient(
+        visit_subject,
+        num_ed_visits=(arrived, "size"),
+        num_ed_visits_without_admission=(~admitted, "sum"),
+        last_ed_arrived_at=(arrived, "max"),
+        max_ed_visits_in_365_days=(in_window, "max"),
     )
 
 
@@ -302,12 +501,17 @@ def _pandas_diagnoses(diagnoses: pd.DataFrame) -> pd.DataFrame:
 
 def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
     variables = project_vars()
-    tables = _read_release(release_dir)
+    read = _readers(release_dir)
+    diagnosis_rows = read["diagnoses"]()
+    planned = _planned_principal_admissions(diagnosis_rows)
+    diagnosis_rows = diagnosis_rows.drop(columns="seq_num")
+    diagnoses = _pandas_diagnoses(diagnosis_rows)
+    del diagnosis_rows
     admissions = _pandas_admissions(
-        tables["admissions"], variables.emergency_admission_types, variables.readmission_window_days
+        read["admissions"](), planned, variables, release_dir / "hosp" / "admissions.csv.gz"
     )
-    diagnoses = _pandas_diagnoses(tables["diagnoses"])
-    icustays = tables["icustays"]
+    ed_visits = _pandas_ed_visits(read["ed_rows"]())
+    icustays = read["icustays"]()
     icu_days = icustays["los"].fillna((icustays["outtime"] - icustays["intime"]).dt.total_seconds() / 86400.0)
     per_icu = (
         icustays.assign(icu_days=icu_days)
@@ -315,18 +519,24 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
         .agg(icu_stay_count=("icu_days", "size"), total_icu_days=("icu_days", "sum"))
     )
 
-    df = tables["patients"].merge(admissions, on="subject_id", how="left")
+    df = read["patients"]().merge(admissions, on="subject_id", how="left")
     df = df.merge(diagnoses, on="subject_id", how="left").merge(per_icu, on="subject_id", how="left")
+    df = df.merge(ed_visits, on="subject_id", how="left")
     counts = (
         "num_admissions",
+        "num_inpatient_stays",
+        "num_observation_stays",
         "num_unique_icd_diagnoses",
         "num_chronic_conditions",
         "num_charlson_conditions",
         "charlson_condition_score",
         "early_readmissions",
         "readmission_index_stays",
+        "index_stays_early_readmitted",
         "emergency_admissions",
-        "ed_visit_count",
+        "num_ed_visits",
+        "num_ed_visits_without_admission",
+        "max_ed_visits_in_365_days",
         "hospital_deaths",
         "icu_stay_count",
     )
@@ -349,6 +559,9 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
     )
     df["days_since_last_admission"] = (
         df["estimated_as_of_date"] - df["last_admitted_at"].dt.normalize()
+    ).dt.days.astype("Int64")
+    df["days_since_last_ed_visit"] = (
+        df["estimated_as_of_date"] - df["last_ed_arrived_at"].dt.normalize()
     ).dt.days.astype("Int64")
     df["age_at_last_admission"] = (df["anchor_age"] + df["last_admit_year"] - df["anchor_year"]).astype(
         "Int64"
@@ -384,59 +597,121 @@ def pandas_features(release_dir: Path, last_data_year: int) -> pd.DataFrame:
 # (c) one DuckDB query
 # --------------------------------------------------------------------------------------------
 
-# The MIMIC tables' explicit types are the generator's (one definition); the reference tables'
-# are the seeds'.
-_COLUMNS = {
-    **MIMIC_COLUMNS,
-    "charlson_conditions": "{'condition_order': 'INTEGER', 'condition': 'VARCHAR', "
-    "'condition_name': 'VARCHAR', "
-    "'weight': 'INTEGER', 'hierarchy_group': 'VARCHAR'}",
-    "charlson_icd_codes": "{'condition': 'VARCHAR', 'icd_version': 'INTEGER', 'match_type': 'VARCHAR', "
-    "'code_from': 'VARCHAR', 'code_to': 'VARCHAR'}",
-    "hcup_chronic_condition_indicators": "{'icd_version': 'INTEGER', 'icd_code': 'VARCHAR', "
-    "'chronic_status': 'VARCHAR', 'body_system': 'INTEGER'}",
-}
-
 
 def _read(path: Path, columns: str) -> str:
-    return f"read_csv('{path}', header = true, auto_detect = false, columns = {columns})"  # explicit types
+    """A CSV file, every column typed explicitly (MIMIC tables as the generator declares them)."""
+    return f"read_csv('{path}', header = true, auto_detect = false, columns = {columns})"
+
+
+def _seed_column_types(name: str) -> dict[str, str]:
+    """The column types a seed declares, where dbt reads them: its YAML's ``config`` in
+    seeds/_*.yml, or ``+column_types`` under ``seeds:`` in dbt_project.yml."""
+    for path in sorted((REPO_ROOT / "seeds").glob("_*.yml")):
+        for seed in (yaml.safe_load(path.read_text()) or {}).get("seeds") or []:
+            declared = (seed.get("config") or {}).get("column_types")
+            if seed.get("name") == name and declared:
+                return dict(declared)
+    pending = [yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text()).get("seeds") or {}]
+    while pending:
+        node = pending.pop()
+        if isinstance(node.get(name), dict) and "+column_types" in node[name]:
+            return dict(node[name]["+column_types"])
+        pending.extend(value for value in node.values() if isinstance(value, dict))
+    raise ValueError(f"seed {name} declares no column types (seeds/_*.yml or dbt_project.yml)")
+
+
+def _seed(path: Path) -> str:
+    """A seed's CSV, each column typed as dbt types it (an undeclared one as text), in the
+    order of the file's header. Not sniffed: sniffed reads made DuckDB plan the query
+    differently, with a gigabyte more memory at 364,627 patients."""
+    declared = _seed_column_types(path.stem)
+    with path.open(newline="") as handle:
+        header = next(csv.reader(handle))
+    columns = ", ".join(f"'{column}': '{declared.get(column, 'varchar')}'" for column in header)
+    return _read(path, f"{{{columns}}}")
+
+
+def _runs(source: str, order: str, end: str, continues: str, run: str) -> str:
+    """``source`` with ``run``, each patient's rows (in ``order``) numbered into runs: a row
+    for which ``continues`` holds, ``{prior}`` standing for the latest ``end`` of the patient's
+    earlier rows, is in the run of the row before it; any other row opens the next run."""
+    earlier = "rows between unbounded preceding and 1 preceding"
+    prior = f"max({end}) over (partition by subject_id order by {order} {earlier})"
+    return f"""select *, sum(case when continues then 0 else 1 end) over (
+        partition by subject_id order by {order} rows unbounded preceding) as {run}
+    from (select *, coalesce({continues.format(prior=prior)}, false) as continues from {source})"""
 
 
 def duckdb_features_sql(release_dir: Path, last_data_year: int) -> str:
     def release(module: str, table: str) -> str:
-        return _read(release_dir / module / f"{table}.csv.gz", _COLUMNS[table])
+        return _read(release_dir / module / f"{table}.csv.gz", MIMIC_COLUMNS[table])
 
     variables = project_vars()
-    emergency = ", ".join(f"'{t}'" for t in variables.emergency_admission_types)
     window_days = variables.readmission_window_days
+    inpatient_only = variables.readmission_definition == "inpatient"
+    # 'inpatient': inpatient stays count and a planned principal diagnosis is set aside;
+    # 'all_stays': every stay counts and none is planned
+    counted = "t.is_inpatient" if inpatient_only else "true"
+    planned = "p.hadm_id is not null" if inpatient_only else "false"
+    unclassified = (
+        "'admission_type ''' || coalesce(a.admission_type, '') || ''' in "
+        f"{release_dir / 'hosp' / 'admissions.csv.gz'} (column admission_type) is not in "
+        f"{ADMISSION_TYPE_CLASSES.relative_to(REPO_ROOT)}:"
+        " add a row for it with its encounter_class'"
+    )
+    continues_episode = f"date_diff('second', {{prior}}, admittime) <= {variables.episode_max_gap_seconds}"
     return f"""
 with
+admission_types as (
+    select c.admission_type, e.is_inpatient, e.is_emergency
+    from {_seed(ADMISSION_TYPE_CLASSES)} c
+    join {_seed(ENCOUNTER_CLASSES)} e using (encounter_class)
+),
+diagnoses as (
+    select subject_id, hadm_id, seq_num, icd_version, upper(trim(icd_code)) as icd_code
+    from {release("hosp", "diagnoses_icd")}
+),
+planned_admissions as (
+    -- the principal diagnosis (seq_num 1) is an always-planned one
+    select distinct d.hadm_id
+    from diagnoses d
+    join {_seed(PLANNED_READMISSION_DIAGNOSES)} p using (icd_version, icd_code)
+    where d.seq_num = 1
+),
 admissions as (
     select
-        subject_id, hadm_id, admittime, dischtime, edregtime,
-        hospital_expire_flag = 1 as died,
-        upper(trim(admission_type)) in ({emergency}) as emergency,
-        epoch(dischtime - admittime) / 86400.0 as los_days,
-        -- episodes of care: a stay that starts before an earlier one ended continues it
-        coalesce(admittime < max(dischtime) over (
-            partition by subject_id order by admittime, hadm_id
-            rows between unbounded preceding and 1 preceding), false) as overlap,
-        row_number() over (partition by subject_id order by dischtime desc, hadm_id desc) as discharge_rank
-    from {release("hosp", "admissions")}
+        a.subject_id, a.hadm_id, a.admittime, a.dischtime,
+        a.hospital_expire_flag = 1 as died,
+        -- an admission_type the seed does not classify stops the query, naming it
+        coalesce(t.is_inpatient, error({unclassified})) as is_inpatient,
+        t.is_emergency,
+        {counted} as counted,
+        {planned} as planned,
+        epoch(a.dischtime - a.admittime) / 86400.0 as los_days
+    from (
+        select *, upper(trim(admission_type)) as admission_type
+        from {release("hosp", "admissions")}
+    ) a
+    left join admission_types t using (admission_type)
+    left join planned_admissions p using (hadm_id)
 ),
 numbered as (
-    select *, sum(case when overlap then 0 else 1 end) over (
-        partition by subject_id order by admittime, hadm_id rows between unbounded preceding and current row
-    ) as episode
-    from admissions
+    -- a stay that starts before, or within the gap after, the latest discharge of the
+    -- patient's earlier stays continues their hospital episode
+    {_runs("admissions", "admittime, hadm_id", "dischtime", continues_episode, "episode")}
 ),
 episodes as (
     select subject_id, episode, min(admittime) as episode_admit, max(dischtime) as episode_discharge,
-        bool_or(died) as episode_died, min(discharge_rank) as last_rank
+        bool_or(died) as episode_died,
+        -- a readmission is planned by its first counted stay
+        coalesce(arg_min(planned, {{'at': admittime, 'id': hadm_id}}) filter (where counted), false)
+            as episode_planned
     from numbered
     group by subject_id, episode
+    having bool_or(counted)
 ),
 episode_gaps as (
+    -- each counted episode beside the patient's previous counted one
     select *,
         date_diff('day', cast(lag(episode_discharge) over w as date), cast(episode_admit as date))
             as gap_days,
@@ -445,57 +720,82 @@ episode_gaps as (
     window w as (partition by subject_id order by episode)
 ),
 episode_readmissions as (
-    select *, coalesce(not previous_died and gap_days <= {window_days}, false) as readmit
+    select *,
+        coalesce(not previous_died and not episode_planned and gap_days <= {window_days}, false) as readmit
     from episode_gaps
 ),
 episode_flags as (
     select *, coalesce(lead(readmit) over (partition by subject_id order by episode), false) as next_readmit
     from episode_readmissions
 ),
-per_admission as (
+retention_features as (
     select
-        n.subject_id, n.admittime, n.dischtime, n.los_days, n.died, n.emergency,
-        n.edregtime is not null as ed_visit,
-        case when not n.overlap then e.gap_days end as gap_days,
-        not n.overlap and e.readmit as readmission,
-        n.discharge_rank = e.last_rank and not e.episode_died as index_stay,
-        n.discharge_rank = e.last_rank and not e.episode_died and e.next_readmit as followed
-    from numbered n
-    join episode_flags e using (subject_id, episode)
+        subject_id,
+        sum(readmit::int) as early_readmissions,
+        sum((not episode_died)::int) as readmission_index_stays,
+        sum((not episode_died and next_readmit)::int) as index_stays_early_readmitted,
+        median(gap_days) as median_days_between_admissions
+    from episode_flags
+    group by subject_id
 ),
 admission_features as (
     select
         subject_id,
         count(*) as num_admissions,
+        count(*) filter (where is_inpatient) as num_inpatient_stays,
+        count(*) filter (where not is_inpatient) as num_observation_stays,
         sum(los_days) as total_los,
         avg(los_days) as avg_los,
         max(admittime) as last_admitted_at,
         max(dischtime) as last_discharged_at,
         max(year(admittime)) as last_admit_year,
-        sum(readmission::int) as early_readmissions,
-        sum(index_stay::int) as readmission_index_stays,
-        sum(followed::int) as index_stays_early_readmitted,
-        median(gap_days) as median_days_between_admissions,
-        sum(emergency::int) as emergency_admissions,
-        sum(ed_visit::int) as ed_visit_count,
+        sum(is_emergency::int) as emergency_admissions,
         sum(died::int) as hospital_deaths
-    from per_admission
+    from admissions
     group by subject_id
 ),
-diagnoses as (
-    select subject_id, hadm_id, icd_version, upper(trim(icd_code)) as icd_code
-    from {release("hosp", "diagnoses_icd")}
+ed_rows as (
+    select subject_id, hadm_id, transfer_id, intime, coalesce(outtime, intime) as outtime
+    from {release("hosp", "transfers")}
+    where lower(trim(eventtype)) = 'ed'
+),
+ed_numbered as (
+    -- rows of a patient that meet or overlap are one visit
+    {_runs("ed_rows", "intime, transfer_id", "outtime", "intime <= {prior}", "visit")}
+),
+ed_visits as (
+    select subject_id, visit, min(intime) as arrived, max(hadm_id) is not null as led_to_admission
+    from ed_numbered
+    group by subject_id, visit
+),
+ed_windows as (
+    -- the visits arriving in [arrival, arrival + 365 days), in microseconds
+    select *, count(*) over (
+        partition by subject_id order by epoch_us(arrived)
+        range between current row and {ED_WINDOW_SECONDS * 1_000_000 - 1} following
+    ) as visits_in_365_days
+    from ed_visits
+),
+ed_features as (
+    select
+        subject_id,
+        count(*) as num_ed_visits,
+        count(*) filter (where not led_to_admission) as num_ed_visits_without_admission,
+        max(arrived) as last_ed_arrived_at,
+        max(visits_in_365_days) as max_ed_visits_in_365_days
+    from ed_windows
+    group by subject_id
 ),
 codes as (
     select distinct d.icd_version, d.icd_code, h.chronic_status
     from diagnoses d
-    left join {_read(HCUP_INDICATORS, _COLUMNS["hcup_chronic_condition_indicators"])} h
+    left join {_seed(HCUP_INDICATORS)} h
         using (icd_version, icd_code)
 ),
 charlson_matches as (
     select distinct c.icd_version, c.icd_code, r.condition
     from codes c
-    join {_read(CHARLSON_CODES, _COLUMNS["charlson_icd_codes"])} r
+    join {_seed(CHARLSON_CODES)} r
         on c.icd_version = r.icd_version
         and (
             (r.match_type = 'prefix' and starts_with(c.icd_code, r.code_from))
@@ -521,7 +821,7 @@ patient_conditions as (
     select distinct d.subject_id, m.condition, k.weight, k.hierarchy_group
     from diagnoses d
     join charlson_matches m using (icd_version, icd_code)
-    join {_read(CHARLSON_CONDITIONS, _COLUMNS["charlson_conditions"])} k using (condition)
+    join {_seed(CHARLSON_CONDITIONS)} k using (condition)
 ),
 charlson_features as (
     -- the heaviest condition of each hierarchy group counts (e.g. metastatic over any malignancy)
@@ -554,6 +854,8 @@ joined as (
     select
         p.*,
         a.* exclude (subject_id),
+        r.* exclude (subject_id),
+        e.* exclude (subject_id),
         d.* exclude (subject_id),
         c.* exclude (subject_id),
         i.* exclude (subject_id),
@@ -567,6 +869,8 @@ joined as (
         p.anchor_age + a.last_admit_year - p.anchor_year as age_at_last_admission
     from patients p
     left join admission_features a using (subject_id)
+    left join retention_features r using (subject_id)
+    left join ed_features e using (subject_id)
     left join diagnosis_features d using (subject_id)
     left join charlson_features c using (subject_id)
     left join icu_features i using (subject_id)
@@ -574,12 +878,18 @@ joined as (
 select
     subject_id,
     coalesce(num_admissions, 0) as num_admissions,
+    coalesce(num_inpatient_stays, 0) as num_inpatient_stays,
+    coalesce(num_observation_stays, 0) as num_observation_stays,
     coalesce(avg_los, 0) as avg_length_of_stay_days,
     coalesce(total_los, 0) as total_length_of_stay_days,
     date_diff('day', cast(last_admitted_at as date), make_date({last_data_year} + year_shift, 12, 31))
         as days_since_last_admission,
     coalesce(emergency_admissions / nullif(num_admissions, 0), 0) as emergency_admission_share,
-    coalesce(ed_visit_count, 0) as ed_visit_count,
+    coalesce(num_ed_visits, 0) as num_ed_visits,
+    coalesce(num_ed_visits_without_admission, 0) as num_ed_visits_without_admission,
+    coalesce(max_ed_visits_in_365_days, 0) as max_ed_visits_in_365_days,
+    date_diff('day', cast(last_ed_arrived_at as date), make_date({last_data_year} + year_shift, 12, 31))
+        as days_since_last_ed_visit,
     coalesce(early_readmissions, 0) as early_readmissions,
     coalesce(readmission_index_stays, 0) as readmission_index_stays,
     index_stays_early_readmitted / nullif(readmission_index_stays, 0) as readmission_rate,

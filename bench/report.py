@@ -19,7 +19,7 @@ ANALYSIS_PATH = Path(__file__).with_name("analysis.md")
 ORDER = ("a_production", "a_full", "b_pandas", "c_duckdb")
 DBT_KEYS = ("a_production", "a_full")
 DUCKDB_KEYS = ("a_production", "a_full", "c_duckdb")  # the approaches that can spill
-BASELINE_KEY = "ref_full"  # the full build of the commit issue 15 measured, when it was timed
+BASELINE_KEY = "ref_full"  # the full build of the baseline commit, when it was timed
 SHORT = {
     "a_production": "(a)",
     "a_full": "(a-full)",
@@ -30,7 +30,7 @@ SHORT = {
 MIMIC_IV_PATIENTS = 364_627
 TEN_TIMES = 10 * MIMIC_IV_PATIENTS
 SMALL = 10_000
-FULL_BUILD_BASELINE_SECONDS = 16.6  # issue 15: today's full build at 10,000 patients (2026-11-26)
+FULL_BUILD_BASELINE_SECONDS = 16.6  # the baseline: the full build at 10,000 patients on 2026-11-26
 TARGETS = {
     "a_over_b": 1.0,  # at 364,627: the production build no slower than pandas
     "a_over_c": 2.0,  # at 364,627: at most twice the raw DuckDB query
@@ -116,7 +116,7 @@ def _check(name: str, value: float | None, limit: float, shown: str) -> tuple[st
 
 
 def target_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(target, measured, met) for each of issue 15's targets the results can answer."""
+    """(target, measured, met) for each speed target the results can answer."""
     mimic, small, large = (size_at(results, n) for n in (MIMIC_IV_PATIENTS, SMALL, TEN_TIMES))
     ratios = mimic["ratios"] if mimic else {}
     a_b, a_c = ratios.get("a_production/b_pandas"), ratios.get("a_production/c_duckdb")
@@ -137,11 +137,11 @@ def target_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     a_small = _median(small, "a_production")
     against_baseline = small["ratios"].get(f"a_production/{BASELINE_KEY}") if small else None
     if against_baseline is not None:
-        # the same build issue 15 timed at 16.6 s, timed again in the same rounds as (a): the
+        # the baseline build (16.6 s on 2026-11-26), timed again in the same rounds as (a): the
         # machine's speed of the day cancels out
         rows.append(
             _check(
-                f"N = {SMALL:,}: (a) at most half of the full build issue 15 measured "
+                f"N = {SMALL:,}: (a) at most half of the baseline full build "
                 f"({results['baseline']['commit']}, {FULL_BUILD_BASELINE_SECONDS} s then), side by side",
                 against_baseline,
                 TARGETS["small_share"],
@@ -153,7 +153,7 @@ def target_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(
             _check(
                 f"N = {SMALL:,}: (a) at most half of the full build's {FULL_BUILD_BASELINE_SECONDS} s "
-                "(issue 15's baseline, measured on 2026-11-26, not side by side)",
+                "(the baseline, measured on 2026-11-26, not side by side)",
                 a_small,
                 TARGETS["small_share"] * FULL_BUILD_BASELINE_SECONDS,
                 f"{a_small:.1f} s" if a_small is not None else "",
@@ -191,8 +191,8 @@ def baseline_table(results: dict[str, Any]) -> list[str]:
     cap = results["memory"]["cap_bytes"]
     lines = [
         "",
-        f"Before and after, in the same rounds: {results['labels'][BASELINE_KEY]}, the build issue 15 "
-        "measured, from a copy of that commit on this checkout's environment (median wall time [min-max]):",
+        f"Before and after, in the same rounds: {results['labels'][BASELINE_KEY]}, the baseline build, "
+        "from a copy of that commit on this checkout's environment (median wall time [min-max]):",
         "",
         f"| N patients | {SHORT[BASELINE_KEY]} | (a) | (a-full) | a/ref | a-full/ref |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -444,10 +444,10 @@ def method(results: dict[str, Any]) -> list[str]:
     before = (
         [
             f"- **Before and after**: up to {baseline['max_patients']:,} patients each round also times "
-            f"{results['labels'][BASELINE_KEY]}, the full build of the commit issue 15 measured its targets "
-            "against (copied out of git into `data/bench/`, with that commit's reference seed, run on this "
-            "checkout's dbt, DuckDB and Python packages). Its mart predates some features, so it is timed, "
-            "not compared.",
+            f"{results['labels'][BASELINE_KEY]}, the full build of the baseline commit the speed "
+            "targets were set against (copied out of git into `data/bench/`, with that commit's reference "
+            "seed, run on this checkout's dbt, DuckDB and Python packages). Its mart predates some "
+            "features, so it is timed, not compared.",
         ]
         if baseline
         else []
@@ -523,7 +523,7 @@ def render(results: dict[str, Any], analysis: str = "", figure: str | None = Non
         lines.append(
             "- **(a) production build**: `dbt build --selector production` in full-release mode "
             "(`mimic_source_mode: release`) into an empty DuckDB file: the build users run on each new "
-            "release (see the README for what the selector leaves out)."
+            "release (docs/publishing.md says what the selector leaves out)."
         )
     else:
         lines.append(
@@ -628,7 +628,7 @@ def render(results: dict[str, Any], analysis: str = "", figure: str | None = Non
             "",
             f"![Wall time and peak memory against N, log axes, one line per approach]({figure})",
         ]
-    lines += ["", "### Targets (issue 15; 2 cores)", ""]
+    lines += ["", "### Speed targets (2 cores)", ""]
     if results["runs"] < MIN_RUNS_FOR_TARGETS:
         lines += [
             f"Only {results['runs']} run(s) per approach: the targets ask for medians of at least "

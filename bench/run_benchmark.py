@@ -14,7 +14,7 @@ For each size N (default 10,000, 100,000, 364,627 = MIMIC-IV 3.1, 1,000,000 and 
    (b) pandas + scikit-learn (``bench/approaches.py pandas``),
    (c) one DuckDB query + the same K-Means fit (``bench/approaches.py duckdb``);
    and, up to ``--baseline-max`` patients, (ref) the full build of ``--baseline`` (default the
-   commit issue 15 measured its targets against), from a copy of that commit (``git archive``)
+   baseline commit the speed targets were set against), from a copy of that commit (``git archive``)
    under ``data/bench/baseline-<commit>/``: the before of the production build's before/after,
    timed in the same rounds rather than quoted from another day's run;
 3. time ``--runs`` interleaved rounds of (a), (a-full), (b), (c), each in its own process under
@@ -74,7 +74,7 @@ from measure import (  # noqa: E402
     run_measured,
 )
 
-from mimic_segments.publishing.publish import git_commit  # noqa: E402
+from mimic_segments.provenance import git_commit  # noqa: E402
 from mimic_segments.synthetic import generator  # noqa: E402
 
 PYTHON = Path(sys.executable)
@@ -94,7 +94,7 @@ DUCKDB_SHARE_OF_CAP = 0.5
 # (2 cores): a fixed part (start-up, per-node work) and a part per million patients.
 ROUND_FIXED_SECONDS = 80.0
 ROUND_SECONDS_PER_MILLION = 245.0
-# The commit whose full build issue 15 timed at 16.6 s for 10,000 patients (BENCHMARKS.md of
+# The baseline commit, whose full build took 16.6 s for 10,000 patients (BENCHMARKS.md of
 # 2026-11-26): the baseline its 10,000-patient target halves.
 BASELINE_COMMIT = "3db7dd0"
 BASELINE_KEY = report.BASELINE_KEY  # the report's tables name it; defined there once
@@ -201,6 +201,9 @@ class Size:
                 env["PYTHONPATH"] = str(approach.project_dir / "src")
             env.update(
                 DBT_PROFILES_DIR=str(approach.cwd),
+                # the dev target's file; a baseline checkout from before the dev target reads
+                # MIMIC_SEGMENTS_DB instead
+                MIMIC_SEGMENTS_DEV_DB=str(self.db_path(approach)),
                 MIMIC_SEGMENTS_DB=str(self.db_path(approach)),
                 DBT_TARGET_PATH=str(self.dbt_dir(approach) / "target"),
                 DBT_LOG_PATH=str(self.dbt_dir(approach) / "logs"),
@@ -799,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline",
         default=BASELINE_COMMIT,
         help=f"commit whose full build is timed beside (a) as (ref) (default {BASELINE_COMMIT}, the one "
-        "issue 15 measured; '' for none)",
+        "of the speed targets; '' for none)",
     )
     parser.add_argument(
         "--baseline-max",

@@ -9,14 +9,42 @@ import os
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from mimic_segments.sources import release_parquet
-from mimic_segments.synthetic import fit, generator
+from mimic_segments.synthetic import document, fit, generator, model
+from mimic_segments.synthetic.arrays import cap_to_room
 from mimic_segments.synthetic.generator import GeneratorError, generate_release
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = Path(os.environ.get("MIMIC_DEMO_DIR") or REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2")
+# hosp/transfers as MIMIC-IV documents it (the dbt source does not declare it yet)
+TRANSFERS_COLUMNS = {
+    "subject_id": "BIGINT",
+    "hadm_id": "BIGINT",
+    "transfer_id": "BIGINT",
+    "eventtype": "VARCHAR",
+    "careunit": "VARCHAR",
+    "intime": "TIMESTAMP",
+    "outtime": "TIMESTAMP",
+}
+OBSERVATION_TYPES = ("EU OBSERVATION", "DIRECT OBSERVATION", "AMBULATORY OBSERVATION")
+
+
+def load_release(release: Path) -> duckdb.DuckDBPyConnection:
+    """The generated files loaded with the column types the dbt source declares (and MIMIC-IV's
+    for transfers)."""
+    con = duckdb.connect()
+    tables = {t.name: (t.csv_path(release), t.columns) for t in release_parquet.source_tables()}
+    tables["transfers"] = (release / "hosp" / "transfers.csv.gz", TRANSFERS_COLUMNS)
+    for name, (path, types) in tables.items():
+        columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
+        con.execute(
+            f"create table {name} as select * from read_csv('{path}', header = true, "
+            f"auto_detect = false, columns = {columns})"
+        )
+    return con
 
 
 def _digest(directory: Path) -> dict[str, str]:
@@ -35,15 +63,20 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def db(release: Path) -> duckdb.DuckDBPyConnection:
-    """The generated files loaded with the column types the dbt source declares."""
-    con = duckdb.connect()
-    for table in release_parquet.source_tables():
-        columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in table.columns.items()) + "}"
-        con.execute(
-            f"create table {table.name} as select * from read_csv('{table.csv_path(release)}', "
-            f"header = true, auto_detect = false, columns = {columns})"
-        )
-    return con
+    return load_release(release)
+
+
+@pytest.fixture(scope="module")
+def large_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20,000 patients: enough pairs of stays (about 17,000) to measure rates of a few per cent."""
+    out = tmp_path_factory.mktemp("generated") / "large"
+    generate_release(out, 20_000, seed=3, release="3.1")
+    return out
+
+
+@pytest.fixture(scope="module")
+def large_db(large_release: Path) -> duckdb.DuckDBPyConnection:
+    return load_release(large_release)
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str) -> object:
@@ -148,23 +181,229 @@ def test_anchor_fields_follow_mimic_rules(db: duckdb.DuckDBPyConnection) -> None
     assert outside == 0
 
 
-def test_release_volumes_follow_the_published_totals(tmp_path: Path) -> None:
-    out = tmp_path / "volumes"
-    summary = generate_release(out, 20_000, seed=3, release="3.1")
+def test_release_volumes_follow_the_published_totals(large_db: duckdb.DuckDBPyConnection) -> None:
     shape = generator.RELEASES["3.1"]
-    rows = summary.rows
-    assert rows["hosp/admissions"] / 20_000 == pytest.approx(shape.admissions / shape.patients, rel=0.06)
+    rows = {
+        name: scalar(large_db, f"select count(*) from {name}")
+        for name in ("patients", "admissions", "diagnoses_icd", "icustays")
+    }
+    assert rows["patients"] == 20_000
+    assert rows["admissions"] / 20_000 == pytest.approx(shape.admissions / shape.patients, rel=0.06)
     # MIMIC-IV 3.1: 223,452 of 364,627 patients have an admission (38.7 % never admitted)
-    with gzip.open(out / "hosp" / "admissions.csv.gz", "rt") as handle:
-        admitted = {line.split(",", 1)[0] for line in list(handle)[1:]}
-    assert len(admitted) / 20_000 == pytest.approx(223_452 / 364_627, abs=0.01)
-    assert rows["hosp/admissions"] / len(admitted) == pytest.approx(546_028 / 223_452, rel=0.05)
-    assert rows["hosp/diagnoses_icd"] / rows["hosp/admissions"] == pytest.approx(
+    admitted = scalar(large_db, "select count(distinct subject_id) from admissions")
+    assert admitted / 20_000 == pytest.approx(223_452 / 364_627, abs=0.01)
+    assert rows["admissions"] / admitted == pytest.approx(546_028 / 223_452, rel=0.05)
+    assert rows["diagnoses_icd"] / rows["admissions"] == pytest.approx(
         shape.diagnoses / shape.admissions, rel=0.05
     )
-    assert rows["icu/icustays"] / rows["hosp/admissions"] == pytest.approx(
-        shape.icustays / shape.admissions, rel=0.1
+    assert rows["icustays"] / rows["admissions"] == pytest.approx(shape.icustays / shape.admissions, rel=0.1)
+
+
+def test_admission_types_follow_the_release_mix(large_db: duckdb.DuckDBPyConnection) -> None:
+    total = sum(model.RELEASE_ADMISSION_TYPE_COUNTS.values())  # 546,028: MIMIC-IV 3.x admissions
+    shares = dict(
+        large_db.execute(
+            "select admission_type, count(*) / sum(count(*)) over () from admissions group by 1"
+        ).fetchall()
     )
+    assert set(shares) == set(model.RELEASE_ADMISSION_TYPE_COUNTS)
+    for admission_type, count in model.RELEASE_ADMISSION_TYPE_COUNTS.items():
+        assert shares[admission_type] == pytest.approx(count / total, abs=0.01), admission_type
+    # observation stays are short (demo medians 0.65-1.0 days), inpatient stays days long; and,
+    # as in the demo, no observation stay has an ICU stay
+    median_days = dict(
+        large_db.execute(
+            "select admission_type, median(epoch(dischtime - admittime) / 86400) from admissions group by 1"
+        ).fetchall()
+    )
+    assert max(median_days[t] for t in OBSERVATION_TYPES) < 1.5
+    assert min(median_days[t] for t in ("EW EMER.", "URGENT", "ELECTIVE", "OBSERVATION ADMIT")) > 3.0
+    observation_icu = scalar(
+        large_db,
+        "select count(*) from icustays join admissions using (hadm_id) "
+        f"where admission_type in {OBSERVATION_TYPES}",
+    )
+    assert observation_icu == 0
+
+
+def test_back_to_back_stays_at_the_demo_rate(large_db: duckdb.DuckDBPyConnection) -> None:
+    """Demo: of 175 consecutive pairs of a patient's stays, 3 start within 15 minutes of the
+    previous discharge (one in the same minute) and 4 within 24 hours."""
+    pairs, within_15_minutes, same_minute, within_24_hours = large_db.execute(
+        "select count(*), count(*) filter (where gap <= 15), count(*) filter (where gap = 0),"
+        " count(*) filter (where gap <= 1440)"
+        " from (select epoch(admittime - lag(dischtime) over (partition by subject_id order by admittime))"
+        " / 60 as gap from admissions) where gap is not null"
+    ).fetchone()
+    assert pairs > 15_000
+    assert within_15_minutes / pairs == pytest.approx(3 / 175, rel=0.25)
+    assert same_minute > 0
+    assert within_24_hours / pairs == pytest.approx(4 / 175, abs=0.01)
+    # no stay overlaps the patient's previous one
+    assert (
+        scalar(
+            large_db,
+            "select count(*) from (select admittime, lag(dischtime) over"
+            " (partition by subject_id order by admittime) prev from admissions) where admittime < prev",
+        )
+        == 0
+    )
+
+
+def test_ed_visits_without_admission_follow_mimic_iv_ed(large_db: duckdb.DuckDBPyConnection) -> None:
+    """MIMIC-IV-ED: 267,077 ED stays without disposition ADMITTED for the release's 364,627
+    patients; every never-admitted patient came through the ED; some are frequent ED users
+    (four or more visits within a year)."""
+    per_patient = scalar(large_db, "select count(*) / 20000 from transfers where hadm_id is null")
+    module = model.ED_MODULE
+    assert per_patient == pytest.approx(module.stays_without_admission / 364_627, rel=0.1)
+    never_admitted, with_ed_visit, frequent = large_db.execute(
+        """
+        with never as (
+            select subject_id from patients where subject_id not in (select subject_id from admissions)
+        ),
+        visits as (
+            select subject_id, count(*) over (partition by subject_id order by intime
+                   range between interval 365 days preceding and current row) as in_a_year
+            from transfers where hadm_id is null and subject_id in (select subject_id from never)
+        )
+        select (select count(*) from never),
+               (select count(distinct subject_id) from visits),
+               (select count(distinct subject_id) from visits where in_a_year >= 4)
+        """
+    ).fetchone()
+    assert never_admitted / 20_000 == pytest.approx(1 - 223_452 / 364_627, abs=0.01)
+    assert with_ed_visit == never_admitted
+    assert frequent > 0
+
+
+def test_cap_to_room_shortens_the_longest_gaps_first() -> None:
+    group = np.array([0, 0, 0, 1, 1, 2])
+    gaps = np.array([10.0, 1.0, 5.0, 3.0, 4.0, 7.0])
+    cap = cap_to_room(group, gaps, np.array([9.0, 100.0, 2.0]))
+    # group 0: 1 + 4 + 4 = 9 (the 1 kept as drawn); group 1 fits; group 2: the one gap capped to 2
+    assert cap.tolist() == [4.0, np.inf, 2.0]
+
+
+def test_transfers_has_mimic_iv_columns_and_values(release: Path, db: duckdb.DuckDBPyConnection) -> None:
+    with gzip.open(release / "hosp" / "transfers.csv.gz", "rt") as handle:
+        assert handle.readline().strip().split(",") == list(TRANSFERS_COLUMNS)
+    assert generator.COLUMNS["hosp/transfers"] == tuple(TRANSFERS_COLUMNS)
+    assert scalar(db, "select count(*) - count(distinct transfer_id) from transfers") == 0
+    assert scalar(db, "select min(transfer_id) from transfers") == 30_000_000
+    events = dict(db.execute("select eventtype, count(*) from transfers group by 1").fetchall())
+    assert set(events) == {"ED", "admit", "transfer", "discharge"}
+    # one admit and one discharge row per admission; a discharge row has no careunit or outtime,
+    # every other row has both; only ED rows lack an admission
+    assert events["admit"] == events["discharge"] == scalar(db, "select count(*) from admissions")
+    problems = db.execute(
+        """
+        select
+            count(*) filter (where (eventtype = 'discharge') <> (careunit is null)),
+            count(*) filter (where (eventtype = 'discharge') <> (outtime is null)),
+            count(*) filter (where hadm_id is null and eventtype <> 'ED'),
+            count(*) filter (where eventtype = 'ED' and careunit <> 'Emergency Department'),
+            count(*) filter (where outtime <= intime)
+        from transfers
+        """
+    ).fetchone()
+    assert problems == (0, 0, 0, 0, 0)
+    orphans = db.execute(
+        "select count(*) from transfers t left join admissions a using (hadm_id)"
+        " where t.hadm_id is not null and (a.hadm_id is null or a.subject_id <> t.subject_id)"
+    ).fetchone()
+    assert orphans == (0,)
+
+
+def test_every_ed_row_with_an_admission_is_its_ed_registration(db: duckdb.DuckDBPyConnection) -> None:
+    ed_rows, matching, with_edregtime = db.execute(
+        """
+        select count(*),
+               count(*) filter (where t.subject_id = a.subject_id and t.intime = a.edregtime
+                                and t.outtime = a.edouttime),
+               (select count(*) from admissions where edregtime is not null)
+        from transfers t join admissions a using (hadm_id) where t.eventtype = 'ED'
+        """
+    ).fetchone()
+    assert ed_rows == matching == with_edregtime > 0
+
+
+def test_each_admission_is_one_ordered_chain(db: duckdb.DuckDBPyConnection) -> None:
+    """ED (if any), admit, transfers, discharge: each row starts where the previous one ends, the
+    first ward row where the ED row ends, and the discharge row at or after dischtime."""
+    problems = db.execute(
+        """
+        with chain as (
+            select t.*, a.admittime, a.dischtime, a.edouttime,
+                   row_number() over stay as position,
+                   lag(t.outtime) over stay as previous_out,
+                   lead(t.intime) over stay as next_in
+            from transfers t join admissions a using (hadm_id)
+            window stay as (partition by t.hadm_id order by t.intime, t.transfer_id)
+        )
+        select
+            count(*) filter (where position > 1 and intime <> previous_out),
+            count(*) filter (where eventtype = 'discharge' and (next_in is not null or intime < dischtime)),
+            count(*) filter (where eventtype = 'ED' and position <> 1),
+            count(*) filter (where eventtype = 'admit' and edouttime is not null and intime <> edouttime),
+            count(*) filter (where eventtype = 'admit' and edouttime is null and intime < admittime),
+            count(*) filter (where eventtype = 'transfer' and intime >= dischtime)
+        from chain
+        """
+    ).fetchone()
+    assert problems == (0, 0, 0, 0, 0, 0)
+    # a patient's rows never overlap, across stays and ED visits either
+    overlapping = scalar(
+        db,
+        "select count(*) from (select outtime, lead(intime) over (partition by subject_id order by intime,"
+        " transfer_id) next_in from transfers) where next_in < outtime",
+    )
+    assert overlapping == 0
+
+
+def test_icu_stays_are_rows_of_their_admission(db: duckdb.DuckDBPyConnection) -> None:
+    """icustays is derived from transfers in MIMIC-IV: stay_id is the transfer_id of the stay's
+    first row, and its times are those of transfer rows within the admission."""
+    icu, opening_row, closing_row, outside = db.execute(
+        """
+        select count(*),
+               count(*) filter (where exists (select 1 from transfers t where t.transfer_id = i.stay_id
+                   and t.hadm_id = i.hadm_id and t.intime = i.intime and t.careunit = i.first_careunit)),
+               count(*) filter (where exists (select 1 from transfers t where t.hadm_id = i.hadm_id
+                   and t.outtime = i.outtime and t.careunit = i.last_careunit)),
+               count(*) filter (where i.intime < a.admittime or i.outtime > a.dischtime)
+        from icustays i join admissions a using (hadm_id)
+        """
+    ).fetchone()
+    assert icu == opening_row == closing_row > 0
+    assert outside == 0
+
+
+def test_ed_visits_without_admission_fit_each_patient(db: duckdb.DuckDBPyConnection) -> None:
+    """ED-only rows have no hadm_id, fall outside the patient's stays, within 365 days of an
+    admitted patient's stays, before death, and never-admitted patients are anchored in the ED
+    module's 2011-2019."""
+    problems = db.execute(
+        """
+        with ed_only as (select * from transfers where hadm_id is null),
+        span as (
+            select subject_id, min(a.admittime) as first_in, max(t.intime) as last_out
+            from admissions a join transfers t using (subject_id, hadm_id)
+            where t.eventtype = 'discharge' group by 1
+        )
+        select
+            (select count(*) from ed_only e join admissions a using (subject_id)
+                where e.outtime >= coalesce(a.edregtime, a.admittime) and e.intime <= a.dischtime),
+            (select count(*) from ed_only e join span s using (subject_id)
+                where e.intime < s.first_in - interval 365 days or e.intime > s.last_out + interval 365 days),
+            (select count(*) from ed_only e join patients p using (subject_id)
+                where p.dod is not null and cast(e.intime as date) > p.dod),
+            (select count(*) from patients where subject_id not in (select subject_id from admissions)
+                and anchor_year_group not in ('2011 - 2013', '2014 - 2016', '2017 - 2019'))
+        """
+    ).fetchone()
+    assert problems == (0, 0, 0, 0)
+    assert scalar(db, "select count(*) from transfers where hadm_id is null") > 0
 
 
 def test_demo_volumes_follow_the_demo(tmp_path: Path) -> None:
@@ -213,6 +452,10 @@ def test_parameters_hold_aggregates_only() -> None:
     assert sum(patients["gender_counts"].values()) == patients["n"]
     assert sum(patients["anchor_age_bin_counts"].values()) == patients["n"]
     assert sum(admissions["admission_type_counts"].values()) == admissions["n"]
+    transfers = params["transfers"]
+    assert sum(transfers["eventtype_counts"].values()) == transfers["n"]  # 1,190 rows in the demo
+    assert sum(transfers["ed_only_visits_per_patient_counts"].values()) == patients["n"]
+    assert admissions["back_to_back"] == {"pairs": 175, "within_max_gap": 3, "max_gap_minutes": 15}
     assert (
         sum(sum(codes.values()) for codes in params["diagnoses"]["code_counts"].values())
         == params["diagnoses"]["n"]
@@ -228,6 +471,6 @@ def test_fit_reports_a_missing_demo(tmp_path: Path) -> None:
 
 def test_documented_table_is_rendered_from_the_committed_parameters() -> None:
     doc = REPO_ROOT / "docs" / "generator.md"
-    assert doc.read_text() == fit.render_markdown(generator.load_params())
+    assert doc.read_text() == document.render_markdown(generator.load_params())
     # dbt parses docs/ for docs blocks: the page must hold no Jinja
     assert "{{" not in doc.read_text() and "{%" not in doc.read_text()

@@ -1,10 +1,11 @@
 """Fit the MIMIC-shaped generator's distributions from the MIMIC-IV demo.
 
-Reads the demo's ``hosp/patients``, ``hosp/admissions``, ``hosp/diagnoses_icd`` and
-``icu/icustays`` (``.csv.gz``, official layout) and writes only aggregates: shares, category
-frequencies, histogram counts and log-normal parameters (mean and standard deviation of the
-natural log). No row of the demo is copied: the output is a small JSON file that the generator
-(``mimic_segments.synthetic.generator``) loads and that ``docs/generator.md`` tabulates.
+Reads the demo's ``hosp/patients``, ``hosp/admissions``, ``hosp/diagnoses_icd``,
+``hosp/transfers`` and ``icu/icustays`` (``.csv.gz``, official layout) and writes only
+aggregates: shares, category frequencies, histogram counts and log-normal parameters (mean and
+standard deviation of the natural log). No row of the demo is copied: the output is a small
+JSON file that the generator (``mimic_segments.synthetic.generator``) loads and that
+``docs/generator.md`` tabulates.
 
 Usage::
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from mimic_segments import PROJECT_ROOT
+from mimic_segments.synthetic import document
 
 DEFAULT_OUT = Path(__file__).with_name("generator_params.json")
 DEFAULT_DOC = PROJECT_ROOT / "docs" / "generator.md"
@@ -33,6 +34,7 @@ TABLES = {
     "patients": "hosp/patients.csv.gz",
     "admissions": "hosp/admissions.csv.gz",
     "diagnoses_icd": "hosp/diagnoses_icd.csv.gz",
+    "transfers": "hosp/transfers.csv.gz",
     "icustays": "icu/icustays.csv.gz",
 }
 # Every column typed explicitly, as in the dbt sources: ICD codes stay strings.
@@ -46,6 +48,8 @@ COLUMNS = {
     "'edregtime': 'TIMESTAMP', 'edouttime': 'TIMESTAMP', 'hospital_expire_flag': 'INTEGER'}",
     "diagnoses_icd": "{'subject_id': 'BIGINT', 'hadm_id': 'BIGINT', 'seq_num': 'INTEGER', "
     "'icd_code': 'VARCHAR', 'icd_version': 'INTEGER'}",
+    "transfers": "{'subject_id': 'BIGINT', 'hadm_id': 'BIGINT', 'transfer_id': 'BIGINT', "
+    "'eventtype': 'VARCHAR', 'careunit': 'VARCHAR', 'intime': 'TIMESTAMP', 'outtime': 'TIMESTAMP'}",
     "icustays": "{'subject_id': 'BIGINT', 'hadm_id': 'BIGINT', 'stay_id': 'BIGINT', "
     "'first_careunit': 'VARCHAR', 'last_careunit': 'VARCHAR', 'intime': 'TIMESTAMP', "
     "'outtime': 'TIMESTAMP', 'los': 'DOUBLE'}",
@@ -56,6 +60,10 @@ AGE_BIN_EDGES = [18, 30, 40, 50, 60, 70, 80, 90, 91, 92]
 MIN_HOURS = 1.0
 MIN_DAYS = MIN_HOURS / 24.0
 MIN_TYPE_ROWS = 5  # admission types with fewer rows use the pooled length-of-stay fit
+# A stay that starts at most this many minutes after the patient's previous discharge is a
+# back-to-back stay (an administrative hand-off, e.g. ED observation to inpatient): the demo has
+# 3 such pairs (0, 1 and 15 minutes) and none between 15 minutes and 20.5 hours.
+BACK_TO_BACK_MAX_MINUTES = 15
 
 
 class FitError(RuntimeError):
@@ -84,6 +92,16 @@ def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
     return {
         ("" if key is None else str(key)): int(count)
         for key, count in sorted(_rows(con, sql), key=lambda row: str(row[0]))
+    }
+
+
+def _share_by_type(con: duckdb.DuckDBPyConnection, condition: str) -> dict[str, float]:
+    """Per admission type, the share of admissions for which ``condition`` holds."""
+    return {
+        str(admission_type): round(float(share), 6)
+        for admission_type, share in _rows(
+            con, f"select admission_type, avg(({condition})::int) from admissions group by 1 order by 1"
+        )
     }
 
 
@@ -150,20 +168,15 @@ def fit(demo_dir: Path) -> dict[str, Any]:
                 f"having count(*) >= {MIN_TYPE_ROWS} order by 1",
             )
         },
+        # gaps longer than a back-to-back hand-off (those are drawn on their own, below)
         "readmission_gap_days_lognormal": _lognormal(
             con,
-            "select epoch(admittime - lag(dischtime) over (partition by subject_id order by admittime))"
-            " / 86400 as x from admissions",
+            f"select gap_minutes / 1440 as x from ({GAPS_SQL}) "
+            f"where gap_minutes > {BACK_TO_BACK_MAX_MINUTES}",
             MIN_DAYS,
         ),
-        "ed_share_by_type": {
-            str(admission_type): round(float(share), 6)
-            for admission_type, share in _rows(
-                con,
-                "select admission_type, avg((edregtime is not null)::int) from admissions "
-                "group by 1 order by 1",
-            )
-        },
+        "back_to_back": _back_to_back(con),
+        "ed_share_by_type": _share_by_type(con, "edregtime is not null"),
         "ed_hours_before_admission_lognormal": _lognormal(
             con, "select epoch(admittime - edregtime) / 3600 as x from admissions", MIN_HOURS
         ),
@@ -232,6 +245,7 @@ def fit(demo_dir: Path) -> dict[str, Any]:
             "select coalesce(n, 0), count(*) from admissions a left join "
             "(select hadm_id, count(*) n from icustays group by 1) i using (hadm_id) group by 1",
         ),
+        "admission_share_by_type": _share_by_type(con, "hadm_id in (select hadm_id from icustays)"),
         "los_days_lognormal": _lognormal(con, "select los as x from icustays", MIN_DAYS),
         "intime_days_after_admission_lognormal": _lognormal(
             con,
@@ -244,6 +258,7 @@ def fit(demo_dir: Path) -> dict[str, Any]:
             float(_rows(con, "select avg((first_careunit <> last_careunit)::int) from icustays")[0][0]), 6
         ),
     }
+    transfers = _fit_transfers(con)
     con.close()
     return {
         "fitted_from": "MIMIC-IV Clinical Database Demo 2.2 (aggregates only; no demo row is stored)",
@@ -252,134 +267,95 @@ def fit(demo_dir: Path) -> dict[str, Any]:
         "deaths": deaths,
         "diagnoses": diagnoses,
         "icustays": icustays,
+        "transfers": transfers,
     }
 
 
-def _share(counts: dict[str, int], limit: int | None = None) -> str:
-    total = float(sum(counts.values()))
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    shown = items if limit is None else items[:limit]
-    text = ", ".join(f"{key or '(empty)'} {count / total:.1%}" for key, count in shown)
-    return text + (f", {len(items) - limit} more" if limit is not None and len(items) > limit else "")
+# Each admission's gap from the same patient's previous discharge, in minutes (null for a first).
+GAPS_SQL = (
+    "select admission_type, epoch(admittime - lag(dischtime) over "
+    "(partition by subject_id order by admittime)) / 60 as gap_minutes from admissions"
+)
+# The admit and transfer rows of the transfers table, each flagged when it lies inside an ICU stay
+# of its admission (icustays is derived from transfers: its times are those of transfer rows).
+WARD_ROWS_SQL = (
+    "select t.hadm_id, t.eventtype, t.careunit, t.intime, exists (select 1 from icustays i "
+    "where i.hadm_id = t.hadm_id and t.intime >= i.intime and t.outtime <= i.outtime) as in_icu "
+    "from transfers t where t.eventtype in ('admit', 'transfer')"
+)
+# ED rows without an admission: ED visits that did not lead to a hospital stay.
+ED_ONLY_SQL = "select subject_id, intime, outtime from transfers where eventtype = 'ED' and hadm_id is null"
 
 
-def _ln(params: dict[str, float], unit: str) -> str:
-    return (
-        f"log-normal, median {math.exp(params['mu']):.3g} {unit} "
-        f"(mu {params['mu']:.3f}, sigma {params['sigma']:.3f}, n {params['n']})"
+def _back_to_back(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Consecutive pairs of a patient's stays, and those at most BACK_TO_BACK_MAX_MINUTES apart."""
+    pairs, within = _rows(
+        con,
+        f"select count(*), count(*) filter (where gap_minutes <= {BACK_TO_BACK_MAX_MINUTES}) "
+        f"from ({GAPS_SQL}) where gap_minutes is not null",
+    )[0]
+    return {"pairs": int(pairs), "within_max_gap": int(within), "max_gap_minutes": BACK_TO_BACK_MAX_MINUTES}
+
+
+def _fit_transfers(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Each admission's chain of locations, and the ED visits that did not lead to an admission."""
+    chain_times = (
+        "select a.hadm_id, any_value(a.admittime) admittime, any_value(a.dischtime) dischtime, "
+        "any_value(a.edregtime) edregtime, "
+        "min(t.intime) filter (where t.eventtype = 'admit') ward_start, "
+        "min(t.intime) filter (where t.eventtype = 'discharge') discharge_event "
+        "from admissions a join transfers t using (hadm_id) group by 1"
     )
-
-
-def render_markdown(params: dict[str, Any]) -> str:
-    """``docs/generator.md``: the fitted numbers, one table row per distribution."""
-    p, a, deaths, d, i = (
-        params["patients"],
-        params["admissions"],
-        params["deaths"],
-        params["diagnoses"],
-        params["icustays"],
+    ward_moves = (
+        "select a.hadm_id, count(w.hadm_id) as moves from admissions a left join "
+        "(select hadm_id, in_icu, lag(in_icu) over (partition by hadm_id order by intime) as previous_in_icu "
+        f"from ({WARD_ROWS_SQL})) w on w.hadm_id = a.hadm_id and not w.in_icu and not w.previous_in_icu "
+        "group by 1"
     )
-    n_codes = {version: len(codes) for version, codes in d["code_counts"].items()}
-    top_codes = {
-        version: ", ".join(code for code, _ in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
-        for version, codes in d["code_counts"].items()
+    return {
+        "n": int(_rows(con, "select count(*) from transfers")[0][0]),
+        "eventtype_counts": _counts(con, "select eventtype, count(*) from transfers group by 1"),
+        "ed_rows_without_admission": int(_rows(con, f"select count(*) from ({ED_ONLY_SQL})")[0][0]),
+        # the first ward row of an admission that did not come through the ED starts minutes
+        # after admittime (fitted on the rows that start after it; some start before)
+        "ward_minutes_after_admittime_without_ed_lognormal": _lognormal(
+            con,
+            f"select epoch(ward_start - admittime) / 60 as x from ({chain_times}) "
+            "where edregtime is null and ward_start > admittime",
+            1.0 / 60.0,
+        ),
+        "discharge_minutes_after_dischtime_lognormal": _lognormal(
+            con, f"select epoch(discharge_event - dischtime) / 60 as x from ({chain_times})", 1.0 / 60.0
+        ),
+        # moves from one ward (non-ICU) row straight to another, per admission
+        "ward_moves_per_admission_counts": _counts(
+            con, f"select moves, count(*) from ({ward_moves}) group by 1"
+        ),
+        "first_ward_careunit_counts": _counts(
+            con,
+            f"select careunit, count(*) from ({WARD_ROWS_SQL}) "
+            "where not in_icu and eventtype = 'admit' group by 1",
+        ),
+        "later_ward_careunit_counts": _counts(
+            con,
+            f"select careunit, count(*) from ({WARD_ROWS_SQL}) "
+            "where not in_icu and eventtype = 'transfer' group by 1",
+        ),
+        "ed_only_visits_per_patient_counts": _counts(
+            con,
+            "select coalesce(n, 0), count(*) from patients p left join (select subject_id, count(*) n "
+            f"from ({ED_ONLY_SQL}) group by 1) e using (subject_id) group by 1",
+        ),
+        "ed_only_visit_hours_lognormal": _lognormal(
+            con, f"select epoch(outtime - intime) / 3600 as x from ({ED_ONLY_SQL})", MIN_HOURS / 60.0
+        ),
+        "days_between_ed_only_visits_lognormal": _lognormal(
+            con,
+            "select epoch(intime - lag(outtime) over (partition by subject_id order by intime)) / 86400 as x "
+            f"from ({ED_ONLY_SQL})",
+            MIN_DAYS,
+        ),
     }
-    edges = p["anchor_age_bin_edges"]
-    bin_label = {
-        str(low): (f"{low}-{high - 1}" if high - 1 > low else str(low))
-        for low, high in itertools.pairwise(edges)
-    }
-    rows = [
-        ("patients: gender", _share(p["gender_counts"])),
-        (
-            "patients: anchor_age (91 = older than 89; uniform within a bin)",
-            _share({bin_label[k]: v for k, v in p["anchor_age_bin_counts"].items()}),
-        ),
-        (
-            "patients: shifted anchor_year",
-            f"uniform {p['anchor_year_min']}-{p['anchor_year_max']} (the demo's range)",
-        ),
-        (
-            "patients: anchor_year_group",
-            f"demo: {_share(p['anchor_year_group_counts'])}; the demo covers two groups only, so the "
-            "generator draws the group uniformly from the release's (2008 - 2010 ... 2017 - 2019 for "
-            "2.2, ... 2020 - 2022 for 3.1)",
-        ),
-        (
-            "first admission, years after anchor_year",
-            _share(p["first_admission_years_after_anchor_counts"]),
-        ),
-        ("admissions per admitted patient", _share(a["per_patient_counts"], 8)),
-        ("admission_type", _share(a["admission_type_counts"])),
-        ("length of stay, all types (days)", _ln(a["los_days_lognormal_pooled"], "days")),
-        *(
-            (f"length of stay, {t} (days)", _ln(fit, "days"))
-            for t, fit in a["los_days_lognormal_by_type"].items()
-        ),
-        ("gap from a discharge to the next admission", _ln(a["readmission_gap_days_lognormal"], "days")),
-        (
-            "ED registration, share by admission type",
-            ", ".join(f"{t} {v:.0%}" for t, v in a["ed_share_by_type"].items()),
-        ),
-        ("ED registration before admission", _ln(a["ed_hours_before_admission_lognormal"], "hours")),
-        ("ED departure after admission", _ln(a["ed_hours_after_admission_lognormal"], "hours")),
-        ("patients who die in hospital (last stay)", f"{a['patients_with_hospital_death_share']:.1%}"),
-        (
-            "patients with a date of death after discharge",
-            f"{deaths['dod_share_without_hospital_death']:.1%} of the others, "
-            + _ln(deaths["dod_days_after_last_discharge_lognormal"], "days")
-            + " after the last discharge",
-        ),
-        ("admission_location", _share(a["admission_location_counts"], 5)),
-        ("discharge_location (alive)", _share(a["discharge_location_counts_alive"], 5)),
-        ("insurance", _share(a["insurance_counts"])),
-        ("language", _share(a["language_counts"])),
-        ("marital_status", _share(a["marital_status_counts"])),
-        ("race", _share(a["race_counts"], 5)),
-        ("diagnoses per admission", _share(d["per_admission_counts"], 8)),
-        (
-            "ICD version",
-            f"demo: {_share(d['icd_version_counts'])}; generated: ICD-9-CM before 2015-10-01, ICD-10-CM "
-            "from then on (the US switch), by the stay's real date",
-        ),
-        (
-            "ICD codes",
-            f"the demo's frequencies: {n_codes['9']} ICD-9-CM codes (most frequent {top_codes['9']}), "
-            f"{n_codes['10']} ICD-10-CM codes (most frequent {top_codes['10']})",
-        ),
-        ("ICU stays per admission", _share(i["per_admission_counts"])),
-        ("ICU length of stay", _ln(i["los_days_lognormal"], "days")),
-        ("ICU admission after hospital admission", _ln(i["intime_days_after_admission_lognormal"], "days")),
-        ("first_careunit", _share(i["first_careunit_counts"], 5)),
-        ("stays that change care unit", f"{i['careunit_change_share']:.1%}"),
-    ]
-    lines = [
-        "# The MIMIC-shaped generator's distributions",
-        "",
-        "Fitted by `python -m mimic_segments.synthetic.fit` from the MIMIC-IV Clinical Database Demo "
-        f"2.2 ({p['n']} patients, {a['n']} admissions, {d['n']:,} diagnosis rows, {i['n']} ICU stays) "
-        "and stored as aggregates only in `src/mimic_segments/synthetic/generator_params.json`; this page is "
-        "rendered from that file (a test keeps them equal). How the generator uses them: the docstring "
-        "of `src/mimic_segments/synthetic/generator.py`.",
-        "",
-        "Volumes: with `--volumes release` (default) the shapes above are kept and four rates are "
-        "scaled to the chosen release's published totals (3.1: 364,627 patients of whom 223,452 have "
-        "an admission, 546,028 admissions, 6,364,488 diagnosis rows, 94,458 ICU stays; 2.2: "
-        "299,712 / 180,733 / 431,231 / 4,756,326 / 73,181): the share of patients with any "
-        "admission (3.1: 61.3 %, so 38.7 % of the registry is never admitted, reached the hospital "
-        "only through the emergency department or outpatient care; 2.2: 60.3 %), admissions per "
-        "admitted patient (each admission after the first kept with one probability), diagnoses "
-        "per admission (binomial thinning, at least one) and the share of admissions with an ICU "
-        "stay. Source: the row counts of the releases' `hosp/patients` and `hosp/admissions` "
-        "(distinct `subject_id`) on PhysioNet. The demo holds admitted ICU patients only, so its "
-        "own rates (`--volumes demo`) are far heavier per patient than the full release.",
-        "",
-        "| distribution | fitted from the demo |",
-        "| --- | --- |",
-        *(f"| {name} | {value} |" for name, value in rows),
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -405,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     args.out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n")
-    args.doc.write_text(render_markdown(params))
+    args.doc.write_text(document.render_markdown(params))
     n_codes = sum(len(codes) for codes in params["diagnoses"]["code_counts"].values())
     print(f"wrote {args.out}: {n_codes} ICD codes, {len(json.dumps(params))} bytes")
     return 0

@@ -1,28 +1,37 @@
 """A MIMIC-shaped synthetic release: N patients in MIMIC-IV's official layout and columns.
 
 Writes ``hosp/patients.csv.gz``, ``hosp/admissions.csv.gz``, ``hosp/diagnoses_icd.csv.gz``,
-``hosp/d_icd_diagnoses.csv.gz`` (the codes it uses) and ``icu/icustays.csv.gz`` with exactly the
-columns of the real files, so the project's full-release mode reads them as it reads MIMIC-IV.
-No real patient is in it: every row is drawn from distributions fitted on the open demo
-(``generator_params.json``, written by ``mimic_segments.synthetic.fit``; the fitted numbers are
-tabulated in ``docs/generator.md``).
+``hosp/d_icd_diagnoses.csv.gz`` (the codes it uses), ``hosp/transfers.csv.gz`` and
+``icu/icustays.csv.gz`` with exactly the columns of the real files, so the project's
+full-release mode reads them as it reads MIMIC-IV. No real patient is in it: every row is drawn
+from distributions fitted on the open demo (``generator_params.json``, written by
+``mimic_segments.synthetic.fit``) or from a release's published figures
+(``mimic_segments.synthetic.model``); ``docs/generator.md`` tabulates them.
 
 Shape, per patient (in real calendar time, then shifted like MIMIC):
 
 * gender, anchor age (10-year bins, 91 = "older than 89"), an anchor year group drawn uniformly
-  from the release's 3-year groups and a real anchor year in it; the shifted ``anchor_year`` is
-  uniform over the demo's range and every date of the patient moves by the same whole number
-  of years, so intervals within a patient are real and calendar years across patients are not;
+  from the release's 3-year groups (for a never-admitted patient, from those within the ED
+  module's 2011-2019) and a real anchor year in it; the shifted ``anchor_year`` is uniform over
+  the demo's range and every date of the patient moves by the same whole number of years, so
+  intervals within a patient are real and calendar years across patients are not;
 * admissions: count per admitted patient, admission type, length of stay (log-normal per type),
-  gaps between stays (log-normal), ED registration, in-hospital death on the last stay, and
-  the demo's frequencies of locations, insurance, language, marital status and race; the first
-  stay falls in the anchor year as for 98 of the demo's 100 patients, and stays after the
-  release's last data year are not recorded;
+  gaps between stays (log-normal, or a back-to-back hand-off of at most 15 minutes at the demo's
+  rate), ED registration, in-hospital death on the last stay, and the demo's frequencies of
+  locations, insurance, language, marital status and race; the first stay falls in the anchor
+  year as for 98 of the demo's 100 patients, and stays after the release's last data year are
+  not recorded;
 * diagnoses: count per admission, ICD-9-CM before 1 October 2015 (the US switch date) and
   ICD-10-CM from then on, codes drawn by the demo's code frequencies, each code at most once
   per admission, ``seq_num`` 1..n;
-* ICU stays: count per admission, time from admission to ICU, length of stay (log-normal),
-  first care unit and the share of stays that change unit;
+* ICU stays: count per admission by admission type, time from admission to ICU, length of stay
+  (log-normal), first care unit and the share of stays that change unit, all within the stay's
+  ward time (compressed in proportion where they would not fit);
+* transfers: per stay an ``ED`` row from ``edregtime`` to ``edouttime`` when it came through the
+  ED, an ``admit`` row, ``transfer`` rows for ward moves and ICU stays (an ICU stay's first row
+  opens it: its ``transfer_id`` is the stay's ``stay_id``, as in MIMIC-IV) and a ``discharge``
+  row with no careunit or outtime; and ``ED`` rows without ``hadm_id``, the ED visits that did
+  not lead to an admission, inside the ED module's years and the patient's window;
 * deaths: in hospital (``deathtime``, ``hospital_expire_flag``, ``dod``) or after discharge
   (``dod``, log-normal days after the last discharge, kept only within the release's data years).
 
@@ -30,9 +39,10 @@ Volumes: the demo is 100 ICU patients, far heavier per patient than the full rel
 ``volumes="release"`` (default) the per-patient counts keep the demo's shapes but are scaled to
 the published totals of the chosen release: the share of patients with any admission (3.1:
 223,452 of 364,627, so 38.7 % of the registry is never admitted, as in MIMIC-IV), admissions per
-admitted patient (every admission after the first kept with one probability), the diagnoses
-per admission (binomial thinning) and the share of admissions with an ICU stay.
-``volumes="demo"`` keeps the demo's own rates.
+admitted patient (every admission after the first kept with one probability), the admission
+type mix, the diagnoses per admission (binomial thinning), the share of admissions with an ICU
+stay, and ED visits without an admission (MIMIC-IV-ED's). ``volumes="demo"`` keeps the demo's own
+rates.
 
 Deterministic: the same seed and patient count give byte-identical files. Patients are made in
 chunks of ``CHUNK_PATIENTS`` with a random stream per chunk, formatted by DuckDB and streamed
@@ -47,8 +57,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import os
 import queue
 import shutil
@@ -58,7 +66,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,50 +74,53 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-PARAMS_PATH = Path(__file__).with_name("generator_params.json")
+from mimic_segments.synthetic.arrays import (
+    cap_to_room,
+    chained_starts,
+    group_position,
+    group_start,
+    sample_index,
+    year_start_seconds,
+)
+from mimic_segments.synthetic.encounters import (
+    ED_EVENT,
+    EVENTTYPES,
+    ChainRows,
+    EdVisits,
+    IcuTimes,
+    draw_ed_visit_counts,
+    draw_ed_visits,
+    draw_transfer_chains,
+    drop_visits_during_stays,
+)
+from mimic_segments.synthetic.model import (
+    ED_CAREUNIT,
+    ED_MODULE,
+    ED_ONLY_WINDOW_DAYS,
+    PARAMS_PATH,
+    RELEASES,
+    SECONDS_PER_DAY,
+    Categorical,
+    GeneratorError,
+    Model,
+    build_model,
+    load_params,
+)
+
+__all__ = ["PARAMS_PATH", "RELEASES", "GeneratorError", "build_model", "generate_release", "load_params"]
+
 CHUNK_PATIENTS = 50_000
 COMPRESS_LEVEL = 6
-SECONDS_PER_DAY = 86_400
-FIRST_DATA_YEAR = 2008  # MIMIC-IV's first real year of data
 ICD10_START = np.datetime64("2015-10-01T00:00:00", "s").astype("int64")  # US switch to ICD-10-CM
 SUBJECT_ID_BASE = 10_000_000
 HADM_ID_BASE = 20_000_000
-STAY_ID_BASE = 30_000_000
+# transfer_id and stay_id share one range, as in MIMIC-IV (an ICU stay's stay_id is the
+# transfer_id of its first row); past about 1.4 million patients they run beyond 8 digits.
+TRANSFER_ID_BASE = 30_000_000
 ID_SPAN = 10_000_000  # MIMIC-IV keeps each id in its own 8-digit range
-PROVIDER_POOL = 2_000
 DEDUPLICATION_ROUNDS = 3
+MIN_ICU_WINDOW_S = 3600  # a stay gets ICU stays only with at least an hour of ward time per ICU stay
 DATE_COLUMNS = frozenset({"dod"})  # written as dates; every other time column is a timestamp
-
-
-@dataclass(frozen=True)
-class ReleaseShape:
-    """Published facts of a MIMIC-IV release: last data year, table sizes, admitted patients.
-
-    ``admitted_patients`` is the number of distinct ``subject_id`` in ``hosp.admissions``: the
-    rest of ``hosp.patients`` reached the hospital only through the emergency department or
-    outpatient care and has no admission.
-    """
-
-    name: str
-    last_data_year: int
-    patients: int
-    admissions: int
-    diagnoses: int
-    icustays: int
-    admitted_patients: int
-
-    @property
-    def admitted_share(self) -> float:
-        return self.admitted_patients / self.patients
-
-
-# Row counts of the releases' tables (PhysioNet release pages); admitted patients: distinct
-# subject_id of hosp.admissions (3.1: 223,452 of 364,627, i.e. 38.7 % never admitted; 2.2:
-# 180,733 of 299,712, 39.7 %).
-RELEASES: dict[str, ReleaseShape] = {
-    "2.2": ReleaseShape("2.2", 2019, 299_712, 431_231, 4_756_326, 73_181, 180_733),
-    "3.1": ReleaseShape("3.1", 2022, 364_627, 546_028, 6_364_488, 94_458, 223_452),
-}
 
 # Official column order of each generated file.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -134,6 +145,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "hosp/diagnoses_icd": ("subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"),
     "hosp/d_icd_diagnoses": ("icd_code", "icd_version", "long_title"),
+    "hosp/transfers": ("subject_id", "hadm_id", "transfer_id", "eventtype", "careunit", "intime", "outtime"),
     "icu/icustays": (
         "subject_id",
         "hadm_id",
@@ -147,239 +159,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-class GeneratorError(ValueError):
-    """Invalid generator arguments or parameters."""
-
-
-# --------------------------------------------------------------------------------------------
-# Parameters
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Categorical:
-    """A categorical distribution: values (``None`` for missing) and probabilities."""
-
-    values: tuple[str | None, ...]
-    probabilities: np.ndarray
-
-    @classmethod
-    def from_counts(cls, counts: dict[str, int]) -> Categorical:
-        if not counts or sum(counts.values()) <= 0:
-            raise GeneratorError("a categorical distribution needs positive counts")
-        keys = sorted(counts)
-        total = float(sum(counts.values()))
-        return cls(
-            values=tuple(key if key != "" else None for key in keys),
-            probabilities=np.array([counts[key] / total for key in keys], dtype="float64"),
-        )
-
-    def sample_index(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return _sample_index(rng, self.probabilities, size)
-
-
-@dataclass(frozen=True)
-class IntDistribution:
-    """A distribution over integers given by counts (keys are integers as strings)."""
-
-    values: np.ndarray
-    probabilities: np.ndarray
-
-    @classmethod
-    def from_counts(cls, counts: dict[str, int], minimum: int | None = None) -> IntDistribution:
-        items = sorted((int(k), v) for k, v in counts.items() if minimum is None or int(k) >= minimum)
-        if not items:
-            raise GeneratorError("an integer distribution needs at least one value")
-        values = np.array([k for k, _ in items], dtype="int64")
-        weights = np.array([v for _, v in items], dtype="float64")
-        return cls(values=values, probabilities=weights / weights.sum())
-
-    @property
-    def mean(self) -> float:
-        return float((self.values * self.probabilities).sum())
-
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return self.values[_sample_index(rng, self.probabilities, size)]
-
-
-@dataclass(frozen=True)
-class LogNormal:
-    mu: float
-    sigma: float
-
-    @classmethod
-    def from_params(cls, params: dict[str, float]) -> LogNormal:
-        return cls(mu=float(params["mu"]), sigma=float(params["sigma"]))
-
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.lognormal(self.mu, self.sigma, size)
-
-
-def _sample_index(rng: np.random.Generator, probabilities: np.ndarray, size: int) -> np.ndarray:
-    """Inverse-CDF sampling: fast for large ``size`` and identical for identical streams."""
-    cdf = np.cumsum(probabilities)
-    cdf /= cdf[-1]
-    return np.searchsorted(cdf, rng.random(size), side="right").clip(0, len(cdf) - 1)
-
-
-@dataclass(frozen=True)
-class Model:
-    """Everything the generator samples from, built from the fitted JSON and a release shape."""
-
-    release: ReleaseShape
-    volumes: Literal["release", "demo"]
-    female_share: float
-    age_bins: tuple[tuple[int, int], ...]
-    age_bin_probabilities: np.ndarray
-    anchor_year_min: int
-    anchor_year_max: int
-    first_admission_offset: IntDistribution
-    admitted_share: float
-    admissions_per_patient: IntDistribution
-    extra_admission_keep_share: float
-    admission_type: Categorical
-    los_by_type: tuple[LogNormal, ...]
-    readmission_gap_days: LogNormal
-    ed_share_by_type: np.ndarray
-    ed_hours_before: LogNormal
-    ed_hours_after: LogNormal
-    hospital_death_share: float
-    admission_location: Categorical
-    discharge_location_alive: Categorical
-    insurance: Categorical
-    language: Categorical
-    marital_status: Categorical
-    race: Categorical
-    dod_share_after_discharge: float
-    dod_days_after_discharge: LogNormal
-    diagnoses_per_admission: IntDistribution
-    diagnosis_keep_share: float
-    codes: dict[int, Categorical]
-    icu_share: float
-    icu_stays_given_any: IntDistribution
-    icu_los_days: LogNormal
-    icu_offset_days: LogNormal
-    careunit: Categorical
-    careunit_change_share: float
-    providers: tuple[str, ...] = field(repr=False, default=())
-
-    @property
-    def anchor_year_groups(self) -> list[tuple[int, int]]:
-        """The release's real 3-year windows, e.g. (2008, 2010) ... (2017, 2019)."""
-        last = self.release.last_data_year
-        return [(start, start + 2) for start in range(FIRST_DATA_YEAR, last - 1, 3)]
-
-
-def load_params(path: Path = PARAMS_PATH) -> dict[str, Any]:
-    return json.loads(path.read_text())
-
-
-def build_model(
-    params: dict[str, Any], release: str = "3.1", volumes: Literal["release", "demo"] = "release"
-) -> Model:
-    """Turn the fitted parameters into samplers, scaled to ``release``'s volumes if asked."""
-    if release not in RELEASES:
-        raise GeneratorError(f"unknown release {release!r}; expected one of {sorted(RELEASES)}")
-    if volumes not in ("release", "demo"):
-        raise GeneratorError(f"volumes must be 'release' or 'demo', got {volumes!r}")
-    shape = RELEASES[release]
-    p, a, d, i = params["patients"], params["admissions"], params["diagnoses"], params["icustays"]
-
-    edges = [int(e) for e in p["anchor_age_bin_edges"]]
-    bin_counts = p["anchor_age_bin_counts"]
-    bins = tuple((low, high - 1) for low, high in itertools.pairwise(edges))
-    age_weights = np.array([bin_counts.get(str(low), 0) for low, _ in bins], dtype="float64")
-
-    admissions_per_patient = IntDistribution.from_counts(a["per_patient_counts"], minimum=1)
-    diagnoses_per_admission = IntDistribution.from_counts(d["per_admission_counts"], minimum=1)
-    icu_counts = IntDistribution.from_counts(i["per_admission_counts"])
-    icu_given_any = IntDistribution.from_counts(i["per_admission_counts"], minimum=1)
-    demo_icu_share = float(icu_counts.probabilities[icu_counts.values >= 1].sum())
-
-    if volumes == "release":
-        # The release's own share of patients with any admission; among them, the demo's count
-        # distribution thinned (every admission after the first kept with one probability) to the
-        # release's admissions per admitted patient.
-        admitted_share = shape.admitted_share
-        target_per_admitted = shape.admissions / shape.admitted_patients
-        extra_admission_keep_share = min(
-            1.0, (target_per_admitted - 1.0) / max(admissions_per_patient.mean - 1.0, 1e-12)
-        )
-        diagnosis_keep_share = min(1.0, (shape.diagnoses / shape.admissions) / diagnoses_per_admission.mean)
-        icu_share = min(1.0, (shape.icustays / shape.admissions) / icu_given_any.mean)
-    else:
-        admitted_share, diagnosis_keep_share, icu_share = 1.0, 1.0, demo_icu_share
-        extra_admission_keep_share = 1.0
-
-    admission_type = Categorical.from_counts(a["admission_type_counts"])
-    pooled = LogNormal.from_params(a["los_days_lognormal_pooled"])
-    by_type = a["los_days_lognormal_by_type"]
-    los_by_type = tuple(
-        LogNormal.from_params(by_type[t]) if t in by_type else pooled for t in admission_type.values
-    )
-    ed_share = np.array([float(a["ed_share_by_type"].get(t, 0.0)) for t in admission_type.values])
-
-    gender = p["gender_counts"]
-    return Model(
-        release=shape,
-        volumes=volumes,
-        female_share=gender.get("F", 0) / float(sum(gender.values())),
-        age_bins=bins,
-        age_bin_probabilities=age_weights / age_weights.sum(),
-        anchor_year_min=int(p["anchor_year_min"]),
-        anchor_year_max=int(p["anchor_year_max"]),
-        first_admission_offset=IntDistribution.from_counts(p["first_admission_years_after_anchor_counts"]),
-        admitted_share=admitted_share,
-        admissions_per_patient=admissions_per_patient,
-        extra_admission_keep_share=extra_admission_keep_share,
-        admission_type=admission_type,
-        los_by_type=los_by_type,
-        readmission_gap_days=LogNormal.from_params(a["readmission_gap_days_lognormal"]),
-        ed_share_by_type=ed_share,
-        ed_hours_before=LogNormal.from_params(a["ed_hours_before_admission_lognormal"]),
-        ed_hours_after=LogNormal.from_params(a["ed_hours_after_admission_lognormal"]),
-        hospital_death_share=float(a["patients_with_hospital_death_share"]),
-        admission_location=Categorical.from_counts(a["admission_location_counts"]),
-        discharge_location_alive=Categorical.from_counts(a["discharge_location_counts_alive"]),
-        insurance=Categorical.from_counts(a["insurance_counts"]),
-        language=Categorical.from_counts(a["language_counts"]),
-        marital_status=Categorical.from_counts(a["marital_status_counts"]),
-        race=Categorical.from_counts(a["race_counts"]),
-        dod_share_after_discharge=float(params["deaths"]["dod_share_without_hospital_death"]),
-        dod_days_after_discharge=LogNormal.from_params(
-            params["deaths"]["dod_days_after_last_discharge_lognormal"]
-        ),
-        diagnoses_per_admission=diagnoses_per_admission,
-        diagnosis_keep_share=diagnosis_keep_share,
-        codes={int(v): Categorical.from_counts(counts) for v, counts in d["code_counts"].items()},
-        icu_share=icu_share,
-        icu_stays_given_any=icu_given_any,
-        icu_los_days=LogNormal.from_params(i["los_days_lognormal"]),
-        icu_offset_days=LogNormal.from_params(i["intime_days_after_admission_lognormal"]),
-        careunit=Categorical.from_counts(i["first_careunit_counts"]),
-        careunit_change_share=float(i["careunit_change_share"]),
-        providers=tuple(_provider_id(n) for n in range(PROVIDER_POOL)),
-    )
-
-
-def _provider_id(n: int) -> str:
-    """A MIMIC-looking de-identified provider id: 'P' and 5 base-36 characters."""
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    value = (n * 7_919 + 104_729) % 36**5
-    chars = []
-    for _ in range(5):
-        value, rest = divmod(value, 36)
-        chars.append(digits[rest])
-    return "P" + "".join(reversed(chars))
-
-
 # --------------------------------------------------------------------------------------------
 # One chunk of patients
 # --------------------------------------------------------------------------------------------
-
-
-def _year_start_seconds(years: np.ndarray) -> np.ndarray:
-    return (years.astype("int64") - 1970).astype("datetime64[Y]").astype("datetime64[s]").astype("int64")
 
 
 def _categorical_frame(values: Sequence[str | None], index: np.ndarray) -> pd.Categorical:
@@ -396,10 +178,79 @@ def _timestamps(seconds: np.ndarray, present: np.ndarray | None = None) -> np.nd
     return out
 
 
-def _group_position(group_sizes: np.ndarray) -> np.ndarray:
-    """0-based position of each row within its group, groups laid out consecutively."""
-    starts = np.repeat(np.cumsum(group_sizes) - group_sizes, group_sizes)
-    return np.arange(int(group_sizes.sum()), dtype="int64") - starts
+@dataclass(frozen=True)
+class PatientDraw:
+    """One chunk's patients: ids, sex, anchor fields, and each patient's date shift in seconds."""
+
+    subject_id: np.ndarray
+    admitted: np.ndarray
+    female: np.ndarray
+    anchor_age: np.ndarray
+    group: np.ndarray  # index into Model.anchor_year_groups
+    real_anchor_year: np.ndarray
+    anchor_year: np.ndarray  # shifted
+    shift: np.ndarray  # seconds added to every real time of the patient
+
+    @property
+    def n(self) -> int:
+        return int(self.subject_id.size)
+
+
+@dataclass(frozen=True)
+class StayTiming:
+    """Every admission of a chunk in real time (seconds), grouped by patient in time order."""
+
+    owner: np.ndarray  # index of the admission's patient in the chunk
+    admission_type: np.ndarray  # index into Model.admission_type.values
+    admit: np.ndarray
+    discharge: np.ndarray
+    back_to_back: np.ndarray  # starts at most a few minutes after the previous discharge
+    per_patient: np.ndarray  # admissions of each patient of the chunk
+
+    @property
+    def total(self) -> int:
+        return int(self.owner.size)
+
+    @property
+    def is_first(self) -> np.ndarray:
+        return group_position(self.per_patient) == 0
+
+    @property
+    def is_last(self) -> np.ndarray:
+        return group_position(self.per_patient) == (self.per_patient[self.owner] - 1)
+
+    @property
+    def gap_before(self) -> np.ndarray:
+        """Seconds from the patient's previous discharge (-1 for a first stay)."""
+        return np.where(self.is_first, -1, self.admit - np.roll(self.discharge, 1))
+
+
+@dataclass(frozen=True)
+class EdRegistration:
+    """Per admission: whether it came through the ED, and the ED times around ``admittime``."""
+
+    present: np.ndarray
+    before_s: np.ndarray
+    after_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class WardTiming:
+    """Per admission, in transfers: when the patient arrives (ED or ward), reaches the first
+    ward row, and the discharge row."""
+
+    arrival: np.ndarray
+    ward_start: np.ndarray
+    discharge_event: np.ndarray
+
+
+@dataclass(frozen=True)
+class DiagnosisDraw:
+    """Diagnosis rows: the admission (index into the chunk's stays), code and ICD revision."""
+
+    admission: np.ndarray
+    code_index: np.ndarray  # index into Model.code_values
+    version: np.ndarray
 
 
 @dataclass
@@ -408,210 +259,560 @@ class ChunkResult:
     codes_used: set[tuple[int, str]]
 
 
-def generate_chunk(
-    model: Model, rng: np.random.Generator, first_subject: int, n: int, first_hadm: int, first_stay: int
-) -> ChunkResult:
-    """Generate ``n`` patients (ids from ``first_subject``) and all their rows."""
-    release_end = int(_year_start_seconds(np.array([model.release.last_data_year + 1]))[0])
+def release_end_seconds(model: Model) -> int:
+    """Real time (seconds) at which the release's last data year ends."""
+    return int(year_start_seconds(np.array([model.release.last_data_year + 1]))[0])
 
-    # ---- patients ---------------------------------------------------------------------------
-    subject_id = first_subject + np.arange(n, dtype="int64")
+
+def draw_patients(
+    model: Model, rng: np.random.Generator, first_subject: int, admitted: np.ndarray
+) -> PatientDraw:
+    """Sex, anchor age in its 10-year bin, anchor year group, real and shifted anchor year.
+
+    A never-admitted patient came through the ED: their anchor year group lies within the ED
+    module's years.
+    """
+    n = admitted.size
     female = rng.random(n) < model.female_share
-    age_bin = _sample_index(rng, model.age_bin_probabilities, n)
+    age_bin = sample_index(rng, model.age_bin_probabilities, n)
     lows = np.array([b[0] for b in model.age_bins])[age_bin]
     highs = np.array([b[1] for b in model.age_bins])[age_bin]
     anchor_age = rng.integers(lows, highs + 1)
-    groups = model.anchor_year_groups
-    group = rng.integers(0, len(groups), n)
-    group_start = np.array([g[0] for g in groups], dtype="int64")[group]
-    real_anchor_year = group_start + rng.integers(0, 3, n)
+    groups, ed_groups = model.anchor_year_groups, model.ed_year_groups
+    u = rng.random(n)
+    group = np.where(
+        admitted, (u * len(groups)).astype("int64"), ed_groups[(u * ed_groups.size).astype("int64")]
+    )
+    first_year_of_group = np.array([g[0] for g in groups], dtype="int64")[group]
+    real_anchor_year = first_year_of_group + rng.integers(0, 3, n)
     anchor_year = rng.integers(model.anchor_year_min, model.anchor_year_max + 1, n)
-    shift = _year_start_seconds(anchor_year) - _year_start_seconds(real_anchor_year)
-    group_labels = [f"{s} - {e}" for s, e in groups]
+    return PatientDraw(
+        subject_id=first_subject + np.arange(n, dtype="int64"),
+        admitted=admitted,
+        female=female,
+        anchor_age=anchor_age,
+        group=group,
+        real_anchor_year=real_anchor_year,
+        anchor_year=anchor_year,
+        shift=year_start_seconds(anchor_year) - year_start_seconds(real_anchor_year),
+    )
 
-    # ---- admissions -------------------------------------------------------------------------
-    admitted = rng.random(n) < model.admitted_share
-    n_adm = np.where(admitted, model.admissions_per_patient.sample(rng, n), 0)
+
+def draw_admission_counts(model: Model, rng: np.random.Generator, admitted: np.ndarray) -> np.ndarray:
+    """Admissions per patient: 0 for the never admitted, the (thinned) demo counts for the rest."""
+    n_adm = np.where(admitted, model.admissions_per_patient.sample(rng, admitted.size), 0)
     if model.extra_admission_keep_share < 1.0:
         n_adm = np.where(
             admitted, 1 + rng.binomial(np.maximum(n_adm - 1, 0), model.extra_admission_keep_share), 0
         )
-    first_year = np.minimum(
-        real_anchor_year + model.first_admission_offset.sample(rng, n), model.release.last_data_year
-    )
-    first_admit = _year_start_seconds(first_year) + (rng.random(n) * 365 * SECONDS_PER_DAY).astype("int64")
-    first_admit -= first_admit % 60
-    total = int(n_adm.sum())
-    owner = np.repeat(np.arange(n), n_adm)
-    position = _group_position(n_adm)
-    adm_type = model.admission_type.sample_index(rng, total)
-    los = np.empty(total)
-    for t, dist in enumerate(model.los_by_type):
-        rows = np.flatnonzero(adm_type == t)
-        los[rows] = dist.sample(rng, rows.size)
-    los_s = np.maximum((los * SECONDS_PER_DAY).astype("int64") // 60 * 60, 60)
-    gap_s = np.maximum(
-        (model.readmission_gap_days.sample(rng, total) * SECONDS_PER_DAY).astype("int64"), 3600
-    )
-    # admission k starts a gap after stay k-1 ends; the first starts at first_admit
-    gap_s = np.where(position == 0, 0, gap_s)
-    previous_los = np.where(position == 0, 0, np.roll(los_s, 1))
-    # The release ends with its last data year: where a patient's gaps would carry later stays
-    # past it, that patient's gaps are shortened in proportion, so the count drawn is kept.
-    room = release_end - 60 - first_admit - np.bincount(owner, previous_los, minlength=n)
-    gap_total = np.bincount(owner, gap_s, minlength=n)
-    factor = np.clip(np.divide(room, gap_total, out=np.ones(n), where=gap_total > 0), 0.0, 1.0)
-    gap_s = (gap_s * factor[owner]).astype("int64") // 60 * 60
-    step = previous_los + gap_s
-    cumulative = np.cumsum(step)
-    start_of_owner = np.repeat(np.cumsum(n_adm) - n_adm, n_adm)
-    admit = first_admit[owner] + cumulative - cumulative[start_of_owner]
-    # a stay that would still begin after the release's last data year is not in the release
-    kept = admit < release_end
-    owner, adm_type, los_s, admit = owner[kept], adm_type[kept], los_s[kept], admit[kept]
-    n_adm = np.bincount(owner, minlength=n)
-    total = int(n_adm.sum())
-    discharge = admit + los_s
-    is_last = _group_position(n_adm) == (n_adm[owner] - 1)
-    died_patient = (rng.random(n) < model.hospital_death_share) & (n_adm > 0)
-    died = is_last & died_patient[owner]
-    has_ed = rng.random(total) < model.ed_share_by_type[adm_type]
-    ed_before = (model.ed_hours_before.sample(rng, total) * 3600).astype("int64") // 60 * 60
-    ed_after = (model.ed_hours_after.sample(rng, total) * 3600).astype("int64") // 60 * 60
-    hadm_id = first_hadm + np.arange(total, dtype="int64")
-    shift_adm = shift[owner]
-    discharge_loc = model.discharge_location_alive.sample_index(rng, total)
-    discharge_values = (*model.discharge_location_alive.values, "DIED")
-    discharge_loc = np.where(died, len(discharge_values) - 1, discharge_loc)
-    # demographics are per patient, repeated on each of their admissions
-    insurance = model.insurance.sample_index(rng, n)[owner]
-    language = model.language.sample_index(rng, n)[owner]
-    marital = model.marital_status.sample_index(rng, n)[owner]
-    race = model.race.sample_index(rng, n)[owner]
-    provider = rng.integers(0, len(model.providers), total)
+    return n_adm
 
-    # ---- deaths (patients.dod) --------------------------------------------------------------
+
+def draw_first_admission(model: Model, rng: np.random.Generator, real_anchor_year: np.ndarray) -> np.ndarray:
+    """Real time of each patient's first admission: a minute of the drawn year after the anchor."""
+    first_year = np.minimum(
+        real_anchor_year + model.first_admission_offset.sample(rng, real_anchor_year.size),
+        model.release.last_data_year,
+    )
+    first_admit = year_start_seconds(first_year) + (
+        rng.random(real_anchor_year.size) * 365 * SECONDS_PER_DAY
+    ).astype("int64")
+    return first_admit - first_admit % 60
+
+
+def draw_lengths_of_stay(model: Model, rng: np.random.Generator, admission_type: np.ndarray) -> np.ndarray:
+    """Length of stay in whole minutes (at least one), log-normal per admission type."""
+    los = np.empty(admission_type.size)
+    for t, dist in enumerate(model.los_by_type):
+        rows = np.flatnonzero(admission_type == t)
+        los[rows] = dist.sample(rng, rows.size)
+    return np.maximum((los * SECONDS_PER_DAY).astype("int64") // 60 * 60, 60)
+
+
+def draw_gaps(model: Model, rng: np.random.Generator, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds from the previous discharge to each admission (0 for a patient's first), and
+    which admissions are back-to-back: 0 to ``back_to_back_max_minutes`` whole minutes after
+    the previous discharge, at the demo's share of consecutive pairs."""
+    back_to_back = (rng.random(position.size) < model.back_to_back_share) & (position > 0)
+    minutes = rng.integers(0, model.back_to_back_max_minutes + 1, position.size)
+    gap_s = np.maximum(
+        (model.readmission_gap_days.sample(rng, position.size) * SECONDS_PER_DAY).astype("int64"), 3600
+    )
+    gap_s = np.where(back_to_back, minutes * 60, gap_s)
+    return np.where(position == 0, 0, gap_s), back_to_back
+
+
+def place_stays(
+    n_adm: np.ndarray,
+    first_admit: np.ndarray,
+    admission_type: np.ndarray,
+    los_s: np.ndarray,
+    gap_s: np.ndarray,
+    back_to_back: np.ndarray,
+    release_end: int,
+    min_gap_s: int,
+) -> StayTiming:
+    """Lay each patient's stays one after another from the first admission (pure).
+
+    The release ends with its last data year: where a patient's gaps would carry later stays past
+    it, that patient's longest gaps are shortened to a common cap (no shorter than ``min_gap_s``;
+    back-to-back and short gaps are kept as drawn), so the count drawn is kept; a stay that
+    would still begin after the release's last data year is not in the release.
+    """
+    n = n_adm.size
+    owner = np.repeat(np.arange(n), n_adm)
+    position = group_position(n_adm)
+    previous_los = np.where(position == 0, 0, np.roll(los_s, 1))
+    capped = ~back_to_back & (position > 0)
+    fixed = np.bincount(owner, previous_los + np.where(capped, 0, gap_s), minlength=n)
+    cap = cap_to_room(owner[capped], gap_s[capped], release_end - 60 - first_admit - fixed)
+    shortened = np.maximum(np.minimum(gap_s, cap[owner]).astype("int64") // 60 * 60, min_gap_s)
+    gap_s = np.where(capped, np.minimum(gap_s, shortened), gap_s)
+    # admission k starts a gap after stay k-1 ends; the first starts at first_admit
+    admit = chained_starts(first_admit[owner], n_adm, previous_los + gap_s)
+    kept = admit < release_end
+    owner, admit = owner[kept], admit[kept]
+    return StayTiming(
+        owner=owner,
+        admission_type=admission_type[kept],
+        admit=admit,
+        discharge=admit + los_s[kept],
+        back_to_back=back_to_back[kept],
+        per_patient=np.bincount(owner, minlength=n),
+    )
+
+
+def draw_stays(
+    model: Model,
+    rng: np.random.Generator,
+    admitted: np.ndarray,
+    real_anchor_year: np.ndarray,
+    release_end: int,
+) -> StayTiming:
+    """Each patient's admissions: count, first admission, type, length and the gaps between."""
+    n_adm = draw_admission_counts(model, rng, admitted)
+    first_admit = draw_first_admission(model, rng, real_anchor_year)
+    admission_type = model.admission_type.sample_index(rng, int(n_adm.sum()))
+    los_s = draw_lengths_of_stay(model, rng, admission_type)
+    gap_s, back_to_back = draw_gaps(model, rng, group_position(n_adm))
+    min_gap_s = (model.back_to_back_max_minutes + 1) * 60
+    return place_stays(n_adm, first_admit, admission_type, los_s, gap_s, back_to_back, release_end, min_gap_s)
+
+
+def draw_hospital_deaths(
+    model: Model, rng: np.random.Generator, stays: StayTiming
+) -> tuple[np.ndarray, np.ndarray]:
+    """Patients who die in hospital, and the admissions they die in (their last)."""
+    died_patient = (rng.random(stays.per_patient.size) < model.hospital_death_share) & (stays.per_patient > 0)
+    return died_patient, stays.is_last & died_patient[stays.owner]
+
+
+def draw_ed_registration(model: Model, rng: np.random.Generator, stays: StayTiming) -> EdRegistration:
+    """ED registration by admission type, with ED arrival before and departure after admittime.
+
+    A back-to-back stay continues the previous one and has no ED visit of its own; the ED visit
+    starts after the previous discharge and ends before the stay's discharge.
+    """
+    total = stays.total
+    present = (rng.random(total) < model.ed_share_by_type[stays.admission_type]) & ~stays.back_to_back
+    before = (model.ed_hours_before.sample(rng, total) * 3600).astype("int64") // 60 * 60
+    after = (model.ed_hours_after.sample(rng, total) * 3600).astype("int64") // 60 * 60
+    gap = stays.gap_before
+    before = np.where(gap >= 0, np.minimum(before, np.maximum(gap - 60, 0)), before)
+    after = np.minimum(after, stays.discharge - stays.admit - 60)
+    return EdRegistration(present=present, before_s=before, after_s=after)
+
+
+def draw_ward_timing(
+    model: Model, rng: np.random.Generator, stays: StayTiming, ed: EdRegistration
+) -> WardTiming:
+    """The first ward row starts as the ED visit ends, or minutes after admittime; the discharge
+    row minutes after dischtime, never after the patient's next arrival."""
+    total = stays.total
+    los = stays.discharge - stays.admit
+    ward_offset = np.minimum(
+        (model.ward_minutes_without_ed.sample(rng, total) * 60).astype("int64"), los - 60
+    )
+    ward_start = stays.admit + np.where(ed.present, ed.after_s, ward_offset)
+    arrival = np.where(ed.present, stays.admit - ed.before_s, ward_start)
+    discharge_event = stays.discharge + np.maximum(
+        (model.discharge_minutes.sample(rng, total) * 60).astype("int64"), 1
+    )
+    next_arrival = np.roll(arrival, -1)
+    discharge_event = np.where(stays.is_last, discharge_event, np.minimum(discharge_event, next_arrival))
+    return WardTiming(arrival=arrival, ward_start=ward_start, discharge_event=discharge_event)
+
+
+def draw_discharge_locations(model: Model, rng: np.random.Generator, died: np.ndarray) -> np.ndarray:
+    """Index into ``model.discharge_values``: the demo's mix for the living, DIED for a death."""
+    location = model.discharge_location_alive.sample_index(rng, died.size)
+    return np.where(died, len(model.discharge_values) - 1, location)
+
+
+def draw_admission_attributes(
+    model: Model, rng: np.random.Generator, stays: StayTiming, died: np.ndarray
+) -> dict[str, np.ndarray]:
+    """A category index per admission: locations and provider per stay; insurance, language,
+    marital status and race per patient, repeated on each of their admissions."""
+    n, total = stays.per_patient.size, stays.total
+    per_patient = {
+        "insurance": model.insurance.sample_index(rng, n),
+        "language": model.language.sample_index(rng, n),
+        "marital_status": model.marital_status.sample_index(rng, n),
+        "race": model.race.sample_index(rng, n),
+    }
+    return {
+        "admission_location": model.admission_location.sample_index(rng, total),
+        "discharge_location": draw_discharge_locations(model, rng, died),
+        "admit_provider_id": rng.integers(0, len(model.providers), total),
+        **{column: index[stays.owner] for column, index in per_patient.items()},
+    }
+
+
+def draw_dates_of_death(
+    model: Model,
+    rng: np.random.Generator,
+    stays: StayTiming,
+    died_patient: np.ndarray,
+    release_end: int,
+) -> np.ndarray:
+    """Real date of death (seconds; -1 for none): the discharge of a hospital death, or a time after
+    the last discharge for some of the others, kept only before the release's end."""
+    n = died_patient.size
     last_discharge = np.zeros(n, dtype="int64")
-    np.maximum.at(last_discharge, owner, discharge)
-    later_death = (n_adm > 0) & ~died_patient & (rng.random(n) < model.dod_share_after_discharge)
+    np.maximum.at(last_discharge, stays.owner, stays.discharge)
+    later_death = (stays.per_patient > 0) & ~died_patient & (rng.random(n) < model.dod_share_after_discharge)
     later_days = np.maximum(model.dod_days_after_discharge.sample(rng, n), 1.0).astype("int64")
     dod_real = np.where(died_patient, last_discharge, last_discharge + later_days * SECONDS_PER_DAY)
     has_dod = died_patient | (later_death & (dod_real < release_end))
-    dod = (dod_real + shift).astype("datetime64[s]").astype("datetime64[D]")
-    dod = np.where(has_dod, dod, np.datetime64("NaT", "D"))
+    return np.where(has_dod, dod_real, -1)
 
-    patients = pd.DataFrame(
-        {
-            "subject_id": subject_id,
-            "gender": pd.Categorical.from_codes(np.where(female, 0, 1), categories=["F", "M"]),
-            "anchor_age": anchor_age.astype("int64"),
-            "anchor_year": anchor_year.astype("int64"),
-            "anchor_year_group": pd.Categorical.from_codes(group, categories=group_labels),
-            "dod": dod,
-        }
-    )
-    admissions = pd.DataFrame(
-        {
-            "subject_id": subject_id[owner],
-            "hadm_id": hadm_id,
-            "admittime": _timestamps(admit + shift_adm),
-            "dischtime": _timestamps(discharge + shift_adm),
-            "deathtime": _timestamps(discharge + shift_adm, died),
-            "admission_type": _categorical_frame(model.admission_type.values, adm_type),
-            "admit_provider_id": pd.Categorical.from_codes(provider, categories=list(model.providers)),
-            "admission_location": _categorical_frame(
-                model.admission_location.values, model.admission_location.sample_index(rng, total)
-            ),
-            "discharge_location": _categorical_frame(discharge_values, discharge_loc),
-            "insurance": _categorical_frame(model.insurance.values, insurance),
-            "language": _categorical_frame(model.language.values, language),
-            "marital_status": _categorical_frame(model.marital_status.values, marital),
-            "race": _categorical_frame(model.race.values, race),
-            "edregtime": _timestamps(admit - ed_before + shift_adm, has_ed),
-            "edouttime": _timestamps(admit + ed_after + shift_adm, has_ed),
-            "hospital_expire_flag": died.astype("int64"),
-        }
-    )
 
-    # ---- diagnoses --------------------------------------------------------------------------
-    drawn = model.diagnoses_per_admission.sample(rng, total)
+def draw_diagnosis_codes(model: Model, rng: np.random.Generator, version: np.ndarray) -> np.ndarray:
+    """Codes by the demo's frequencies within each row's ICD revision (index into code_values)."""
+    code_index = np.empty(version.size, dtype="int64")
+    for v in (9, 10):
+        rows = np.flatnonzero(version == v)
+        code_index[rows] = model.codes[v].sample_index(rng, rows.size) + model.code_offset[v]
+    return code_index
+
+
+def draw_diagnoses(model: Model, rng: np.random.Generator, admit: np.ndarray) -> DiagnosisDraw:
+    """Diagnoses per admission, ICD-9 before the US switch and ICD-10 after, each code once."""
+    drawn = model.diagnoses_per_admission.sample(rng, admit.size)
     if model.diagnosis_keep_share < 1.0:
         drawn = np.maximum(rng.binomial(drawn, model.diagnosis_keep_share), 1)
-    version = np.where(admit >= ICD10_START, 10, 9)
-    dx_adm = np.repeat(np.arange(total), drawn)
-    dx_version = version[dx_adm]
-    code_index = np.empty(dx_adm.size, dtype="int64")
-    code_offset = {9: 0, 10: len(model.codes[9].values)}
-    for v in (9, 10):
-        rows = np.flatnonzero(dx_version == v)
-        code_index[rows] = model.codes[v].sample_index(rng, rows.size) + code_offset[v]
+    admission = np.repeat(np.arange(admit.size), drawn)
+    version = np.where(admit >= ICD10_START, 10, 9)[admission]
+    code_index = draw_diagnosis_codes(model, rng, version)
     # each code at most once per admission: a repeated draw is drawn again (a few rounds),
     # and one still repeated after that is dropped
-    n_codes = code_offset[10] + len(model.codes[10].values)
+    n_codes = len(model.code_values)
     for redraw in range(DEDUPLICATION_ROUNDS + 1):
-        _, first = np.unique(dx_adm * n_codes + code_index, return_index=True)
-        repeated = np.ones(dx_adm.size, dtype=bool)
+        _, first = np.unique(admission * n_codes + code_index, return_index=True)
+        repeated = np.ones(admission.size, dtype=bool)
         repeated[first] = False
         if not repeated.any():
             break
         if redraw == DEDUPLICATION_ROUNDS:
-            dx_adm, code_index, dx_version = dx_adm[~repeated], code_index[~repeated], dx_version[~repeated]
+            admission, code_index, version = admission[~repeated], code_index[~repeated], version[~repeated]
             break
         for v in (9, 10):
-            rows = np.flatnonzero(repeated & (dx_version == v))
-            code_index[rows] = model.codes[v].sample_index(rng, rows.size) + code_offset[v]
-    all_codes = [*model.codes[9].values, *model.codes[10].values]
-    # the same code string may exist in both revisions: categories must be unique strings
-    code_strings, code_category = np.unique(np.array(all_codes, dtype=object), return_inverse=True)
-    diagnoses = pd.DataFrame(
-        {
-            "subject_id": subject_id[owner][dx_adm],
-            "hadm_id": hadm_id[dx_adm],
-            "seq_num": _group_position(np.bincount(dx_adm, minlength=total)) + 1,
-            "icd_code": pd.Categorical.from_codes(code_category[code_index], categories=list(code_strings)),
-            "icd_version": dx_version.astype("int64"),
-        }
-    )
-    used = np.unique(code_index)
-    codes_used = {(9 if c < code_offset[10] else 10, str(all_codes[c])) for c in used}
+            rows = np.flatnonzero(repeated & (version == v))
+            code_index[rows] = model.codes[v].sample_index(rng, rows.size) + model.code_offset[v]
+    return DiagnosisDraw(admission=admission, code_index=code_index, version=version)
 
-    # ---- ICU stays --------------------------------------------------------------------------
-    n_icu = np.where(rng.random(total) < model.icu_share, model.icu_stays_given_any.sample(rng, total), 0)
+
+def draw_icu_stays(model: Model, rng: np.random.Generator, stays: StayTiming, ward: WardTiming) -> IcuTimes:
+    """ICU stays per admission by admission type, one after another within the stay's ward time.
+
+    The first starts the drawn time after admittime (at the first ward row at the earliest), each
+    next one the drawn time after the previous ends; where they would run past dischtime, the
+    offsets and lengths of that stay's ICU stays are shortened in proportion.
+    """
+    total = stays.total
+    window = stays.discharge - ward.ward_start
+    drawn = model.icu_stays_given_any.sample(rng, total)
+    n_icu = np.where(rng.random(total) < model.icu_share_by_type[stays.admission_type], drawn, 0)
+    n_icu = np.where(window >= MIN_ICU_WINDOW_S * n_icu, n_icu, 0)
     n_stays = int(n_icu.sum())
-    icu_adm = np.repeat(np.arange(total), n_icu)
-    icu_pos = _group_position(n_icu)
-    icu_los_s = np.maximum((model.icu_los_days.sample(rng, n_stays) * SECONDS_PER_DAY).astype("int64"), 600)
+    admission = np.repeat(np.arange(total), n_icu)
+    position = group_position(n_icu)
+    los_s = np.maximum((model.icu_los_days.sample(rng, n_stays) * SECONDS_PER_DAY).astype("int64"), 600)
     offset_s = (model.icu_offset_days.sample(rng, n_stays) * SECONDS_PER_DAY).astype("int64")
-    offset_s = np.minimum(offset_s, los_s[icu_adm] // 2)
-    # stays of one admission follow each other: each starts an offset after the previous ends
-    icu_step = np.cumsum(offset_s + np.where(icu_pos == 0, 0, np.roll(icu_los_s, 1)))
-    icu_first = np.repeat(np.cumsum(n_icu) - n_icu, n_icu)
-    intime = admit[icu_adm] + icu_step - icu_step[icu_first] + offset_s[icu_first]
-    outtime = intime + icu_los_s
+    from_ward = stays.admit[admission] + offset_s - ward.ward_start[admission]
+    offset_s = np.where(position == 0, np.maximum(from_ward, 0), offset_s)
+    needed = np.bincount(admission, offset_s + los_s, minlength=total)
+    room = window - 60 * n_icu
+    factor = np.clip(np.divide(room, needed, out=np.ones(total), where=needed > 0), 0.0, 1.0)[admission]
+    offset_s = (offset_s * factor).astype("int64")
+    los_s = np.where(factor < 1.0, np.maximum((los_s * factor).astype("int64"), 60), los_s)
+    steps = offset_s + np.where(position == 0, 0, np.roll(los_s, 1))
+    first_intime = (ward.ward_start[admission] + offset_s)[group_start(n_icu)]
+    intime = chained_starts(first_intime, n_icu, steps)
     first_unit = model.careunit.sample_index(rng, n_stays)
     changed = rng.random(n_stays) < model.careunit_change_share
     last_unit = np.where(changed, model.careunit.sample_index(rng, n_stays), first_unit)
-    shift_icu = shift_adm[icu_adm]
-    icustays = pd.DataFrame(
+    return IcuTimes(
+        admission=admission, intime=intime, outtime=intime + los_s, first_unit=first_unit, last_unit=last_unit
+    )
+
+
+def ed_visit_windows(
+    patients: PatientDraw, stays: StayTiming, ward: WardTiming, dod_real: np.ndarray, release_end: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per patient, where their ED visits without an admission may fall (real seconds): the
+    first visit in [first_from, first_until), every visit starting before ``end``.
+
+    All within the ED module's years, the release and the patient's life. A never-admitted
+    patient's first visit falls in their anchor year (as a first admission does); an admitted
+    patient's visits fall within ``ED_ONLY_WINDOW_DAYS`` of their first admission and last
+    discharge.
+    """
+    era_start, era_end = year_start_seconds(np.array([ED_MODULE.first_year, ED_MODULE.last_year + 1]))
+    n = patients.n
+    window = ED_ONLY_WINDOW_DAYS * SECONDS_PER_DAY
+    end = np.full(n, min(int(era_end), release_end), dtype="int64")
+    end = np.where(dod_real >= 0, np.minimum(end, dod_real), end)
+    first_stay = np.full(n, np.iinfo("int64").max)
+    np.minimum.at(first_stay, stays.owner, stays.admit)
+    last_stay = np.zeros(n, dtype="int64")
+    np.maximum.at(last_stay, stays.owner, ward.discharge_event)
+    anchor_year_start = year_start_seconds(patients.real_anchor_year)
+    admitted = stays.per_patient > 0
+    end = np.where(admitted, np.minimum(end, last_stay + window), end)
+    first_from = np.maximum(np.where(admitted, first_stay - window, anchor_year_start), era_start)
+    first_until = np.where(admitted, end, np.minimum(anchor_year_start + 365 * SECONDS_PER_DAY, end))
+    return first_from, first_until, end
+
+
+def draw_ed_visits_without_admission(
+    model: Model,
+    rng: np.random.Generator,
+    patients: PatientDraw,
+    stays: StayTiming,
+    ward: WardTiming,
+    dod_real: np.ndarray,
+    release_end: int,
+) -> EdVisits:
+    """ED visits that did not lead to an admission, none during one of the patient's stays."""
+    counts = draw_ed_visit_counts(model, rng, patients.admitted)
+    first_from, first_until, end = ed_visit_windows(patients, stays, ward, dod_real, release_end)
+    visits = draw_ed_visits(model, rng, counts, first_from, first_until, end)
+    return drop_visits_during_stays(visits, stays.owner, ward.arrival, ward.discharge_event)
+
+
+def patients_frame(model: Model, patients: PatientDraw, dod_real: np.ndarray) -> pd.DataFrame:
+    """``hosp/patients`` rows; the date of death shifted like every date of the patient."""
+    dod = (dod_real + patients.shift).astype("datetime64[s]").astype("datetime64[D]")
+    return pd.DataFrame(
         {
-            "subject_id": subject_id[owner][icu_adm],
-            "hadm_id": hadm_id[icu_adm],
-            "stay_id": first_stay + np.arange(n_stays, dtype="int64"),
-            "first_careunit": _categorical_frame(model.careunit.values, first_unit),
-            "last_careunit": _categorical_frame(model.careunit.values, last_unit),
-            "intime": _timestamps(intime + shift_icu),
-            "outtime": _timestamps(outtime + shift_icu),
-            "los": icu_los_s / SECONDS_PER_DAY,
+            "subject_id": patients.subject_id,
+            "gender": pd.Categorical.from_codes(np.where(patients.female, 0, 1), categories=["F", "M"]),
+            "anchor_age": patients.anchor_age.astype("int64"),
+            "anchor_year": patients.anchor_year.astype("int64"),
+            "anchor_year_group": pd.Categorical.from_codes(
+                patients.group, categories=[f"{s} - {e}" for s, e in model.anchor_year_groups]
+            ),
+            "dod": np.where(dod_real >= 0, dod, np.datetime64("NaT", "D")),
         }
     )
+
+
+def admissions_frame(
+    model: Model,
+    patients: PatientDraw,
+    stays: StayTiming,
+    hadm_id: np.ndarray,
+    died: np.ndarray,
+    ed: EdRegistration,
+    attributes: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """``hosp/admissions`` rows; ``attributes`` holds a category index per admission."""
+    shift = patients.shift[stays.owner]
+    admit, discharge = stays.admit, stays.discharge
+
+    def categorical(column: str, distribution: Categorical) -> pd.Categorical:
+        return _categorical_frame(distribution.values, attributes[column])
+
+    return pd.DataFrame(
+        {
+            "subject_id": patients.subject_id[stays.owner],
+            "hadm_id": hadm_id,
+            "admittime": _timestamps(admit + shift),
+            "dischtime": _timestamps(discharge + shift),
+            "deathtime": _timestamps(discharge + shift, died),
+            "admission_type": _categorical_frame(model.admission_type.values, stays.admission_type),
+            "admit_provider_id": pd.Categorical.from_codes(
+                attributes["admit_provider_id"], categories=list(model.providers)
+            ),
+            "admission_location": categorical("admission_location", model.admission_location),
+            "discharge_location": _categorical_frame(
+                model.discharge_values, attributes["discharge_location"]
+            ),
+            "insurance": categorical("insurance", model.insurance),
+            "language": categorical("language", model.language),
+            "marital_status": categorical("marital_status", model.marital_status),
+            "race": categorical("race", model.race),
+            "edregtime": _timestamps(admit - ed.before_s + shift, ed.present),
+            "edouttime": _timestamps(admit + ed.after_s + shift, ed.present),
+            "hospital_expire_flag": died.astype("int64"),
+        }
+    )
+
+
+def diagnoses_frame(
+    model: Model, patients: PatientDraw, stays: StayTiming, hadm_id: np.ndarray, diagnoses: DiagnosisDraw
+) -> pd.DataFrame:
+    """``hosp/diagnoses_icd`` rows, ``seq_num`` 1..n within each admission."""
+    return pd.DataFrame(
+        {
+            "subject_id": patients.subject_id[stays.owner][diagnoses.admission],
+            "hadm_id": hadm_id[diagnoses.admission],
+            "seq_num": group_position(np.bincount(diagnoses.admission, minlength=stays.total)) + 1,
+            "icd_code": pd.Categorical.from_codes(
+                model.code_category[diagnoses.code_index], categories=list(model.code_strings)
+            ),
+            "icd_version": diagnoses.version.astype("int64"),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class TransferRows:
+    """Every transfers row of a chunk before ordering: the ED rows of stays, their chains, and
+    the ED visits without an admission (``admission`` -1)."""
+
+    patient: np.ndarray
+    admission: np.ndarray
+    eventtype: np.ndarray
+    careunit: np.ndarray
+    intime: np.ndarray
+    outtime: np.ndarray
+    icu_stay: np.ndarray
+
+
+def transfer_rows(
+    model: Model, stays: StayTiming, ed: EdRegistration, ward: WardTiming, chain: ChainRows, visits: EdVisits
+) -> TransferRows:
+    """Concatenate the ED rows of stays (``edregtime`` to ``edouttime``, which is when the first
+    ward row starts), the stays' chains and the ED visits without an admission."""
+    with_ed = np.flatnonzero(ed.present)
+    ed_unit = model.transfer_careunits.index(ED_CAREUNIT)
+    n_ed, n_visits = with_ed.size, visits.patient.size
+    return TransferRows(
+        patient=np.concatenate([stays.owner[with_ed], stays.owner[chain.admission], visits.patient]),
+        admission=np.concatenate([with_ed, chain.admission, np.full(n_visits, -1)]),
+        eventtype=np.concatenate([np.full(n_ed, ED_EVENT), chain.eventtype, np.full(n_visits, ED_EVENT)]),
+        careunit=np.concatenate([np.full(n_ed, ed_unit), chain.careunit, np.full(n_visits, ed_unit)]),
+        intime=np.concatenate([(stays.admit - ed.before_s)[with_ed], chain.intime, visits.intime]),
+        outtime=np.concatenate([ward.ward_start[with_ed], chain.outtime, visits.outtime]),
+        icu_stay=np.concatenate([np.full(n_ed, -1), chain.icu_stay, np.full(n_visits, -1)]),
+    )
+
+
+def transfers_frame(
+    model: Model,
+    patients: PatientDraw,
+    hadm_id: np.ndarray,
+    rows: TransferRows,
+    n_icu: int,
+    first_transfer: int,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """``hosp/transfers`` rows ordered by patient and time, numbered from ``first_transfer``;
+    and the ``stay_id`` of each ICU stay: the ``transfer_id`` of its first row."""
+    # a discharge row and the next stay's first row may share a time: the stay order decides
+    order = np.lexsort((np.arange(rows.patient.size), rows.admission, rows.intime, rows.patient))
+    transfer_id = np.empty(order.size, dtype="int64")
+    transfer_id[order] = first_transfer + np.arange(order.size, dtype="int64")
+    stay_id = np.empty(n_icu, dtype="int64")
+    opens_icu = rows.icu_stay >= 0
+    stay_id[rows.icu_stay[opens_icu]] = transfer_id[opens_icu]
+    patient, admission, outtime = rows.patient[order], rows.admission[order], rows.outtime[order]
+    shift = patients.shift[patient]
+    hadm = np.zeros(order.size, dtype="int64")
+    hadm[admission >= 0] = hadm_id[admission[admission >= 0]]
+    frame = pd.DataFrame(
+        {
+            "subject_id": patients.subject_id[patient],
+            "hadm_id": pd.arrays.IntegerArray(hadm, admission < 0),
+            "transfer_id": transfer_id[order],
+            "eventtype": pd.Categorical.from_codes(rows.eventtype[order], categories=list(EVENTTYPES)),
+            "careunit": pd.Categorical.from_codes(
+                rows.careunit[order], categories=list(model.transfer_careunits)
+            ),
+            "intime": _timestamps(rows.intime[order] + shift),
+            "outtime": _timestamps(outtime + shift, outtime >= 0),
+        }
+    )
+    return frame, stay_id
+
+
+def icustays_frame(
+    model: Model,
+    patients: PatientDraw,
+    stays: StayTiming,
+    hadm_id: np.ndarray,
+    icu: IcuTimes,
+    stay_id: np.ndarray,
+) -> pd.DataFrame:
+    """``icu/icustays`` rows, times shifted like the patient's, ``los`` in fractional days."""
+    shift = patients.shift[stays.owner][icu.admission]
+    return pd.DataFrame(
+        {
+            "subject_id": patients.subject_id[stays.owner][icu.admission],
+            "hadm_id": hadm_id[icu.admission],
+            "stay_id": stay_id,
+            "first_careunit": _categorical_frame(model.careunit.values, icu.first_unit),
+            "last_careunit": _categorical_frame(model.careunit.values, icu.last_unit),
+            "intime": _timestamps(icu.intime + shift),
+            "outtime": _timestamps(icu.outtime + shift),
+            "los": (icu.outtime - icu.intime) / SECONDS_PER_DAY,
+        }
+    )
+
+
+def codes_used(model: Model, diagnoses: DiagnosisDraw) -> set[tuple[int, str]]:
+    """(ICD revision, code) of every code the chunk's diagnoses use, for d_icd_diagnoses."""
+    return {
+        (9 if c < model.code_offset[10] else 10, str(model.code_values[c]))
+        for c in np.unique(diagnoses.code_index)
+    }
+
+
+def generate_chunk(
+    model: Model, rng: np.random.Generator, first_subject: int, n: int, first_hadm: int, first_transfer: int
+) -> ChunkResult:
+    """Generate ``n`` patients (ids from ``first_subject``) and all their rows.
+
+    The draws run in a fixed order on one random stream, so the same seed gives the same rows.
+    """
+    release_end = release_end_seconds(model)
+    admitted = rng.random(n) < model.admitted_share
+    patients = draw_patients(model, rng, first_subject, admitted)
+    stays = draw_stays(model, rng, admitted, patients.real_anchor_year, release_end)
+    died_patient, died = draw_hospital_deaths(model, rng, stays)
+    ed = draw_ed_registration(model, rng, stays)
+    ward = draw_ward_timing(model, rng, stays, ed)
+    attributes = draw_admission_attributes(model, rng, stays, died)
+    dod_real = draw_dates_of_death(model, rng, stays, died_patient, release_end)
+    diagnoses = draw_diagnoses(model, rng, stays.admit)
+    icu = draw_icu_stays(model, rng, stays, ward)
+    chain = draw_transfer_chains(model, rng, ward.ward_start, stays.discharge, ward.discharge_event, icu)
+    visits = draw_ed_visits_without_admission(model, rng, patients, stays, ward, dod_real, release_end)
+
+    hadm_id = first_hadm + np.arange(stays.total, dtype="int64")
+    rows = transfer_rows(model, stays, ed, ward, chain, visits)
+    transfers, stay_id = transfers_frame(model, patients, hadm_id, rows, icu.admission.size, first_transfer)
     return ChunkResult(
         tables={
-            "hosp/patients": patients,
-            "hosp/admissions": admissions,
-            "hosp/diagnoses_icd": diagnoses,
-            "icu/icustays": icustays,
+            "hosp/patients": patients_frame(model, patients, dod_real),
+            "hosp/admissions": admissions_frame(model, patients, stays, hadm_id, died, ed, attributes),
+            "hosp/diagnoses_icd": diagnoses_frame(model, patients, stays, hadm_id, diagnoses),
+            "hosp/transfers": transfers,
+            "icu/icustays": icustays_frame(model, patients, stays, hadm_id, icu, stay_id),
         },
-        codes_used=codes_used,
+        codes_used=codes_used(model, diagnoses),
     )
 
 
@@ -721,26 +922,27 @@ def generate_release(
     con.execute("set preserve_insertion_order = true")
     scratch_dir = Path(tempfile.mkdtemp(prefix="mimic-generator-"))
     scratch = scratch_dir / "chunk.csv"
-    next_hadm, next_stay = HADM_ID_BASE, STAY_ID_BASE
+    next_hadm, next_transfer = HADM_ID_BASE, TRANSFER_ID_BASE
     n_chunks = -(-patients // chunk_patients)
     try:
         for chunk, first in enumerate(range(0, patients, chunk_patients)):
             n = min(chunk_patients, patients - first)
             rng = np.random.default_rng([seed, chunk])
-            result = generate_chunk(model, rng, SUBJECT_ID_BASE + first, n, next_hadm, next_stay)
+            result = generate_chunk(model, rng, SUBJECT_ID_BASE + first, n, next_hadm, next_transfer)
             for name, frame in result.tables.items():
                 writers[name].write(_csv_bytes(con, name, frame, scratch))
                 rows[name] += len(frame)
             next_hadm += len(result.tables["hosp/admissions"])
-            next_stay += len(result.tables["icu/icustays"])
-            if next_hadm >= HADM_ID_BASE + ID_SPAN or next_stay >= STAY_ID_BASE + ID_SPAN:
-                raise GeneratorError("too many admissions or ICU stays for MIMIC-IV's 8-digit id ranges")
+            next_transfer += len(result.tables["hosp/transfers"])
+            if next_hadm >= HADM_ID_BASE + ID_SPAN:
+                raise GeneratorError("too many admissions for MIMIC-IV's 8-digit hadm_id range")
             codes_used |= result.codes_used
             if progress is not None:
                 progress(
                     f"chunk {chunk + 1}/{n_chunks}: {first + n:,} patients, "
                     f"{rows['hosp/admissions']:,} admissions, {rows['hosp/diagnoses_icd']:,} diagnoses, "
-                    f"{rows['icu/icustays']:,} ICU stays ({time.perf_counter() - started:.1f} s)"
+                    f"{rows['icu/icustays']:,} ICU stays, {rows['hosp/transfers']:,} transfers "
+                    f"({time.perf_counter() - started:.1f} s)"
                 )
         dictionary = _code_dictionary(codes_used)
         writers["hosp/d_icd_diagnoses"].write(_csv_bytes(con, "hosp/d_icd_diagnoses", dictionary, scratch))
