@@ -3,7 +3,8 @@
 #                       into a candidate database, published over the one BI reads if every test passed
 #   make build-prod     the same with the selector `production` (selectors.yml): no unit tests, and
 #                       no k-selection diagnostics while cluster_k is fixed
-#   make test           every test: pytest (Python modules, data step, dbt end to end)
+#   make test           every test on DuckDB, on both cores: pytest (Python modules, data step, dbt end to end)
+#   make test-fast      the tests that run no dbt: the edit loop
 #   make release-build  the same on a full MIMIC-IV release read in place (MIMIC_RELEASE_DIR)
 #   make release-build-prod  the production build of a full release (the one to run per release)
 #   make rollback       swap the published database with the previous version
@@ -16,12 +17,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# dbt reads profiles.yml from the project root; MIMIC_SEGMENTS_DB overrides the DuckDB path.
+# dbt reads profiles.yml from the project root. MIMIC_SEGMENTS_DB is the published database BI
+# reads (default mimic_segments.duckdb); dbt by hand writes target/dev.duckdb (docs/databases.md).
 export DBT_PROFILES_DIR := $(CURDIR)
 DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
-.PHONY: help install data build dbt-build build-prod release-build-prod docs docs-serve export report test lint charlson-parity clean \
+.PHONY: help install data build dbt-build build-prod release-build-prod docs docs-serve export report test test-fast lint charlson-parity clean \
 	release-build release-parquet generate bench validation-report rollback status prospective \
 	build-postgres test-postgres postgres-start postgres-stop \
 	fit-postgres rollback-postgres status-postgres build-spark test-spark
@@ -36,8 +38,9 @@ MIMIC_RELEASE_FORMAT ?= csv
 # Paths reach Python through the environment, never through shell-quoted strings, so a path
 # with spaces, quotes or non-ASCII characters works.
 export MIMIC_RELEASE_DIR MIMIC_LAST_DATA_YEAR MIMIC_RELEASE_FORMAT
-# Builds go through mimic_segments.publishing.publish: dbt build into a candidate database, every test
-# there, then one atomic rename over the published database (MIMIC_SEGMENTS_DB) BI reads.
+# Builds go through mimic_segments.publishing.publish: dbt build --target prod into a candidate
+# database, every test there, then one atomic rename over the published database
+# (MIMIC_SEGMENTS_DB) BI reads.
 PUBLISH := $(BIN)/python -m mimic_segments.publishing.publish
 # Extra arguments for dbt build, e.g. DBT_ARGS='--select +patient_features'.
 DBT_ARGS ?=
@@ -49,7 +52,7 @@ BENCH_ARGS ?=
 VALIDATION_ARGS ?=
 
 help: ## List the commands
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-19s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -82,8 +85,8 @@ docs: $(STAMP) ## Generate the dbt docs site into target/ (index.html, and stati
 	@test -f "$${MIMIC_SEGMENTS_DB:-mimic_segments.duckdb}" || { echo "No published database: run 'make build' first." >&2; exit 2; }
 	@# dbt opens its database read-write: give it a copy, never the file BI reads
 	mkdir -p target/docs-db && cp "$${MIMIC_SEGMENTS_DB:-mimic_segments.duckdb}" target/docs-db/mimic_segments.duckdb
-	MIMIC_SEGMENTS_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate
-	MIMIC_SEGMENTS_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate --static
+	MIMIC_SEGMENTS_DEV_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate
+	MIMIC_SEGMENTS_DEV_DB=target/docs-db/mimic_segments.duckdb $(DBT) docs generate --static
 
 docs-serve: docs ## Serve the docs site on http://127.0.0.1:8080 (DOCS_PORT=... to change)
 	$(DBT) docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
@@ -108,8 +111,19 @@ prospective: data ## Features + segments as of each patient's index, next-year o
 report: $(STAMP) ## Write reports/segmentation_report.html (+ figures/*.png) from the marts (after make build)
 	$(BIN)/python -m mimic_segments.reporting.report
 
-test: $(STAMP) ## Run every test (pytest: modules, data step, dbt end to end on the demo)
-	$(BIN)/python -m pytest
+# make test runs on both cores (pytest-xdist): each worker builds the demo once in its own temp
+# directory, and a module's tests stay on one worker, so its own builds run once (docs/testing.md).
+# The PostgreSQL and Spark tests have their own targets, below, and run serially.
+PYTEST_WORKERS ?= 2
+NOT_OTHER_ENGINES := not postgres and not spark
+# Extra pytest arguments, e.g. PYTEST_ARGS='-k readmission --durations=20'.
+PYTEST_ARGS ?=
+
+test: data ## Run every test on DuckDB, on both cores: modules, data step, dbt end to end (what CI runs)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "$(NOT_OTHER_ENGINES)" $(PYTEST_ARGS)
+
+test-fast: data ## The edit loop: every test that runs no dbt and reads no dbt build (pytest -m "not e2e")
+	$(BIN)/python -m pytest -m "not e2e and $(NOT_OTHER_ENGINES)" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 	$(BIN)/ruff check src tests python_models scripts bench
@@ -117,7 +131,7 @@ lint: $(STAMP) ## ruff on the Python code, SQLFluff (dbt templater) on the SQL
 	@test -f $(DEMO_MANIFEST) || { echo "SQLFluff's dbt templater compiles the project: run 'make data' first." >&2; exit 2; }
 	@# the dbt templater connects read-write: a scratch database, never the file BI reads
 	@mkdir -p target
-	MIMIC_SEGMENTS_DB=target/sqlfluff.duckdb $(BIN)/sqlfluff lint models analyses tests/singular
+	MIMIC_SEGMENTS_DEV_DB=target/sqlfluff.duckdb $(BIN)/sqlfluff lint models analyses tests/singular
 
 release-build: $(STAMP) ## Build, test, publish a full release: MIMIC_RELEASE_DIR=... [MIMIC_LAST_DATA_YEAR=2022 for 3.1]
 	$(PUBLISH) build --release -- $(DBT_ARGS)
@@ -138,7 +152,7 @@ $(PG_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,postgres]'
 	@touch $@
 
-postgres-start: ## Start a throwaway local PostgreSQL 15 (127.0.0.1:$$MIMIC_SEGMENTS_PG_PORT, default 54329)
+postgres-start: ## Start a throwaway local PostgreSQL 15 on 127.0.0.1, port MIMIC_SEGMENTS_PG_PORT (default 54329)
 	scripts/local_postgres.sh start
 
 postgres-stop: ## Stop the local PostgreSQL and delete its data directory

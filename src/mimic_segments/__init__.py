@@ -9,11 +9,14 @@ The package is grouped by job; imports run one way, down this list (a test holds
   models run
 - ``publishing``: build into a candidate database and publish it atomically
 - ``reporting``: the HTML report, Parquet export, validation report and marts digest
+
+Below them all, the package root: ``PROJECT_ROOT``, ``__version__`` and ``provenance`` (the git
+commit a build records), which any subpackage may import and which imports none of them.
 """
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The project checkout this package is installed from (an editable install): the dbt
 #: project, its seeds, macros and docs.

@@ -1,11 +1,19 @@
 """Shared fixtures: one `dbt build` of the real demo per test session, in a temp directory.
 
-The build goes to a temporary DuckDB file (MIMIC_SEGMENTS_DB) with its own target and log paths,
-so tests never touch a developer's database or docs site.
+The build goes to a temporary DuckDB file (MIMIC_SEGMENTS_DEV_DB) with its own target and log paths,
+so tests never touch a developer's database or docs site. Under pytest-xdist (`make test`) each
+worker is a session of its own, so each builds the demo once, in its own temp directory; the data
+step, which writes into the checkout's seeds/, runs under a lock.
+
+Every test that runs dbt, or reads a database dbt built, is marked `e2e`: by its module, or here
+when it uses the session's build (`dbt_env` and the fixtures built on it). `make test-fast` runs
+the others.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -34,12 +42,52 @@ def _demo_source_dir() -> Path | None:
     return sibling if sibling.is_dir() else None
 
 
+@contextlib.contextmanager
+def data_step_lock() -> Iterator[None]:
+    """One data step at a time in this checkout: pytest-xdist's workers would otherwise write
+    the same files of seeds/ at once. An exclusive lock on the folder, released on close."""
+    descriptor = os.open(REPO_ROOT / "seeds", os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `e2e` every test that uses the session's dbt build, whatever its module says."""
+    for item in items:
+        if "dbt_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
 def generated_release(out: Path, patients: int, seed: int) -> Path:
     """A generated MIMIC-IV 3.1-shaped release in ``out``, with the reference seed that
     full-release mode needs from the data step."""
-    reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
+    with data_step_lock():
+        reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
     generate_release(out, patients, seed=seed, release="3.1")
     return out
+
+
+def copy_of_the_project(project: Path) -> Path:
+    """A copy of the checkout in ``project``: the files git tracks (or would), as they are in the
+    working tree, and the data step's git-ignored seeds. For changing a file, or for dbt run
+    from another directory, without touching the checkout."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if (REPO_ROOT / name).is_file():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO_ROOT / name, project / name)
+    for data in ("seeds/mimic_demo", "seeds/reference"):
+        shutil.copytree(REPO_ROOT / data, project / data)
+    return project
 
 
 def dbt_result(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,13 +107,14 @@ def run_dbt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     # The data steps are idempotent: a no-op when seeds/mimic_demo/ and seeds/reference/ are
     # already verified.
-    demo.fetch_demo(REPO_ROOT / demo.DEFAULT_DEST, source_dir=_demo_source_dir())
-    reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
+    with data_step_lock():
+        demo.fetch_demo(REPO_ROOT / demo.DEFAULT_DEST, source_dir=_demo_source_dir())
+        reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
     work = tmp_path_factory.mktemp("dbt")
     env = dict(os.environ)
     env.update(
         DBT_PROFILES_DIR=str(REPO_ROOT),
-        MIMIC_SEGMENTS_DB=str(work / "e2e.duckdb"),
+        MIMIC_SEGMENTS_DEV_DB=str(work / "e2e.duckdb"),
         DBT_TARGET_PATH=str(work / "target"),
         DBT_LOG_PATH=str(work / "logs"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
@@ -85,11 +134,11 @@ def rebuilt_on_a_copy(
 ) -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
     """`dbt build *dbt_args` on a copy of the session's demo database (same file name, in
     ``work``), optionally with another project directory; returns its dbt env and the result."""
-    copy = work / Path(built["MIMIC_SEGMENTS_DB"]).name
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    copy = work / Path(built["MIMIC_SEGMENTS_DEV_DB"]).name
+    shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], copy)
     env = {
         **built,
-        "MIMIC_SEGMENTS_DB": str(copy),
+        "MIMIC_SEGMENTS_DEV_DB": str(copy),
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
     }
@@ -143,6 +192,6 @@ def dbt(built: dict[str, str]) -> DbtRunner:
 
 @pytest.fixture()
 def db(built: dict[str, str]) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True)
+    connection = duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True)
     yield connection
     connection.close()

@@ -1,12 +1,13 @@
-"""Write, audit, publish: the candidate/rename cycle of mimic_segments.publishing.publish, with a
-stand-in dbt.
+"""Write, audit, publish: the candidate/rename cycle of mimic_segments.publishing.duckdb_file,
+with a stand-in dbt.
 
-The stand-in writes a small DuckDB file where MIMIC_SEGMENTS_DB points (as dbt-duckdb would)
-and exits 0 or 1, so these tests measure the publishing itself in well under a second each:
-what readers see before, during and after a build (DuckDB directly and through SQLAlchemy's
-duckdb_engine, as BI tools connect), a failed build leaving the published file byte for byte
-as it was, two builds at once, rollback, and paths with quotes, spaces and non-ASCII characters.
-The same cycle around the real dbt build is exercised by test_bad_inputs.py.
+The stand-in writes a small DuckDB file where MIMIC_SEGMENTS_CANDIDATE_DB points (as dbt-duckdb
+does on the profile's prod target, which the publisher selects) and exits 0 or 1, so these
+tests measure the publishing itself in well under a second each: what readers see before,
+during and after a build (DuckDB directly and through SQLAlchemy's duckdb_engine, as BI tools
+connect), a failed build leaving the published file byte for byte as it was, two builds at
+once, rollback, and paths with quotes, spaces and non-ASCII characters. The same cycle around
+the real dbt build is exercised by test_bad_inputs.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import duckdb
 import pytest
 import sqlalchemy
 
-from mimic_segments.publishing import publish
+from mimic_segments.publishing import dbt_run, duckdb_file, errors, failures, publish
 
 READ_BUILD_ID = """
 import sys
@@ -43,7 +44,7 @@ if reader:  # a BI reader connecting while the build runs
     with duckdb.connect(reader, read_only=True) as connection:
         seen = connection.execute("select build_id from marts.build_metadata").fetchone()[0]
     print(f"reader during build saw {seen}")
-with duckdb.connect(os.environ["MIMIC_SEGMENTS_DB"]) as connection:
+with duckdb.connect(os.environ["MIMIC_SEGMENTS_CANDIDATE_DB"]) as connection:
     connection.execute("create schema marts")
     build_id = os.environ["FAKE_BUILD_ID"]
     connection.execute("create table marts.build_metadata as select ? as build_id", [build_id])
@@ -57,7 +58,7 @@ sys.exit(1 if os.environ.get("FAKE_FAIL") else 0)
 def project(tmp_path: Path) -> Path:
     """A project directory whose data step has run (its two manifests exist)."""
     root = tmp_path / "project"
-    for manifest in (publish.DEMO_MANIFEST, publish.REFERENCE_MANIFEST):
+    for manifest in (dbt_run.DEMO_MANIFEST, dbt_run.REFERENCE_MANIFEST):
         (root / manifest).parent.mkdir(parents=True, exist_ok=True)
         (root / manifest).write_text("{}")
     return root
@@ -76,7 +77,7 @@ def run_build(
     out = io.StringIO()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_")}
     full_env.update(FAKE_BUILD_ID=build_id, **env)
-    build_id_published = publish.build(project, database, env=full_env, dbt=fake_dbt, out=out)
+    build_id_published = duckdb_file.build(project, database, env=full_env, dbt=fake_dbt, out=out)
     return build_id_published, out.getvalue()
 
 
@@ -101,6 +102,8 @@ def test_first_build_publishes_and_removes_the_candidate(project: Path, fake_dbt
     assert not (project / "mimic_segments.duckdb.candidate").exists()
     assert not Path(str(database) + ".wal").exists()
     assert f"Published {database} (build build-1)" in output
+    # dbt builds on the profile's prod target, whose path is the candidate (profiles.yml)
+    assert "args: build --target prod\n" in output
     # the candidate keeps the published file name (DuckDB names the catalog after it)
     assert f"Building candidate {database}.candidate/mimic_segments.duckdb" in output
 
@@ -120,7 +123,7 @@ def test_readers_keep_their_version_and_new_connections_get_the_new_one(
         assert build_id_of(database) == "build-2"
     finally:
         reader.close()
-    assert build_id_of(publish.Paths.for_database(database).previous) == "build-1"
+    assert build_id_of(duckdb_file.Paths.for_database(database).previous) == "build-1"
 
 
 def test_bi_connection_through_sqlalchemy_before_during_and_after_a_rebuild(
@@ -155,22 +158,22 @@ def test_failed_build_leaves_the_published_file_unchanged_and_keeps_the_candidat
     database = project / "mimic_segments.duckdb"
     run_build(project, database, fake_dbt, "build-1")
     before = sha256(database)
-    with pytest.raises(publish.PublishError) as failure:
+    with pytest.raises(errors.PublishError) as failure:
         run_build(project, database, fake_dbt, "build-2", FAKE_FAIL="1")
     message = str(failure.value)
-    candidate = publish.Paths.for_database(database).candidate
+    candidate = duckdb_file.Paths.for_database(database).candidate
     assert "Build failed (dbt exited 1); nothing was published." in message
     assert f"Published database {database}: unchanged." in message
     assert f"Candidate kept for inspection: {candidate}" in message
     assert sha256(database) == before
     assert build_id_of(candidate) == "build-2"
-    assert not publish.Paths.for_database(database).previous.exists()
+    assert not duckdb_file.Paths.for_database(database).previous.exists()
 
 
 def test_a_second_build_at_the_same_time_is_refused(project: Path, fake_dbt: list[str]) -> None:
     database = project / "mimic_segments.duckdb"
-    paths = publish.Paths.for_database(database)
-    with publish.build_lock(paths), pytest.raises(publish.BuildLockedError) as refused:
+    paths = duckdb_file.Paths.for_database(database)
+    with duckdb_file.build_lock(paths), pytest.raises(errors.BuildLockedError) as refused:
         run_build(project, database, fake_dbt, "build-2")
     assert f"Another build of {database} is running (pid {os.getpid()}, since" in str(refused.value)
     assert str(paths.lock) in str(refused.value)
@@ -185,7 +188,7 @@ def test_the_command_line_refuses_a_concurrent_build_with_exit_code_3(
     database = project / "db.duckdb"
     monkeypatch.setenv("MIMIC_SEGMENTS_DB", str(database))
     monkeypatch.chdir(project)
-    with publish.build_lock(publish.Paths.for_database(database)):
+    with duckdb_file.build_lock(duckdb_file.Paths.for_database(database)):
         assert publish.main(["build"]) == 3
     assert "Another build of" in capsys.readouterr().err
 
@@ -194,10 +197,10 @@ def test_rollback_swaps_the_published_and_previous_versions(project: Path, fake_
     database = project / "mimic_segments.duckdb"
     run_build(project, database, fake_dbt, "build-1")
     run_build(project, database, fake_dbt, "build-2")
-    paths = publish.Paths.for_database(database)
-    publish.rollback(paths)
+    paths = duckdb_file.Paths.for_database(database)
+    duckdb_file.rollback(paths)
     assert (build_id_of(database), build_id_of(paths.previous)) == ("build-1", "build-2")
-    publish.rollback(paths)
+    duckdb_file.rollback(paths)
     assert (build_id_of(database), build_id_of(paths.previous)) == ("build-2", "build-1")
 
 
@@ -207,11 +210,11 @@ def test_status_names_the_published_and_previous_builds(
     database = project / "mimic_segments.duckdb"
     monkeypatch.setenv("MIMIC_SEGMENTS_DB", str(database))
     assert publish.main(["status"]) == 0
-    paths = publish.Paths.for_database(database)
+    paths = duckdb_file.Paths.for_database(database)
     assert capsys.readouterr().out == f"published: {database}: none\nprevious: {paths.previous}: none\n"
     run_build(project, database, fake_dbt, "build-1")
     run_build(project, database, fake_dbt, "build-2")
-    assert publish.build_of(database) == {"build_id": "build-2"}
+    assert duckdb_file.build_of(database) == {"build_id": "build-2"}
     assert publish.main(["status"]) == 0
     assert capsys.readouterr().out == (
         f"published: {database}: build_id=build-2\nprevious: {paths.previous}: build_id=build-1\n"
@@ -219,39 +222,39 @@ def test_status_names_the_published_and_previous_builds(
 
 
 def test_rollback_without_a_previous_version_says_so(tmp_path: Path) -> None:
-    paths = publish.Paths.for_database(tmp_path / "x.duckdb")
-    with pytest.raises(publish.PublishError, match="No previous version to roll back to"):
-        publish.rollback(paths)
+    paths = duckdb_file.Paths.for_database(tmp_path / "x.duckdb")
+    with pytest.raises(errors.PublishError, match="No previous version to roll back to"):
+        duckdb_file.rollback(paths)
 
 
 def test_paths_with_quotes_spaces_and_non_ascii_characters(tmp_path: Path, fake_dbt: list[str]) -> None:
     project = tmp_path / 'it\'s a "project" café'
-    for manifest in (publish.DEMO_MANIFEST, publish.REFERENCE_MANIFEST):
+    for manifest in (dbt_run.DEMO_MANIFEST, dbt_run.REFERENCE_MANIFEST):
         (project / manifest).parent.mkdir(parents=True, exist_ok=True)
         (project / manifest).write_text("{}")
     database = project / "données 'BI'.duckdb"
     run_build(project, database, fake_dbt, "build-1")
     run_build(project, database, fake_dbt, "build-2")
     assert build_id_of(database) == "build-2"
-    assert build_id_of(publish.Paths.for_database(database).previous) == "build-1"
+    assert build_id_of(duckdb_file.Paths.for_database(database).previous) == "build-1"
 
 
 def test_missing_data_step_names_the_make_target(tmp_path: Path, fake_dbt: list[str]) -> None:
-    with pytest.raises(publish.PublishError) as failure:
-        publish.build(tmp_path, tmp_path / "db.duckdb", dbt=fake_dbt, out=io.StringIO())
+    with pytest.raises(errors.PublishError) as failure:
+        duckdb_file.build(tmp_path, tmp_path / "db.duckdb", dbt=fake_dbt, out=io.StringIO())
     assert str(failure.value) == (
         "The data step has not run (or was interrupted): missing seeds/mimic_demo/.manifest.json, "
         "seeds/reference/.manifest.json. Run `make data` (or `make build`, which runs it first), "
         "then build again."
     )
     # full-release mode needs only the reference seed
-    (tmp_path / publish.REFERENCE_MANIFEST).parent.mkdir(parents=True)
-    (tmp_path / publish.REFERENCE_MANIFEST).write_text("{}")
-    publish.check_data_step(tmp_path, release=True)
+    (tmp_path / dbt_run.REFERENCE_MANIFEST).parent.mkdir(parents=True)
+    (tmp_path / dbt_run.REFERENCE_MANIFEST).write_text("{}")
+    dbt_run.check_data_step(tmp_path, release=True)
     with pytest.raises(
-        publish.PublishError, match=r"missing seeds/mimic_demo/\.manifest\.json\. Run `make data`"
+        errors.PublishError, match=r"missing seeds/mimic_demo/\.manifest\.json\. Run `make data`"
     ):
-        publish.check_data_step(tmp_path, release=False)
+        dbt_run.check_data_step(tmp_path, release=False)
 
 
 def test_dbt_missing_node_message_is_explained() -> None:
@@ -260,11 +263,11 @@ def test_dbt_missing_node_message_is_explained() -> None:
         "(models/intermediate/int_diagnoses_classified_chronic.sql) depends on a node named "
         "'hcup_chronic_condition_indicators' which was not found"
     )
-    assert publish.explain_dbt_output(output) == [
+    assert failures.explain_dbt_output(output) == [
         "model.mimic_segments.int_diagnoses_classified_chronic needs hcup_chronic_condition_indicators, "
         "which the data step writes into seeds/: run `make data` (or `make build`), then build again."
     ]
-    assert publish.explain_dbt_output("Done. PASS=3 WARN=0 ERROR=0") == []
+    assert failures.explain_dbt_output("Done. PASS=3 WARN=0 ERROR=0") == []
 
 
 def test_a_log_left_by_a_direct_writer_blocks_publishing(project: Path, fake_dbt: list[str]) -> None:
@@ -272,39 +275,37 @@ def test_a_log_left_by_a_direct_writer_blocks_publishing(project: Path, fake_dbt
     run_build(project, database, fake_dbt, "build-1")
     Path(str(database) + ".wal").write_bytes(b"stale")
     before = sha256(database)
-    with pytest.raises(
-        publish.PublishError, match=r"\.wal exists: a process wrote to the published database"
-    ):
+    with pytest.raises(errors.PublishError, match=r"\.wal exists: a process wrote to the published database"):
         run_build(project, database, fake_dbt, "build-2")
     assert sha256(database) == before
 
 
 def test_release_vars_are_json_with_the_path_as_given() -> None:
     env = {"MIMIC_RELEASE_DIR": '/data/it\'s "3.1" é', "MIMIC_LAST_DATA_YEAR": "2022"}
-    assert publish.release_vars(env) == (
+    assert dbt_run.release_vars(env) == (
         '{"mimic_source_mode": "release", "mimic_release_dir": "/data/it\'s \\"3.1\\" é", '
         '"mimic_release_format": "csv", "mimic_last_data_year": 2022}'
     )
-    with pytest.raises(publish.PublishError, match="set MIMIC_RELEASE_DIR"):
-        publish.release_vars({})
+    with pytest.raises(errors.PublishError, match="set MIMIC_RELEASE_DIR"):
+        dbt_run.release_vars({})
 
 
 def test_a_broken_declared_checks_row_names_the_table_of_its_rows_not_its_sql() -> None:
     relation = '"mimic_segments"."audit"."contract_int_x"'
-    assert publish.check_relation(relation, 3) == '"mimic_segments"."audit"."contract_int_x__3"'
-    assert publish.check_relation("audit.contract_int_x", 12) == "audit.contract_int_x__12"
+    assert failures.check_relation(relation, 3) == '"mimic_segments"."audit"."contract_int_x__3"'
+    assert failures.check_relation("audit.contract_int_x", 12) == "audit.contract_int_x__12"
     columns = ["column_name", "declared", "found", "check_number", "failing_rows_sql"]
     check = ["n", "column_sum_matches(compare_expression=count(*))", "1 failing rows", 3, "select 1\nfrom x"]
-    assert publish.format_failing_row(columns, check, relation) == (
+    assert failures.format_failing_row(columns, check, relation) == (
         "column_name=n, declared=column_sum_matches(compare_expression=count(*)), found=1 failing rows, "
         'check_number=3, rows: select * from "mimic_segments"."audit"."contract_int_x__3"'
     )
     rule = ["n", "not null", "2 null rows", None, None]
-    assert publish.format_failing_row(columns, rule, relation) == (
+    assert failures.format_failing_row(columns, rule, relation) == (
         "column_name=n, declared=not null, found=2 null rows, check_number=null"
     )
     # any other test's rows are shown as they are
-    shown = publish.format_failing_row(["hadm_id", "reasons"], [7, "a, b"], relation)
+    shown = failures.format_failing_row(["hadm_id", "reasons"], [7, "a, b"], relation)
     assert shown == "hadm_id=7, reasons=a, b"
 
 
@@ -319,12 +320,12 @@ def test_failures_of_an_earlier_dbt_run_are_not_reported_as_this_one(
     )
     os.utime(target / "run_results.json", (0, 0))
     database = project / "mimic_segments.duckdb"
-    with pytest.raises(publish.PublishError) as failure:
+    with pytest.raises(errors.PublishError) as failure:
         run_build(project, database, fake_dbt, "build-1", FAKE_FAIL="1", DBT_TARGET_PATH=str(target))
     assert "stale_test" not in str(failure.value)
     # the same file, written during this build, is reported
     os.utime(target / "run_results.json")
-    assert [node.name for node in publish.locate_failures(target, database, since=time.time() - 60)] == [
+    assert [node.name for node in failures.locate_failures(target, database, since=time.time() - 60)] == [
         "stale_test"
     ]
 
@@ -335,8 +336,9 @@ def test_a_killed_build_leaves_no_stale_lock_and_a_rerun_publishes(project: Path
     database = project / "mimic_segments.duckdb"
     env = {**os.environ, "MIMIC_SEGMENTS_DB": str(database)}
     code = (
-        "import sys; from pathlib import Path; from mimic_segments.publishing import publish; "
-        f"publish.build(Path({str(project)!r}), {str(database)!r}, dbt=[sys.executable, {str(slow_dbt)!r}])"
+        "import sys; from pathlib import Path; from mimic_segments.publishing import duckdb_file; "
+        f"duckdb_file.build(Path({str(project)!r}), {str(database)!r}, "
+        f"dbt=[sys.executable, {str(slow_dbt)!r}])"
     )
     build = subprocess.Popen(
         [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, start_new_session=True
@@ -345,7 +347,7 @@ def test_a_killed_build_leaves_no_stale_lock_and_a_rerun_publishes(project: Path
     assert build.stdout.readline().startswith(b"Building candidate")  # the lock is held
     os.killpg(build.pid, signal.SIGKILL)  # the build and its dbt, as a killed terminal would
     build.wait()
-    lock = publish.Paths.for_database(database).lock
+    lock = duckdb_file.Paths.for_database(database).lock
     assert "pid" in lock.read_text()  # the text stays ...
     # ... but the kernel releases the lock as it tears the killed processes down (measured:
     # free at once, or within half a second on a loaded machine)

@@ -8,7 +8,6 @@ the demo database with a rule-defined segment added to the segment marts.
 from __future__ import annotations
 
 import base64
-import html
 import re
 import shutil
 import struct
@@ -20,9 +19,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 from synthetic_patients import catalogue
 
-from mimic_segments.reporting import report
+from mimic_segments.reporting import report, report_data, report_figures, report_text
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["segment_sizes", "centroid_heatmap", "pca", "demographic_mix", "return_curves", "k_selection"]
@@ -43,7 +43,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def card(page: str, kind: str, name: str) -> str:
     """The HTML of the persona card of the given kind ('clustered' or 'rule-defined') and name."""
     match = re.search(
-        rf'<div class="card {kind}"[^>]*>\s*<h3>{re.escape(html.escape(name))}</h3>.*?\n</div>', page, re.S
+        rf'<div class="card {kind}"[^>]*>\s*<h3>{re.escape(escape(name))}</h3>.*?\n</div>', page, re.S
     )
     assert match, (kind, name)
     return match.group(0)
@@ -65,7 +65,7 @@ def rendered(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
             "-m",
             "mimic_segments.reporting.report",
             "--database",
-            built["MIMIC_SEGMENTS_DB"],
+            built["MIMIC_SEGMENTS_DEV_DB"],
             "--out",
             str(out),
         ],
@@ -114,7 +114,7 @@ def add_rule_defined_segment(database: Path, weak_segment: str) -> None:
             [
                 [RULE_KEY, "num_admissions", "mean", 0.0],
                 [RULE_KEY, "num_admissions", "median", 0.0],
-                [RULE_KEY, "ed_visit_count", "mean", 0.75],
+                [RULE_KEY, "num_ed_visits", "mean", 0.75],
                 [RULE_KEY, "has_chronic_condition", "rate", 0.0],
             ],
         )
@@ -167,7 +167,7 @@ def with_rule_defined(
     """The report of a copy of the demo with a rule-defined segment and cluster_1 a weak match."""
     work = tmp_path_factory.mktemp("rule_defined")
     database = work / "with_rule_defined.duckdb"
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], database)
+    shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], database)
     add_rule_defined_segment(database, weak_segment="cluster_1")
     out = work / "report"
     target = report.write_report(database, out)
@@ -207,7 +207,7 @@ def test_report_shows_the_demo_population(rendered, db: duckdb.DuckDBPyConnectio
         "select persona_name, num_patients, share_of_registry from marts.segments"
     ).fetchall():
         row = (
-            f"<tr><td>{html.escape(name)}</td><td>clustered</td><td class='num'>{n}</td>"
+            f"<tr><td>{escape(name)}</td><td>clustered</td><td class='num'>{n}</td>"
             f"<td class='num'>{share:.0%}</td><td class='num'>{share:.0%}</td></tr>"
         )
         assert row in page
@@ -230,10 +230,10 @@ def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.
     for key, name, action, score, runner_up, margin, weak in segments:
         text = card(page, "clustered", name)
         assert f"<code>{key}</code>" in text
-        assert f"Suggested action: {html.escape(action)}" in text
+        assert f"Suggested action: {escape(action)}" in text
         assert -1.0 <= score <= 1.0
         assert f"Persona fit {score:+.2f} (cosine similarity, -1 to 1)" in text
-        assert html.escape(f"runner-up: {runner_up}, margin {margin:+.2f}") in text
+        assert escape(f"runner-up: {runner_up}, margin {margin:+.2f}") in text
         assert ("<strong>Weak match:</strong>" in text) == weak
         if weak:
             assert "persona_min_match_score" in text and "before acting on the persona" in text
@@ -254,7 +254,7 @@ def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.
     ).fetchall()
     assert len(top) == 4
     for _, title in top:
-        assert html.escape(title) in page
+        assert escape(title) in page
     # the demo's k = 4 fails the stability rule: the report says so in plain words
     assert "Caution:" in page
     # which build it shows, and that the demo raised no data-quality warning
@@ -268,7 +268,7 @@ def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.
 
 def test_report_is_identical_on_rerun(rendered, built: dict[str, str], tmp_path: Path) -> None:
     out, page = rendered
-    again = report.write_report(Path(built["MIMIC_SEGMENTS_DB"]), tmp_path)
+    again = report.write_report(Path(built["MIMIC_SEGMENTS_DEV_DB"]), tmp_path)
     assert again.read_text(encoding="utf-8") == page
     for name in FIGURES:
         assert (tmp_path / "figures" / f"{name}.png").read_bytes() == (
@@ -291,8 +291,8 @@ def test_rule_defined_segment_gets_population_share_and_its_own_card(with_rule_d
     ) in page
 
     rule = card(page, "rule-defined", RULE_NAME)
-    assert "Not clustered: defined by a rule (<code>outside_clustering_population</code>)" in rule
-    assert f"Suggested action: {html.escape(RULE['care_management_action'])}" in rule
+    assert f"Not clustered: defined by a rule (<code>{RULE['segment_rule']}</code>)" in rule
+    assert f"Suggested action: {escape(RULE['care_management_action'])}" in rule
     assert f"{NEVER_ADMITTED} patients ({NEVER_ADMITTED / registry:.0%} of registry; not clustered)" in rule
     assert "<td>ED visits (mean)</td><td class='num'>0.8</td>" in rule
     for absent in ["Persona fit", "Stands out for", "Weak match", "runner-up", "Died in hospital"]:
@@ -328,14 +328,14 @@ def test_rule_defined_segment_gets_population_share_and_its_own_card(with_rule_d
 
 def test_demographic_mix_and_sizes_figures_draw_every_segment(with_rule_defined) -> None:
     database, _, _ = with_rule_defined
-    data = report.load_report_data(database)
+    data = report_data.load_report_data(database)
     assert list(data.segments["segment_kind"]) == ["clustered"] * 4 + ["rule_defined"]
     assert data.segment_names[RULE_KEY] == RULE_NAME
     assert sorted(data.cluster_names) == [0, 1, 2, 3]
-    sizes = report.figure_segment_sizes(data.segments)
+    sizes = report_figures.figure_segment_sizes(data.segments)
     labels = [t.get_text() for t in sizes.axes[0].get_yticklabels()]
     assert labels[0] == f"{RULE_NAME} (rule-defined)"  # bottom bar: the rule-defined one
-    mix = report.figure_demographic_mix(data.demographic_mix, data.segments)
+    mix = report_figures.figure_demographic_mix(data.demographic_mix, data.segments)
     rows = [t.get_text() for t in mix.axes[0].get_yticklabels()]
     assert rows == [
         "All patients (registry)",
@@ -357,23 +357,24 @@ def test_persona_fit_notes() -> None:
             "is_weak_persona_match": True,
         }
     )
-    note = report.persona_fit_note(segment)
+    note = report_text.persona_fit_note(segment)
     assert note.startswith("Persona fit +0.31 (cosine similarity, -1 to 1); runner-up: Persona B")
     assert "margin -0.20 (negative: the runner-up fits this segment better" in note
-    warning = report.weak_match_warning(segment)
+    warning = report_text.weak_match_text(segment)
     assert "fit +0.31 is below var persona_min_match_score" in warning
-    assert "Read the segment&#x27;s profile" in warning
+    assert "Read the segment's profile" in warning
     narrow = segment.copy()
     narrow["persona_match_margin"] = 0.04
-    assert "(narrow: two personas describe this segment about equally)" in report.persona_fit_note(narrow)
+    narrow_note = report_text.persona_fit_note(narrow)
+    assert "(narrow: two personas describe this segment about equally)" in narrow_note
     strong = segment.copy()
     strong["is_weak_persona_match"] = False
     strong["persona_match_margin"] = 0.5
-    assert report.weak_match_warning(strong) == ""
-    assert report.persona_fit_note(strong).endswith("margin +0.50.")
+    assert report_text.weak_match_text(strong) == ""
+    assert report_text.persona_fit_note(strong).endswith("margin +0.50.")
     for missing in [None, np.nan]:
         strong["is_weak_persona_match"] = missing
-        assert report.weak_match_warning(strong) == ""
+        assert report_text.weak_match_text(strong) == ""
 
 
 def test_pivot_profiles_makes_statistic_feature_columns() -> None:
@@ -385,32 +386,32 @@ def test_pivot_profiles_makes_statistic_feature_columns() -> None:
             "statistic_value": [1.5, 0.1, 3.0, 0.0],
         }
     )
-    wide = report.pivot_profiles(long)
+    wide = report_data.pivot_profiles(long)
     assert list(wide.columns) == ["segment_key", "mean_num_admissions", "rate_in_hospital_death"]
     assert wide.set_index("segment_key").loc["cluster_1", "mean_num_admissions"] == 3.0
     assert np.isnan(wide.set_index("segment_key").loc[RULE_KEY, "rate_in_hospital_death"])
 
 
 def test_missing_database_or_marts_say_what_to_run(tmp_path: Path) -> None:
-    with pytest.raises(report.ReportError, match="make build"):
-        report.load_report_data(tmp_path / "missing.duckdb")
+    with pytest.raises(report_data.ReportError, match="make build"):
+        report_data.load_report_data(tmp_path / "missing.duckdb")
     empty = tmp_path / "empty.duckdb"
     duckdb.connect(str(empty)).close()
-    with pytest.raises(report.ReportError, match=r"marts \['segmentation_diagnostics'.*are missing"):
-        report.load_report_data(empty)
+    with pytest.raises(report_data.ReportError, match=r"marts \['segmentation_diagnostics'.*are missing"):
+        report_data.load_report_data(empty)
     assert report.main(["--database", str(tmp_path / "missing.duckdb"), "--out", str(tmp_path)]) == 1
     # a database built before segment_profiles went long: rebuild, rather than a KeyError
     old = tmp_path / "old.duckdb"
     with duckdb.connect(str(old)) as connection:
         connection.execute("create schema marts")
-        for table in report.REQUIRED_TABLES:
+        for table in report_data.REQUIRED_TABLES:
             if table != "segment_profiles":
                 connection.execute(f"create table marts.{table} (segment_key varchar)")
         connection.execute(
             "create table marts.segment_profiles (cluster_id integer, share_of_patients double)"
         )
-    with pytest.raises(report.ReportError, match=r"segment_profiles is not the long .*make build"):
-        report.load_report_data(old)
+    with pytest.raises(report_data.ReportError, match=r"segment_profiles is not the long .*make build"):
+        report_data.load_report_data(old)
 
 
 def test_pca_projection_samples_large_populations() -> None:
@@ -433,10 +434,10 @@ def test_pca_projection_samples_large_populations() -> None:
             "centroid_original_units": [1.0, 0.0, 5.0, 2.0],
         }
     )
-    points, centres, explained, total = report.pca_projection(patients, centroids, max_points=500)
+    points, centres, explained, total = report_figures.pca_projection(patients, centroids, max_points=500)
     assert len(points) == 500 and total == n
     assert explained.shape == (2,) and centres.shape == (2, 2)
     # oriented so that the higher-need centroid lies to the right
     assert centres[1, 0] > centres[0, 0]
-    again = report.pca_projection(patients, centroids, max_points=500)[0]
+    again = report_figures.pca_projection(patients, centroids, max_points=500)[0]
     pd.testing.assert_frame_equal(points, again)

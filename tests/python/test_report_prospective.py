@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from mimic_segments.reporting import prospective, validation
-from mimic_segments.reporting.report import concentration_sentence, prospective_section, top_group
+from mimic_segments.reporting.prospective import top_group
+from mimic_segments.reporting.report_html import prospective_section
+from mimic_segments.reporting.report_text import concentration_sentence
 
 
 def outcomes() -> pd.DataFrame:

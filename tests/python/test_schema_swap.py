@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mimic_segments.publishing.publish import PublishError
+from mimic_segments.publishing.errors import PublishError
 from mimic_segments.publishing.schema_swap import (
     published_schemas,
     quote,

@@ -39,20 +39,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from mimic_segments.publishing.publish import (
-    FIRST_ROWS,
-    BuildLockedError,
-    PublishError,
-    _project_version,
-    _run_streaming,
+from mimic_segments.publishing.dbt_run import (
+    build_summary,
     check_data_step,
+    dbt_executable,
     dbt_target_dir,
     dbt_vars_args,
-    failure_report,
-    format_failing_row,
-    git_commit,
-    locate_failures,
+    provenance_env,
+    run_streaming,
 )
+from mimic_segments.publishing.errors import BuildLockedError, PublishError
+from mimic_segments.publishing.failures import FIRST_ROWS, failure_report, format_failing_row, locate_failures
 from mimic_segments.segmentation import warehouse
 
 CANDIDATE = "__candidate"
@@ -211,7 +208,7 @@ def _query(connection: Any, sql: str, limit: int) -> tuple[list[str], list[tuple
 
 
 def first_rows_reader(connection: Any) -> Callable[[str], tuple[str, ...]]:
-    """A failing test's first rows, as ``publish.locate_failures`` lists them."""
+    """A failing test's first rows, as ``failures.locate_failures`` lists them."""
 
     def first_rows(relation: str) -> tuple[str, ...]:
         found = _query(connection, f"select * from {relation}", FIRST_ROWS)
@@ -255,7 +252,7 @@ class SchemaSwapPublisher:
         command = [*dbt, *args, "--target", self.target]
         out.write(f"$ dbt {' '.join(command[len(dbt) :])}\n")
         out.flush()
-        returncode, output = _run_streaming(command, self.project_dir, env, out)
+        returncode, output = run_streaming(command, self.project_dir, env, out)
         return returncode, output, started
 
     def build(
@@ -265,15 +262,10 @@ class SchemaSwapPublisher:
         out: TextIO = sys.stdout,
     ) -> str | None:
         """Build the candidate schemas, test them, swap them in; return the published build id."""
-        dbt = list(dbt or [str(Path(sys.executable).with_name("dbt"))])
+        dbt = list(dbt or dbt_executable())
         check_data_step(self.project_dir, release=False)
         vars_args = dbt_vars_args(self.env, release=False, schema_suffix=CANDIDATE)
-        run_env = dict(self.env)
-        run_env.update(
-            MIMIC_SEGMENTS_GIT_COMMIT=git_commit(self.project_dir) or "unknown",
-            MIMIC_SEGMENTS_VERSION=_project_version(),
-            DBT_PROFILES_DIR=self.profiles_dir,
-        )
+        run_env = {**self.env, **provenance_env(self.project_dir), "DBT_PROFILES_DIR": self.profiles_dir}
         target_dir = dbt_target_dir(self.project_dir, run_env)
         connection = self._connect()
         try:
@@ -334,9 +326,14 @@ class SchemaSwapPublisher:
         """The schemas a build publishes, from a parse of the project (no candidate needed)."""
         env = dict(self.env, DBT_PROFILES_DIR=self.profiles_dir)
         target_dir = dbt_target_dir(self.project_dir, env)
-        dbt = str(Path(sys.executable).with_name("dbt"))
         result = subprocess.run(
-            [dbt, "parse", *dbt_vars_args(self.env, False, schema_suffix=CANDIDATE), "--target", self.target],
+            [
+                *dbt_executable(),
+                "parse",
+                *dbt_vars_args(self.env, False, schema_suffix=CANDIDATE),
+                "--target",
+                self.target,
+            ],
             cwd=self.project_dir,
             env=env,
             capture_output=True,
@@ -361,12 +358,6 @@ class SchemaSwapPublisher:
         connection = self._connect()
         try:
             for label, schema in (("published", "marts"), ("previous", "marts" + PREVIOUS)):
-                info = build_of(connection, schema)
-                summary = (
-                    ", ".join(f"{k}={v}" for k, v in info.items() if k != "result_vars_json")
-                    if info
-                    else "none"
-                )
-                out.write(f"{label}: schema {schema}: {summary}\n")
+                out.write(f"{label}: schema {schema}: {build_summary(build_of(connection, schema))}\n")
         finally:
             connection.close()

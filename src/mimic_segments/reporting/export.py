@@ -15,7 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-DEFAULT_DATABASE = "mimic_segments.duckdb"
+from mimic_segments.publishing.duckdb_file import published_database
+
 DEFAULT_SCHEMA = "marts"
 DEFAULT_OUT = Path("exports")
 
@@ -71,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database",
         type=Path,
-        default=Path(os.environ.get("MIMIC_SEGMENTS_DB", DEFAULT_DATABASE)),
-        help="DuckDB file (default: $MIMIC_SEGMENTS_DB or mimic_segments.duckdb)",
+        default=published_database(),
+        help="DuckDB file (default: the published database, $MIMIC_SEGMENTS_DB or mimic_segments.duckdb)",
     )
     parser.add_argument("--schema", default=DEFAULT_SCHEMA, help="schema to export (default: marts)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: exports)")

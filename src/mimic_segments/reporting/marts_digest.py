@@ -53,8 +53,8 @@ TABLES = (
 )
 # (table, new column name) -> the column's name when the digest was taken.
 RENAMED: Mapping[tuple[str, str], str] = {}
-# new word -> old word, in column names and text values. Issue 12 made the readmission window a
-# var: readmissions_30d became early_readmissions (and scaled_, mean_, median_, zscore_ forms).
+# new word -> old word, in column names and text values. Version 0.2.0 made the readmission window
+# a var: readmissions_30d became early_readmissions (and scaled_, mean_, median_, zscore_ forms).
 RENAMED_WORDS: Mapping[str, str] = {"early_readmissions": "readmissions_30d"}
 
 

@@ -17,7 +17,6 @@ statsmodels is a test dependency (the ``test`` extra, which ``make`` installs): 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -348,42 +347,11 @@ def figure_return_curves(
     return fig
 
 
-def _percent(value: object) -> str:
-    if value is None or pd.isna(value):
-        return "n/a"
-    return f"{100 * float(value):.1f} %"
-
-
-def report_table(
-    curves: pd.DataFrame, segment_order: Sequence[str], days: Sequence[int] = (30, 90, 365)
-) -> str:
-    """HTML: per segment (primary assumption), patients indexed, and on each of ``days`` the
-    cumulative incidence of return with its 95 % interval; then 1 - KM and death at the last day."""
+def milestone_rows(
+    curves: pd.DataFrame, segment_order: Sequence[str], days: Sequence[int] = MILESTONE_DAYS
+) -> pd.DataFrame:
+    """The primary assumption's ``milestones`` on ``days``, one row per segment: those of
+    ``segment_order`` in that order, then any other, then all patients."""
     table = milestones(curves[curves["end_of_data_assumption"] == PRIMARY_ASSUMPTION], days)
     table = table.set_index("segment_key")
-    last = days[-1]
-    head = "".join(
-        [
-            "<th>Segment</th><th class='num'>Patients</th>",
-            *(f"<th class='num'>Returned by day {d} (95 % CI)</th>" for d in days),
-            f"<th class='num'>1 - KM, deaths censored, day {last}</th>",
-            f"<th class='num'>Died first, by day {last}</th>",
-        ]
-    )
-    rows = []
-    for key in _ordered_keys(table.reset_index(), segment_order):
-        row = table.loc[key]
-        cells = [
-            f"<td>{html.escape(str(row['segment_label']))}</td>",
-            f"<td class='num'>{row['patients_indexed']:,}</td>",
-        ]
-        for d in days:
-            cells.append(
-                f"<td class='num'>{_percent(row[f'cumulative_incidence_return_{d}'])} "
-                f"({_percent(row[f'cumulative_incidence_return_lower_{d}'])} to "
-                f"{_percent(row[f'cumulative_incidence_return_upper_{d}'])})</td>"
-            )
-        cells.append(f"<td class='num'>{_percent(row[f'km_return_probability_death_censored_{last}'])}</td>")
-        cells.append(f"<td class='num'>{_percent(row[f'cumulative_incidence_death_{last}'])}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table class='sizes return-curves'><tr>{head}</tr>{''.join(rows)}</table>"
+    return table.loc[_ordered_keys(table.reset_index(), segment_order)].reset_index()

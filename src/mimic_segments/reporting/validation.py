@@ -41,7 +41,7 @@ import duckdb
 import pandas as pd
 
 from mimic_segments import PROJECT_ROOT
-from mimic_segments.publishing.publish import git_commit
+from mimic_segments.provenance import git_commit
 from mimic_segments.reporting import prospective, return_curves
 from mimic_segments.synthetic.generator import RELEASES, generate_release
 
@@ -526,11 +526,12 @@ def render(findings: Sequence[Findings], provenance: Sequence[str]) -> str:
 
 
 def dbt_env(work: Path, name: str) -> dict[str, str]:
-    """The environment of a dbt run into ``<work>/<name>.duckdb`` with its own target and logs."""
+    """The environment of a dbt run (the profile's dev target) into ``<work>/<name>.duckdb``,
+    with its own target and logs."""
     env = dict(os.environ)
     env.update(
         DBT_PROFILES_DIR=str(REPO_ROOT),
-        MIMIC_SEGMENTS_DB=str(work / f"{name}.duckdb"),
+        MIMIC_SEGMENTS_DEV_DB=str(work / f"{name}.duckdb"),
         DBT_TARGET_PATH=str(work / f"target-{name}"),
         DBT_LOG_PATH=str(work / f"logs-{name}"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
@@ -543,13 +544,13 @@ def build(work: Path, name: str, variables: str | None) -> Path:
     """``dbt build`` (every test) into ``<work>/<name>.duckdb``; raises naming the log on failure."""
     env = dbt_env(work, name)
     command = [str(DBT), "build", *(["--vars", variables] if variables else [])]
-    print(f"dbt build ({name}) -> {env['MIMIC_SEGMENTS_DB']}", flush=True)
+    print(f"dbt build ({name}) -> {env['MIMIC_SEGMENTS_DEV_DB']}", flush=True)
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ValidationError(
             f"dbt build of {name} failed (log: {env['DBT_LOG_PATH']}/dbt.log):\n{result.stdout[-4000:]}"
         )
-    return Path(env["MIMIC_SEGMENTS_DB"])
+    return Path(env["MIMIC_SEGMENTS_DEV_DB"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ through ``mimic_segments.publishing.schema_swap``; ``make build-spark`` through 
    relations those models own, with their declared column types;
 3. ``dbt build`` of the rest (``MODEL_LAYER_ARGS``): the Python models' own data tests run on
    the written tables, the SQL scorer ``patient_nearest_centroid`` assigns every patient in the
-   warehouse, and the segment marts read it through ``int_patients_assigned_to_segments``.
+   warehouse, and the segment marts read it through ``patient_cluster_assignments``.
 
 Memory: the inputs are read through a server-side cursor in chunks of ``CHUNK_ROWS`` rows,
 each turned into float columns at once, so the peak is the feature matrix (8 bytes per patient

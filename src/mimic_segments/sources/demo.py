@@ -1,4 +1,4 @@
-"""Data step: fetch five MIMIC-IV Clinical Database Demo 2.2 tables as dbt seeds.
+"""Data step: fetch six MIMIC-IV Clinical Database Demo 2.2 tables as dbt seeds.
 
 Each table is taken from a local copy of the release (``--source-dir`` or the
 ``MIMIC_DEMO_DIR`` environment variable) or downloaded from PhysioNet. Every
@@ -71,6 +71,11 @@ TABLES: tuple[Table, ...] = (
         "hosp/d_icd_diagnoses.csv.gz",
         "d_icd_diagnoses.csv",
         "0f715a3c4c5e44400305d4deb86ff648e499a3bfcb946f353e8b030022d3ec06",
+    ),
+    Table(
+        "hosp/transfers.csv.gz",
+        "transfers.csv",
+        "41151539886d12d57159b65ffe4d7df5a7ef8ceb7cd113ea9a56fbfbfd78a87c",
     ),
     Table(
         "icu/icustays.csv.gz",
@@ -266,7 +271,7 @@ def _fetch_table(
 def fetch_demo(
     dest: Path, source_dir: Path | None = None, base_url: str = DEFAULT_BASE_URL
 ) -> list[TableResult]:
-    """Make ``dest`` hold the five verified, decompressed demo tables as seed CSVs.
+    """Make ``dest`` hold the six verified, decompressed demo tables as seed CSVs.
 
     Tables whose CSV still matches ``dest/.manifest.json`` are left alone. Others
     are copied from ``source_dir`` (a local release copy, which wins when given)
