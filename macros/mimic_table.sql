@@ -20,10 +20,15 @@
                   on-run-start hook `check_mimic_warehouse()` has verified every table, column
                   and column type before any model runs.
 -#}
+{#- The MIMIC-IV tables the project reads, each with the module (hosp or icu) it belongs to:
+    the one list, read by mimic_table(), build_sources and data_quality_checks. -#}
+{% macro mimic_tables() -%}
+    {{ return({'patients': 'hosp', 'admissions': 'hosp', 'diagnoses_icd': 'hosp',
+        'd_icd_diagnoses': 'hosp', 'transfers': 'hosp', 'icustays': 'icu'}) }}
+{%- endmacro %}
+
 {% macro mimic_table(table_name) -%}
-    {#- each table and the MIMIC-IV module (hosp or icu) it belongs to -#}
-    {%- set modules = {'patients': 'hosp', 'admissions': 'hosp', 'diagnoses_icd': 'hosp',
-        'd_icd_diagnoses': 'hosp', 'icustays': 'icu'} -%}
+    {%- set modules = mimic_tables() -%}
     {%- if table_name not in modules -%}
         {{ exceptions.raise_compiler_error(
             "mimic_table(): unknown MIMIC-IV table '" ~ table_name ~ "'; expected one of "
@@ -65,7 +70,8 @@
 -#}
 {% macro without_quarantined_admissions() -%}
     {%- if var('quarantine_row_defects', false) -%}
-        where cast(hadm_id as bigint) not in (
+        -- a row without an admission (an ED visit in transfers) belongs to no quarantined one
+        where hadm_id is null or cast(hadm_id as bigint) not in (
             select quarantined.hadm_id from {{ ref('stg_mimic__quarantined_admissions') }} as quarantined
         )
     {%- endif -%}

@@ -177,13 +177,3 @@
     {{ return(statements | join(';\n') if statements else 'select 1') }}
 {% endmacro %}
 
-
-{#- var `readmission_window_days` (default 30, the CMS window) as a checked integer: the one
-    definition of an early readmission's window, read by int_episodes_flagged_for_readmission. -#}
-{% macro readmission_window_days() %}
-    {%- set days = var('readmission_window_days') | int(-1) -%}
-    {%- if days < 1 -%}
-        {{ exceptions.raise_compiler_error("var readmission_window_days must be a whole number of days >= 1, got " ~ var('readmission_window_days')) }}
-    {%- endif -%}
-    {{ return(days) }}
-{% endmacro %}

@@ -9,7 +9,7 @@ settings, so this fit runs side by side with the diagnostics instead of after th
 
 What ``dbt.ref()`` returns is read once with ``to_pandas`` and the result written once with
 ``to_platform`` (``mimic_segments.segmentation.frames``): DuckDB relations and PySpark frames
-(Databricks) alike; see the README's Python models on other platforms.
+(Databricks) alike; see docs/engines.md, "Python models on other platforms".
 """
 
 from mimic_segments.segmentation.frames import to_pandas, to_platform

@@ -6,7 +6,7 @@ and the seed ``feature_catalogue``, combined and checked by ``mimic_segments.seg
 
 What ``dbt.ref()`` returns is read once with ``to_pandas`` and the result written once with
 ``to_platform`` (``mimic_segments.segmentation.frames``): DuckDB relations and PySpark frames
-(Databricks) alike; see the README's Python models on other platforms.
+(Databricks) alike; see docs/engines.md, "Python models on other platforms".
 """
 
 from mimic_segments.segmentation.frames import to_pandas, to_platform

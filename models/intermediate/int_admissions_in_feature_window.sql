@@ -14,11 +14,13 @@ admissions as (
         admit_year,
         length_of_stay_days,
         admission_type,
+        encounter_class,
+        is_inpatient,
         ed_registered_at,
         is_hospital_death,
         insurance,
         race
-    from {{ ref('stg_mimic__admissions') }}
+    from {{ ref('int_admissions_classified') }}
 
 ),
 
@@ -26,7 +28,21 @@ admissions as (
 
 windowed as (
 
-    select * from admissions
+    select
+        subject_id,
+        hadm_id,
+        admitted_at,
+        discharged_at,
+        admit_year,
+        length_of_stay_days,
+        admission_type,
+        encounter_class,
+        is_inpatient,
+        ed_registered_at,
+        is_hospital_death,
+        insurance,
+        race
+    from admissions
 
 )
 
@@ -45,7 +61,20 @@ indexed as (
 -- indexed is unique on subject_id: each admission is kept once or left out
 windowed as (
 
-    select admissions.*
+    select
+        admissions.subject_id,
+        admissions.hadm_id,
+        admissions.admitted_at,
+        admissions.discharged_at,
+        admissions.admit_year,
+        admissions.length_of_stay_days,
+        admissions.admission_type,
+        admissions.encounter_class,
+        admissions.is_inpatient,
+        admissions.ed_registered_at,
+        admissions.is_hospital_death,
+        admissions.insurance,
+        admissions.race
     from admissions
     inner join indexed on admissions.subject_id = indexed.subject_id
     where admissions.discharged_at <= indexed.index_at
@@ -54,4 +83,18 @@ windowed as (
 
 {%- endif %}
 
-select * from windowed
+select
+    subject_id,
+    hadm_id,
+    admitted_at,
+    discharged_at,
+    admit_year,
+    length_of_stay_days,
+    admission_type,
+    encounter_class,
+    is_inpatient,
+    ed_registered_at,
+    is_hospital_death,
+    insurance,
+    race
+from windowed

@@ -10,7 +10,7 @@ patients as (
     select
         subject_id,
         num_admissions
-    from {{ ref('patient_features') }}
+    from {{ ref('int_patient_features_assembled') }}
 
 )
 

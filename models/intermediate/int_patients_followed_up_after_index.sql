@@ -1,9 +1,10 @@
 -- One row per patient with follow-up after their index (int_patients_indexed.has_follow_up):
--- their admissions in the year before the index (the no-model baseline) and what happened in
--- the outcome window (index, index + prospective_window_days]. Outcomes are read from the
--- whole release, never through the feature window: they are the future the segments must
--- predict. Definitions in the docs block prospective_validation. Empty in whole-history mode
--- (no patient has an index).
+-- their hospitalizations in the year before the index (the no-model baseline) and what
+-- happened in the outcome window (index, index + prospective_window_days]. Outcomes are read
+-- from the whole release, never through the feature window: they are the future the segments
+-- must predict. Hospitalizations and early readmissions are counted as var
+-- readmission_definition counts them; bed-days and deaths from every stay. Definitions in the
+-- docs block prospective_validation. Empty in whole-history mode (no patient has an index).
 {%- set window_days = prospective_window_days() %}
 with
 
@@ -27,15 +28,28 @@ patients as (
 
 ),
 
-admissions as (
+-- every stay of the release, for the days spent in hospital and deaths in hospital
+stays as (
 
     select
         subject_id,
-        hadm_id,
         admitted_at,
         discharged_at,
         is_hospital_death
-    from {{ ref('stg_mimic__admissions') }}
+    from {{ ref('int_admissions_grouped_to_episodes') }}
+
+),
+
+-- the hospitalizations var readmission_definition counts, with the project's early-readmission
+-- rule (docs block early_readmissions), over the whole release
+episodes as (
+
+    select
+        subject_id,
+        episode_admitted_at,
+        is_early_readmission
+    from {{ ref('int_episodes_flagged_for_readmission') }}
+    where is_counted_episode
 
 ),
 
@@ -49,89 +63,67 @@ icustays as (
 
 ),
 
--- the baseline's input: what the features saw, so it is known at the index too
-window_admissions as (
+-- the baseline's input: the counted hospitalizations the features saw open, known at the index
+window_episode_openings as (
 
     select
         subject_id,
         admitted_at
-    from {{ ref('int_admissions_in_feature_window') }}
+    from {{ ref('int_admissions_sequenced') }}
+    where is_opening_counted_stay
 
 ),
 
--- The project's early-readmission rule (macros in hospital_timeline.sql, docs block
--- early_readmissions) over the whole timeline: an admission opens a new hospital episode unless
--- it overlaps the patient's earlier stays, and is an early readmission when that episode starts
--- within the window after the previous discharge, which did not end in death.
-admissions_ordered as (
+-- many stays to one indexed patient (unique on subject_id): no fan-out; each stay is clipped
+-- to the window for the days it spends there
+stays_in_window as (
 
     select
-        subject_id,
-        hadm_id,
-        admitted_at,
-        discharged_at,
-        is_hospital_death,
-        max(discharged_at) over (
-            partition by subject_id
-            order by admitted_at, hadm_id
-            rows between unbounded preceding and 1 preceding
-        ) as prior_latest_discharged_at,
-        max(case when is_hospital_death then 1 else 0 end) over (
-            partition by subject_id
-            order by admitted_at, hadm_id
-            rows between unbounded preceding and 1 preceding
-        ) = 1 as prior_hospital_death
-    from admissions
-
-),
-
-admissions_flagged as (
-
-    select
-        subject_id,
-        hadm_id,
-        admitted_at,
-        discharged_at,
-        is_hospital_death,
-        not {{ is_overlapping_stay('admitted_at', 'prior_latest_discharged_at') }}
-        and {{ is_early_readmission(
-            calendar_days_after_discharge('prior_latest_discharged_at', 'admitted_at'),
-            'prior_hospital_death'
-        ) }} as is_early_readmission
-    from admissions_ordered
-
-),
-
--- many admissions to one indexed patient (unique on subject_id): no fan-out; each stay is
--- clipped to the window for the days it spends there
-admissions_in_window as (
-
-    select
-        admissions_flagged.subject_id,
-        admissions_flagged.admitted_at > indexed.index_at
-        and admissions_flagged.admitted_at <= indexed.window_end_at as is_admitted_in_window,
-        admissions_flagged.is_early_readmission,
-        admissions_flagged.is_hospital_death
-        and admissions_flagged.discharged_at > indexed.index_at
-        and admissions_flagged.discharged_at <= indexed.window_end_at as is_hospital_death_in_window,
+        stays.subject_id,
+        stays.is_hospital_death
+        and stays.discharged_at > indexed.index_at
+        and stays.discharged_at <= indexed.window_end_at as is_hospital_death_in_window,
         {{ seconds_within_window(
-            'admissions_flagged.admitted_at', 'admissions_flagged.discharged_at',
+            'stays.admitted_at', 'stays.discharged_at',
             'indexed.index_at', 'indexed.window_end_at'
         ) }} as bed_seconds_in_window
-    from admissions_flagged
-    inner join indexed on admissions_flagged.subject_id = indexed.subject_id
+    from stays
+    inner join indexed on stays.subject_id = indexed.subject_id
 
 ),
 
-admission_outcomes as (
+stay_outcomes as (
 
     select
         subject_id,
-        count(case when is_admitted_in_window then 1 end) as admissions,
         {{ days_from_seconds('sum(bed_seconds_in_window)') }} as bed_days,
-        count(case when is_admitted_in_window and is_early_readmission then 1 end) as early_readmissions,
         max(case when is_hospital_death_in_window then 1 else 0 end) as died_in_hospital
-    from admissions_in_window
+    from stays_in_window
+    group by subject_id
+
+),
+
+-- many episodes to one indexed patient: no fan-out; re-grained to the patient below
+episodes_in_window as (
+
+    select
+        episodes.subject_id,
+        episodes.is_early_readmission
+    from episodes
+    inner join indexed on episodes.subject_id = indexed.subject_id
+    where
+        episodes.episode_admitted_at > indexed.index_at
+        and episodes.episode_admitted_at <= indexed.window_end_at
+
+),
+
+episode_outcomes as (
+
+    select
+        subject_id,
+        count(*) as admissions,
+        count(case when is_early_readmission then 1 end) as early_readmissions
+    from episodes_in_window
     group by subject_id
 
 ),
@@ -159,17 +151,17 @@ icu_outcomes as (
 
 ),
 
--- the baseline: admissions that started in the year up to the index (all seen by the features;
--- the first admission opens it with the 'first_year' index)
+-- the baseline: counted hospitalizations opened in the year up to the index (all seen by the
+-- features; the first admission opens it with the 'first_year' index)
 prior_year as (
 
     select
-        window_admissions.subject_id,
+        window_episode_openings.subject_id,
         count(*) as prior_year_admissions
-    from window_admissions
-    inner join indexed on window_admissions.subject_id = indexed.subject_id
-    where window_admissions.admitted_at >= {{ dbt.dateadd('day', -window_days, 'indexed.index_at') }}
-    group by window_admissions.subject_id
+    from window_episode_openings
+    inner join indexed on window_episode_openings.subject_id = indexed.subject_id
+    where window_episode_openings.admitted_at >= {{ dbt.dateadd('day', -window_days, 'indexed.index_at') }}
+    group by window_episode_openings.subject_id
 
 ),
 
@@ -180,12 +172,12 @@ joined as (
         indexed.subject_id,
         indexed.index_at,
         coalesce(prior_year.prior_year_admissions, 0) as prior_year_admissions,
-        coalesce(admission_outcomes.admissions, 0) as admissions,
-        coalesce(admission_outcomes.bed_days, 0) as bed_days,
+        coalesce(episode_outcomes.admissions, 0) as admissions,
+        coalesce(stay_outcomes.bed_days, 0) as bed_days,
         coalesce(icu_outcomes.icu_days, 0) as icu_days,
-        coalesce(admission_outcomes.early_readmissions, 0) as early_readmissions,
+        coalesce(episode_outcomes.early_readmissions, 0) as early_readmissions,
         case
-            when admission_outcomes.died_in_hospital = 1 then 1
+            when stay_outcomes.died_in_hospital = 1 then 1
             when
                 patients.date_of_death > cast(indexed.index_at as date)
                 and patients.date_of_death <= cast(indexed.window_end_at as date)
@@ -194,7 +186,8 @@ joined as (
         end as died
     from indexed
     inner join patients on indexed.subject_id = patients.subject_id
-    left join admission_outcomes on indexed.subject_id = admission_outcomes.subject_id
+    left join stay_outcomes on indexed.subject_id = stay_outcomes.subject_id
+    left join episode_outcomes on indexed.subject_id = episode_outcomes.subject_id
     left join icu_outcomes on indexed.subject_id = icu_outcomes.subject_id
     left join prior_year on indexed.subject_id = prior_year.subject_id
 

@@ -1,21 +1,34 @@
 -- One row per patient discharged alive at least once: the index discharge of the return
--- curves (the discharge that closes the patient's first hospital episode ending alive) and
--- what followed it, in calendar days within the patient's own timeline. One index per
--- patient, so frequent flyers weigh no more than anyone else (docs block
--- `return_curve_index_discharge`).
+-- curves (the end of the patient's first counted hospital episode that ended alive) and what
+-- followed it, in calendar days within the patient's own timeline. One index per patient, so
+-- frequent flyers weigh no more than anyone else (docs block `return_curve_index_discharge`).
+-- Follow-up reads every admission of the release, whatever the feature window: a return after
+-- the index of index mode is the future the curves measure.
 with
 
-admissions as (
+episodes as (
 
     select
         subject_id,
-        hadm_id,
-        admitted_at,
-        discharged_at,
         episode_number,
-        is_overlapping_stay,
-        is_readmission_index_stay
-    from {{ ref('int_admissions_sequenced') }}
+        episode_admitted_at,
+        episode_discharged_at,
+        is_index_episode,
+        next_episode_number,
+        next_episode_admitted_at
+    from {{ ref('int_episodes_flagged_for_readmission') }}
+
+),
+
+stays as (
+
+    select
+        hadm_id,
+        subject_id,
+        episode_number,
+        continues_previous_stay,
+        is_closing_stay
+    from {{ ref('int_admissions_grouped_to_episodes') }}
 
 ),
 
@@ -28,96 +41,101 @@ patients as (
 
 ),
 
--- An index stay closes its hospital episode alive (transfers are inside the episode), so
--- the patient's first one closes the first episode that ended alive.
-index_stays_ranked as (
+-- the patient's first counted episode left alive (readmission_definition: in 'inpatient'
+-- mode an observation stay is never the index)
+index_episodes_ranked as (
 
     select
         subject_id,
-        hadm_id,
         episode_number,
-        discharged_at,
-        row_number() over (
-            partition by subject_id
-            order by episode_number, hadm_id
-        ) as index_stay_rank
-    from admissions
-    where is_readmission_index_stay
+        episode_discharged_at,
+        next_episode_number,
+        next_episode_admitted_at,
+        row_number() over (partition by subject_id order by episode_number) as index_rank
+    from episodes
+    where is_index_episode
 
 ),
 
-index_stays as (
+index_episodes as (
 
     select
         subject_id,
-        hadm_id as index_hadm_id,
         episode_number as index_episode_number,
-        discharged_at as index_discharged_at
-    from index_stays_ranked
-    where index_stay_rank = 1
+        episode_discharged_at as index_discharged_at,
+        next_episode_number,
+        next_episode_admitted_at as return_admitted_at
+    from index_episodes_ranked
+    where index_rank = 1
 
 ),
 
--- The return is the start of the next hospital episode: its first admission, which never
--- overlaps an earlier stay. Many admissions to one index stay (index_stays is one row per
--- patient): cannot fan out, and the ranking re-grains to the patient.
-next_episode_starts_ranked as (
-
-    select
-        admissions.subject_id,
-        admissions.hadm_id,
-        admissions.admitted_at,
-        row_number() over (
-            partition by admissions.subject_id
-            order by admissions.admitted_at, admissions.hadm_id
-        ) as next_start_rank
-    from admissions
-    inner join index_stays
-        on
-            admissions.subject_id = index_stays.subject_id
-            and admissions.episode_number = index_stays.index_episode_number + 1
-    where not admissions.is_overlapping_stay
-
-),
-
-next_episode_starts as (
+-- the stay that closes an episode and the one that opens it: one of each per episode
+closing_stays as (
 
     select
         subject_id,
-        hadm_id as return_hadm_id,
-        admitted_at as return_admitted_at
-    from next_episode_starts_ranked
-    where next_start_rank = 1
+        episode_number,
+        hadm_id
+    from stays
+    where is_closing_stay
 
 ),
 
--- all three at patient grain: one-to-one
+opening_stays as (
+
+    select
+        subject_id,
+        episode_number,
+        hadm_id
+    from stays
+    where not continues_previous_stay
+
+),
+
+-- all at patient grain, or one row per episode joined on its key: one-to-one
 indexed as (
 
     select
-        index_stays.subject_id,
-        index_stays.index_hadm_id,
-        index_stays.index_episode_number,
-        index_stays.index_discharged_at,
-        cast(index_stays.index_discharged_at as date) as index_discharge_date,
-        next_episode_starts.return_hadm_id,
-        next_episode_starts.return_admitted_at,
+        index_episodes.subject_id,
+        closing_stays.hadm_id as index_hadm_id,
+        index_episodes.index_episode_number,
+        index_episodes.index_discharged_at,
+        cast(index_episodes.index_discharged_at as date) as index_discharge_date,
+        opening_stays.hadm_id as return_hadm_id,
+        index_episodes.return_admitted_at,
         patients.date_of_death,
         -- calendar days, as readmission windows are counted (docs block early_readmissions)
-        {{ dbt.datediff(
-            'cast(index_stays.index_discharged_at as date)',
-            'cast(next_episode_starts.return_admitted_at as date)',
-            'day'
+        {{ calendar_days_after_discharge(
+            'index_episodes.index_discharged_at', 'index_episodes.return_admitted_at'
         ) }} as days_to_return,
         {{ dbt.datediff(
-            'cast(index_stays.index_discharged_at as date)',
+            'cast(index_episodes.index_discharged_at as date)',
             'patients.date_of_death',
             'day'
         ) }} as days_to_death
-    from index_stays
-    inner join patients on index_stays.subject_id = patients.subject_id
-    left join next_episode_starts on index_stays.subject_id = next_episode_starts.subject_id
+    from index_episodes
+    inner join patients on index_episodes.subject_id = patients.subject_id
+    inner join closing_stays
+        on
+            index_episodes.subject_id = closing_stays.subject_id
+            and index_episodes.index_episode_number = closing_stays.episode_number
+    left join opening_stays
+        on
+            index_episodes.subject_id = opening_stays.subject_id
+            and index_episodes.next_episode_number = opening_stays.episode_number
 
 )
 
-select * from indexed
+select
+    subject_id,
+    index_hadm_id,
+    index_episode_number,
+    index_discharged_at,
+    index_discharge_date,
+    return_hadm_id,
+    return_admitted_at,
+    date_of_death,
+    days_to_return,
+    days_to_death
+from indexed

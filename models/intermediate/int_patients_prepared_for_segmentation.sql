@@ -25,7 +25,7 @@ features as (
         {%- endfor %}
         gender,
         age_at_last_admission
-    from {{ ref('patient_features') }}
+    from {{ ref('int_patient_features_assembled') }}
 
 ),
 

@@ -3,10 +3,17 @@
     staging are published together, atomically, by `mimic_segments.publishing.publish`). BI tools
     cross join it to label a dashboard with its build. `build_finished_at` is set by the
     on-run-end hook `record_build_finished()` once every model and test of the build has run.
+    project_version is this dbt project's `version:` (dbt_project.yml, the same as pyproject.toml's)
+    on every target. git_commit comes from the publisher (`make build`), which reads it from git;
+    a build without it (dbt by hand on the dev target) says which target built the file instead.
 -#}
+{%- set git_commit = env_var(
+    'MIMIC_SEGMENTS_GIT_COMMIT', 'not recorded (target ' ~ target.name ~ ', built without the publisher)'
+) -%}
 {%- set shaping_vars = {} -%}
 {%- for name in [
-    'mimic_source_mode', 'mimic_release_format', 'mimic_last_data_year', 'emergency_admission_types',
+    'mimic_source_mode', 'mimic_release_format', 'mimic_last_data_year', 'readmission_definition',
+    'episode_max_gap_hours', 'frequent_ed_visits_per_year', 'return_curve_horizon_days',
     'outreach_recent_days', 'outreach_max_priority', 'readmission_window_days',
     'clustering_population_min_admissions', 'persona_min_match_score',
     'cluster_features', 'cluster_include_demographics',
@@ -39,6 +46,6 @@ select
     '{{ var("mimic_source_mode", "demo_seeds") }}' as source_mode,
     '{{ source_release | replace("'", "''") }}' as source_release,
     '{{ tojson(shaping_vars) | replace("'", "''") }}' as result_vars_json,
-    '{{ env_var("MIMIC_SEGMENTS_VERSION", "unknown") }}' as project_version,
-    '{{ env_var("MIMIC_SEGMENTS_GIT_COMMIT", "unknown") }}' as git_commit,
+    '{{ adapter.config.version }}' as project_version,
+    '{{ git_commit }}' as git_commit,
     '{{ dbt_version }}' as dbt_version

@@ -3,7 +3,7 @@
     staging holds. Where the files come from is engine-specific (macro build_source_files:
     DuckDB reads them; other engines name the relation read and leave size and hash empty).
 -#}
-{%- set tables = ['patients', 'admissions', 'diagnoses_icd', 'd_icd_diagnoses', 'icustays'] -%}
+{%- set tables = mimic_tables().keys() | list -%}
 
 with
 

@@ -6,7 +6,7 @@
     vars (dbt_project.yml, `dq_*`); see the docs block `data_quality_checks`.
 -#}
 
-{%- set tables = ['patients', 'admissions', 'diagnoses_icd', 'd_icd_diagnoses', 'icustays'] -%}
+{%- set tables = mimic_tables().keys() | list -%}
 {%- set double = type_double() | trim -%}
 {%- set string = dbt.type_string() -%}
 

@@ -3,17 +3,18 @@
 -- across segments. The patient-level mart for outreach lists and BI filters.
 --
 -- Two kinds of segment cover the registry between them: patients of the clustering population
--- are scored against the K-Means centroids (int_patients_assigned_to_segments: the Python or
--- the SQL scorer, whichever the engine runs); everyone else falls in the catalogue's
--- rule-defined segment, with no cluster and no distance.
+-- are scored against the K-Means centroids (patient_cluster_assignments: the Python or
+-- the SQL scorer, whichever the engine runs); everyone else falls in one of the catalogue's
+-- rule-defined segments by the rules of int_patients_assigned_to_rule_segments, with no
+-- cluster and no distance.
 with
 
-population as (
+rule_assignments as (
 
     select
         subject_id,
-        is_in_clustering_population
-    from {{ ref('int_patients_classified_by_population') }}
+        segment_rule
+    from {{ ref('int_patients_assigned_to_rule_segments') }}
 
 ),
 
@@ -23,7 +24,7 @@ clusters as (
         subject_id,
         cluster_id,
         distance_to_centroid
-    from {{ ref('int_patients_assigned_to_segments') }}
+    from {{ ref('patient_cluster_assignments') }}
 
 ),
 
@@ -49,14 +50,15 @@ catalogue as (
 
 ),
 
--- the catalogue's segment for patients outside the clustering population (one row, tested)
-rule_defined_segment as (
+-- the catalogue's segment for each rule (unique on segment_rule, tested)
+rule_defined_segments as (
 
     select
+        segment_rule,
         persona_key,
         persona_name
     from catalogue
-    where segment_rule = 'outside_clustering_population'
+    where segment_rule is not null
 
 ),
 
@@ -96,20 +98,19 @@ clustered as (
 
 ),
 
--- everyone else in the registry: the rule-defined segment
+-- everyone else in the registry: their rule's segment (every rule has one, tested)
 rule_defined as (
 
     select
-        population.subject_id,
-        rule_defined_segment.persona_key as segment_key,
+        rule_assignments.subject_id,
+        rule_defined_segments.persona_key as segment_key,
         'rule_defined' as segment_kind,
         cast(null as {{ dbt.type_bigint() }}) as cluster_id,
-        rule_defined_segment.persona_name,
-        rule_defined_segment.persona_name as catalogue_persona_name,
+        rule_defined_segments.persona_name,
+        rule_defined_segments.persona_name as catalogue_persona_name,
         cast(null as {{ type_double() }}) as distance_to_centroid
-    from population
-    cross join rule_defined_segment
-    where not population.is_in_clustering_population
+    from rule_assignments
+    inner join rule_defined_segments on rule_assignments.segment_rule = rule_defined_segments.segment_rule
 
 ),
 

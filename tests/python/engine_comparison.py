@@ -3,7 +3,7 @@
 Shared by test_postgres.py, test_warehouse_mode.py and test_spark.py: the marts compared (the
 SQL layer's, the segmentation's), their keys and row counts on the demo, and the DuckDB side
 read sorted by those keys.
-The comparison itself is conftest.assert_same_values (checked in test_engines.py).
+The comparison itself is conftest.assert_same_values.
 """
 
 from __future__ import annotations

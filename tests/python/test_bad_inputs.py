@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -24,7 +25,8 @@ import pytest
 import sqlalchemy
 from conftest import generated_release
 
-from mimic_segments.publishing import publish
+from mimic_segments.provenance import git_commit
+from mimic_segments.publishing import dbt_run, duckdb_file, errors
 
 pytestmark = pytest.mark.e2e
 
@@ -121,25 +123,25 @@ def published(work: Path, good_release: Path) -> Path:
 def publish_release(work: Path, database: Path, release_dir: Path, name: str) -> tuple[str | None, str]:
     out = io.StringIO()
     env = env_for(work, name, release_dir)
-    build_id = publish.build(REPO_ROOT, database, SELECT, release=True, env=env, out=out)
+    build_id = duckdb_file.build(REPO_ROOT, database, SELECT, release=True, env=env, out=out)
     return build_id, out.getvalue()
 
 
 def failed_build(work: Path, database: Path, release_dir: Path, name: str) -> str:
     before = sha256(database)
-    with pytest.raises(publish.PublishError) as failure:
+    with pytest.raises(errors.PublishError) as failure:
         publish_release(work, database, release_dir, name)
     assert sha256(database) == before, "a failed build changed the published database"
     message = str(failure.value)
     assert f"Published database {database}: unchanged." in message
-    assert f"Candidate kept for inspection: {publish.Paths.for_database(database).candidate}" in message
+    assert f"Candidate kept for inspection: {duckdb_file.Paths.for_database(database).candidate}" in message
     return message
 
 
 def test_a_good_release_is_published_with_its_build_metadata(published: Path, good_release: Path) -> None:
     with duckdb.connect(str(published), read_only=True) as connection:
-        mode, release_dir, commit = connection.execute(
-            "select source_mode, source_release, git_commit from marts.build_metadata"
+        mode, release_dir, commit, version = connection.execute(
+            "select source_mode, source_release, git_commit, project_version from marts.build_metadata"
         ).fetchone()
         files = connection.execute(
             "select source_table, source_file, size_bytes, sha256, staged_rows from marts.build_sources"
@@ -148,7 +150,9 @@ def test_a_good_release_is_published_with_its_build_metadata(published: Path, go
             "select count(*), count(*) filter (where passed) from marts.data_quality_checks"
         ).fetchone()
     assert (mode, release_dir) == ("release", str(good_release))
-    assert len(commit) >= 40
+    # the publisher records the commit it built (prod target); the version is the project's
+    assert commit.removesuffix("-dirty") == git_commit(REPO_ROOT).removesuffix("-dirty")
+    assert version == metadata.version("mimic-segments")
     assert len(files) == 5
     for table, path, size, digest, rows in files:
         file = Path(path)
@@ -175,7 +179,7 @@ def test_a_reader_keeps_reading_during_and_after_a_rebuild(
     engine.dispose()
     assert after is not None and after != before
     assert build_id_seen_by_a_new_reader(published) == after
-    assert build_id_seen_by_a_new_reader(publish.Paths.for_database(published).previous) == before
+    assert build_id_seen_by_a_new_reader(duckdb_file.Paths.for_database(published).previous) == before
 
 
 @pytest.mark.parametrize(
@@ -237,7 +241,7 @@ def test_quarantine_leaves_the_defective_admission_out_and_publishes(
     env = env_for(work, "quarantine", release)
     env["DBT_VARS"] = "{quarantine_row_defects: true}"
     out = io.StringIO()
-    assert publish.build(REPO_ROOT, database, SELECT, release=True, env=env, out=out) is not None
+    assert duckdb_file.build(REPO_ROOT, database, SELECT, release=True, env=env, out=out) is not None
     assert "PASS=" in out.getvalue() and "WARN=1 ERROR=0" in out.getvalue()
     with duckdb.connect(str(database), read_only=True) as connection:
         quarantined = connection.execute(
@@ -283,7 +287,7 @@ def test_two_builds_at_once_the_second_is_refused(published: Path, good_release:
     env = env_for(work, "second", good_release)
     env["MIMIC_SEGMENTS_DB"] = str(published)
     before = sha256(published)
-    with publish.build_lock(publish.Paths.for_database(published)):
+    with duckdb_file.build_lock(duckdb_file.Paths.for_database(published)):
         result = subprocess.run(
             [sys.executable, "-m", "mimic_segments.publishing.publish", "build", "--release"],
             cwd=REPO_ROOT,
@@ -309,11 +313,11 @@ def test_dbt_before_the_data_step_names_the_make_target(tmp_path: Path) -> None:
             shutil.copy2(REPO_ROOT / name, project / name)
     # the demo step finished; the reference step was interrupted after its manifest
     shutil.copytree(REPO_ROOT / "seeds" / "mimic_demo", project / "seeds" / "mimic_demo")
-    (project / publish.REFERENCE_MANIFEST).parent.mkdir(parents=True, exist_ok=True)
-    (project / publish.REFERENCE_MANIFEST).write_text("{}")
+    (project / dbt_run.REFERENCE_MANIFEST).parent.mkdir(parents=True, exist_ok=True)
+    (project / dbt_run.REFERENCE_MANIFEST).write_text("{}")
     env = dict(os.environ, DBT_PROFILES_DIR=str(project), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    with pytest.raises(publish.PublishError) as failure:
-        publish.build(
+    with pytest.raises(errors.PublishError) as failure:
+        duckdb_file.build(
             project, tmp_path / "db.duckdb", ["--select", "stg_mimic__patients"], env=env, out=io.StringIO()
         )
     assert (

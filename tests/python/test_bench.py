@@ -238,8 +238,8 @@ def test_an_approach_that_never_completed_has_no_medians_but_its_failure() -> No
     assert run_benchmark.ratio(10.0, 4.0) == 2.5
 
 
-def test_the_estimate_of_the_default_benchmark_is_what_the_readme_promises() -> None:
-    """The README and BENCHMARKS.md promise about 95 minutes for the five default sizes with the
+def test_the_estimate_of_the_default_benchmark_is_what_the_docs_promise() -> None:
+    """docs/full_release.md and BENCHMARKS.md promise about 95 minutes for the five default sizes with the
     baseline up to 364,627 patients, and about 20 for --quick (measured 2026-12-03: 97 and 21)."""
     default = run_benchmark.estimate_seconds(
         list(run_benchmark.DEFAULT_SIZES),
@@ -401,7 +401,7 @@ def _with_baseline(results: dict, seconds: dict[int, float]) -> dict:
 def test_the_small_target_is_judged_against_the_baseline_timed_side_by_side() -> None:
     # (a) 7.0 s: under half of 16.6 s, but not under half of the baseline's 13.0 s of the same day
     results = _with_baseline(_results(), {10_000: 13.0, 364_627: 40.0})
-    name, measured, met = _target(results, "N = 10,000: (a) at most half of the full build issue 15")
+    name, measured, met = _target(results, "N = 10,000: (a) at most half of the baseline full build")
     assert "3db7dd0" in name and "side by side" in name
     assert (measured, met) == ("a/ref = 0.54 (7.0 s against 13.0 s)", "**no**")
     assert not any(

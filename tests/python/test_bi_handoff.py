@@ -11,7 +11,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import DBT, run_dbt, segmentation_rebuilt_on_a_copy
+import sqlalchemy
+from conftest import DBT, segmentation_rebuilt_on_a_copy
 
 from mimic_segments.reporting import export
 
@@ -26,7 +27,7 @@ def test_parquet_export_matches_the_marts(built: dict[str, str], tmp_path: Path)
             "-m",
             "mimic_segments.reporting.export",
             "--database",
-            built["MIMIC_SEGMENTS_DB"],
+            built["MIMIC_SEGMENTS_DEV_DB"],
             "--out",
             str(out),
         ],
@@ -35,7 +36,7 @@ def test_parquet_export_matches_the_marts(built: dict[str, str], tmp_path: Path)
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         marts = {
             name: connection.execute(f"select count(*) from marts.{name}").fetchone()[0]
             for (name,) in connection.execute(
@@ -77,7 +78,7 @@ def run_analysis(built: dict[str, str], compiled: Path, name: str) -> list[dict[
     sql_path = compiled / f"{name}.sql"
     assert sql_path.is_file(), f"dbt did not compile analyses/{name}.sql"
     result = subprocess.run(
-        [sys.executable, "-c", _RUN_READ_ONLY, built["MIMIC_SEGMENTS_DB"], str(sql_path)],
+        [sys.executable, "-c", _RUN_READ_ONLY, built["MIMIC_SEGMENTS_DEV_DB"], str(sql_path)],
         capture_output=True,
         text=True,
         check=False,
@@ -101,59 +102,105 @@ def test_segment_summary(built: dict[str, str], compiled_analyses: Path) -> None
             assert 0 <= float(row[column]) <= 100
 
 
-def test_outreach_list_holds_only_living_targeted_recent_patients(
-    built: dict[str, str], compiled_analyses: Path, db: duckdb.DuckDBPyConnection
-) -> None:
-    rows = run_analysis(built, compiled_analyses, "outreach_list")
+def read_through_sqlalchemy(database: str, sql: str) -> list[dict[str, object]]:
+    """Rows as a BI tool reads them: SQLAlchemy over duckdb_engine, a read-only connection."""
+    engine = sqlalchemy.create_engine(
+        f"duckdb:///{database}", connect_args={"read_only": True}, poolclass=sqlalchemy.pool.NullPool
+    )
+    try:
+        with engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(sqlalchemy.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def outreach_list(database: str) -> list[dict[str, object]]:
+    return read_through_sqlalchemy(database, "select * from marts.outreach_list order by outreach_rank")
+
+
+def test_outreach_list_holds_only_living_targeted_recent_patients(built: dict[str, str]) -> None:
+    database = built["MIMIC_SEGMENTS_DEV_DB"]
+    rows = outreach_list(database)
     assert rows, "the demo's outreach list is empty"
     ids = [int(r["subject_id"]) for r in rows]
     assert len(ids) == len(set(ids))
+    assert [r["outreach_rank"] for r in rows] == list(range(1, len(rows) + 1))
     # selected by the catalogue's outreach priority (var outreach_max_priority, 2), not by name
-    assert {int(r["outreach_priority"]) for r in rows} <= {1, 2}
-    assert_outreach_list_is_complete(db, ids, max_priority=2, recent_days=730)
-    assert all(0 <= int(r["days_since_last_admission"]) <= 730 for r in rows)
+    assert {r["outreach_priority"] for r in rows} <= {1, 2}
+    assert all(0 <= r["days_since_last_contact"] <= 730 for r in rows)
+    assert_outreach_list_is_complete(database, ids, max_priority=2, recent_days=730)
     # no deceased patient, by every death record the warehouse has
-    deceased = db.execute(
-        "select count(*) from staging.stg_mimic__patients p"
+    deceased = read_through_sqlalchemy(
+        database,
+        "select count(*) as n from staging.stg_mimic__patients p"
         " left join staging.stg_mimic__admissions a on a.subject_id = p.subject_id and a.is_hospital_death"
         f" where p.subject_id in ({','.join(map(str, ids))})"
-        " and (p.date_of_death is not null or a.hadm_id is not null)"
-    ).fetchone()
-    assert deceased == (0,)
+        " and (p.date_of_death is not null or a.hadm_id is not null)",
+    )
+    assert deceased == [{"n": 0}]
+    # the reasons, as columns a BI tool filters on: every listed patient has a segment and an
+    # action; the demo's are all admitted, so each has the LACE of a last index discharge,
+    # the one readmission_risk_scores marks
+    assert all(r["segment_key"] and r["segment_name"] and r["care_management_action"] for r in rows)
+    last = {
+        int(r["subject_id"]): (r["lace_score"], r["lace_risk_band"], r["discharge_date"])
+        for r in read_through_sqlalchemy(
+            database, "select * from marts.readmission_risk_scores where is_last_index_discharge"
+        )
+    }
+    assert [(r["lace_score"], r["lace_risk_band"], r["last_index_discharge_date"]) for r in rows] == [
+        last[subject_id] for subject_id in ids
+    ]
+    # ranked by priority, then LACE (highest first, none last), then recency, then subject_id
+    assert rows == sorted(
+        rows,
+        key=lambda r: (
+            r["outreach_priority"],
+            r["lace_score"] is None,
+            -(r["lace_score"] or 0),
+            r["days_since_last_contact"],
+            r["subject_id"],
+        ),
+    )
 
 
 def assert_outreach_list_is_complete(
-    db: duckdb.DuckDBPyConnection, ids: list[int], max_priority: int, recent_days: int
+    database: str, ids: list[int], max_priority: int, recent_days: int
 ) -> None:
-    """The list is exactly the living, recently admitted patients of the prioritised personas."""
-    expected = db.execute(
+    """The list is exactly the living patients of the prioritised segments whose last admission
+    or ED visit is recent."""
+    expected = read_through_sqlalchemy(
+        database,
         "select s.subject_id from marts.patient_segments s join marts.patient_features f using (subject_id)"
         f" where s.outreach_priority <= {max_priority} and not f.is_known_deceased"
-        f" and f.days_since_last_admission <= {recent_days} order by 1"
-    ).fetchall()
-    assert sorted(ids) == [subject_id for (subject_id,) in expected]
+        f" and (f.days_since_last_admission <= {recent_days} or f.days_since_last_ed_visit <= {recent_days})"
+        " order by 1",
+    )
+    assert sorted(ids) == [row["subject_id"] for row in expected]
 
 
 @pytest.fixture(scope="module")
 def six_segments(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The segmentation rebuilt at k = 6 on a copy of the demo database, analyses compiled."""
-    env = segmentation_rebuilt_on_a_copy(built, tmp_path_factory.mktemp("k6"), "{cluster_k: 6}")
-    run_dbt(env, "compile", "--select", "resource_type:analysis", "--vars", "{cluster_k: 6}")
-    return env
+    """The segmentation, and the marts after it, rebuilt at k = 6 on a copy of the demo database."""
+    return segmentation_rebuilt_on_a_copy(built, tmp_path_factory.mktemp("k6"), "{cluster_k: 6}")
 
 
 def test_outreach_list_works_for_any_k(six_segments: dict[str, str]) -> None:
-    compiled = Path(six_segments["DBT_TARGET_PATH"]) / "compiled" / "mimic_segments" / "analyses"
-    rows = run_analysis(six_segments, compiled, "outreach_list")
-    with duckdb.connect(six_segments["MIMIC_SEGMENTS_DB"], read_only=True) as db:
-        naming = db.execute("select distinct naming_rule from marts.segment_personas").fetchall()
-        assert naming == [("descriptive",)]  # six segments: no catalogue name is a segment name
-        assert rows, "the outreach list is empty at k = 6"
-        assert_outreach_list_is_complete(
-            db, [int(r["subject_id"]) for r in rows], max_priority=2, recent_days=730
-        )
-        summary = db.execute("select count(*), sum(num_patients) from marts.segments").fetchone()
-    assert summary == (6, 100)
+    database = six_segments["MIMIC_SEGMENTS_DEV_DB"]
+    rows = outreach_list(database)
+    naming = read_through_sqlalchemy(database, "select distinct naming_rule from marts.segment_personas")
+    assert naming == [{"naming_rule": "descriptive"}]  # six segments: no catalogue name is a segment name
+    assert rows, "the outreach list is empty at k = 6"
+    assert_outreach_list_is_complete(
+        database,
+        [int(r["subject_id"]) for r in rows],
+        max_priority=2,
+        recent_days=730,
+    )
+    summary = read_through_sqlalchemy(
+        database, "select count(*) as n, sum(num_patients) as p from marts.segments"
+    )
+    assert summary == [{"n": 6, "p": 100}]
 
 
 def test_segment_mix_shares_sum_to_one(built: dict[str, str], compiled_analyses: Path) -> None:
@@ -261,7 +308,7 @@ def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_ran
     each naming the column (and for the row rules, counting the rows), and so does the check
     declared on the table that reads the nulled column."""
     copy = tmp_path / "tampered.duckdb"
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], copy)
     with duckdb.connect(str(copy)) as con:
         nulled = con.execute(
             "update marts.segment_centroids set feature_name = null where feature_position = 1"
@@ -282,7 +329,7 @@ def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_ran
             " (select care_management_action from raw.persona_catalogue where catalogue_order = 1)"
             " where catalogue_order in (2, 3)"
         )
-    env = {**built, "MIMIC_SEGMENTS_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    env = {**built, "MIMIC_SEGMENTS_DEV_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
     result = subprocess.run(
         [
             str(DBT),

@@ -1,6 +1,6 @@
 """End to end: the data step and `dbt build` on the real MIMIC-IV demo 2.2.
 
-Builds into a temporary DuckDB file (MIMIC_SEGMENTS_DB) with its own target path, so it never
+Builds into a temporary DuckDB file (MIMIC_SEGMENTS_DEV_DB) with its own target path, so it never
 touches a developer's database, then checks facts of the real demo and the contracts of the
 marts: 100 patients, 275 admissions, 4,506 diagnosis rows, 140 ICU stays, ICD-9 leading zeros,
 one cluster per patient, identical output on a rerun; and the clinical definitions: Charlson per
@@ -38,18 +38,24 @@ def scalar(db: duckdb.DuckDBPyConnection, sql: str) -> object:
         ("raw.admissions", 275),
         ("raw.diagnoses_icd", 4506),
         ("raw.icustays", 140),
+        ("raw.transfers", 1190),
         ("raw.d_icd_diagnoses", 109775),
         ("staging.stg_mimic__patients", 100),
         ("staging.stg_mimic__admissions", 275),
         ("staging.stg_mimic__diagnoses_icd", 4506),
         ("staging.stg_mimic__icustays", 140),
+        ("staging.stg_mimic__transfers", 1190),
         ("raw.hcup_chronic_condition_indicators", 13769 + 74549),
         ("raw.charlson_conditions", 17),
         ("raw.charlson_icd_codes", 309),
+        ("intermediate.int_admissions_classified", 275),
         ("intermediate.int_admissions_grouped_to_episodes", 275),
-        # one episode per admission: the demo has no overlapping stays
-        ("intermediate.int_episodes_flagged_for_readmission", 275),
+        # 275 stays in 272 episodes: patient 10002930's three handoffs within 15 minutes
+        ("intermediate.int_episodes_flagged_for_readmission", 272),
         ("intermediate.int_admissions_sequenced", 275),
+        # 236 ED rows in transfers, two of them one visit (patient 10000032)
+        ("intermediate.int_transfers_grouped_to_ed_visits", 235),
+        ("intermediate.int_ed_visits_aggregated_to_episodes", 272),
         # one row per admission and code: the demo codes no code twice in an admission
         ("intermediate.int_diagnoses_distinct_per_admission", 4506),
         # one row per patient and code: a code coded in several admissions of a patient is one
@@ -123,7 +129,7 @@ NEW_FEATURES = [
     "early_readmissions",
     "readmission_index_stays",
     "emergency_admission_share",
-    "ed_visit_count",
+    "num_ed_visits",
     "in_hospital_death",
     "died_within_1y_of_last_discharge",
 ]
@@ -136,14 +142,14 @@ def test_all_100_patients_carry_the_clinical_features(db: duckdb.DuckDBPyConnect
         NEW_FEATURES
     )
     # The rate is undefined for the 5 patients whose only stay ended in death; the median gap
-    # for the 52 patients with a single hospital episode.
+    # for the 55 patients with fewer than two inpatient hospital episodes.
     assert scalar(db, "select count(readmission_rate) from marts.patient_features") == 95
-    assert scalar(db, "select count(median_days_between_admissions) from marts.patient_features") == 48
+    assert scalar(db, "select count(median_days_between_admissions) from marts.patient_features") == 45
 
 
 def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection) -> None:
     features = db.execute(
-        "select sum(early_readmissions), sum(readmission_index_stays), sum(ed_visit_count),"
+        "select sum(early_readmissions), sum(readmission_index_stays), sum(num_ed_visits),"
         " round(sum(emergency_admission_share * num_admissions), 6),"
         " count(*) filter (where in_hospital_death),"
         " count(*) filter (where died_within_1y_of_last_discharge) from marts.patient_features"
@@ -151,18 +157,20 @@ def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection)
     admissions = db.execute(
         "select count(*) filter (where is_early_readmission),"
         " count(*) filter (where is_followed_by_early_readmission),"
-        " count(*) filter (where not is_hospital_death), count(*) filter (where is_overlapping_stay)"
+        " count(*) filter (where is_readmission_index_stay), count(*) filter (where continues_previous_stay)"
         " from intermediate.int_admissions_sequenced"
     ).fetchone()
     raw = db.execute(
-        "select count(edregtime), count(*) filter (where admission_type in ('EW EMER.', 'DIRECT EMER.')),"
-        " sum(hospital_expire_flag) from raw.admissions"
+        "select count(*) filter (where eventtype = 'ED'),"
+        " (select count(*) from raw.admissions where admission_type in ('EW EMER.', 'DIRECT EMER.', 'OBSERVATION ADMIT')),"
+        " (select sum(hospital_expire_flag) from raw.admissions) from raw.transfers"
     ).fetchone()
-    # 53 readmissions, each following one of the 260 index stays (275 admissions - 15 deaths;
-    # the demo has no overlapping stays).
-    assert admissions == (53, 53, 260, 0)
-    assert raw == (182, 104 + 15, 15)
-    assert features == (53, 260, 182, 119, 15, 31)
+    # Inpatient mode (var readmission_definition): 44 readmissions, each following one of the
+    # 217 index stays (272 episodes - 40 of observation stays only - 15 ended in death); 3 stays
+    # continue the episode before them. 235 ED visits from 236 ED rows; 164 emergency stays.
+    assert admissions == (44, 44, 217, 3)
+    assert raw == (236, 104 + 15 + 45, 15)
+    assert features == (44, 217, 235, 164, 15, 31)
     # MIMIC records deaths up to a year after the last discharge: all 31 are within the year.
     assert scalar(db, "select count(dod) from raw.patients") == 31
 
@@ -175,7 +183,13 @@ def test_readmission_window_on_the_real_demo(db: duckdb.DuckDBPyConnection) -> N
             " group by 1"
         ).fetchall()
     )
-    assert by_gap == {True: 53, False: 0}
+    # two counted episodes within 30 days are planned readmissions (principal diagnosis in CCS 45)
+    assert by_gap == {True: 44, False: 0}
+    assert scalar(
+        db,
+        "select count(*) from intermediate.int_episodes_flagged_for_readmission"
+        " where is_planned_episode and days_since_previous_discharge <= 30",
+    ) == 2
     # one demo admission comes back exactly on day 31: not a readmission
     assert db.execute(
         "select is_early_readmission from intermediate.int_admissions_sequenced"
@@ -203,12 +217,12 @@ def test_a_seven_day_window_counts_seven_day_readmissions(
         "select hadm_id from intermediate.int_admissions_sequenced"
         " where is_early_readmission and days_since_previous_discharge <= 7 order by 1"
     ).fetchall()
-    with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as seven:
+    with duckdb.connect(env["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as seven:
         flagged = seven.execute(
             "select hadm_id from intermediate.int_admissions_sequenced where is_early_readmission order by 1"
         ).fetchall()
         total = seven.execute("select sum(early_readmissions) from marts.patient_features").fetchone()[0]
-    assert flagged == within_7 and 0 < len(flagged) < 53
+    assert flagged == within_7 and 0 < len(flagged) < 44
     assert total == len(flagged)
 
 
@@ -280,7 +294,7 @@ def test_clusters_use_the_configured_features_and_profiles_the_outcomes(
         " join marts.patient_segments c using (subject_id) where c.segment_key = s.segment_key))"
         " from marts.segments s"
     ).fetchone()
-    assert pooled == (pytest.approx(53.0),)
+    assert pooled == (pytest.approx(44.0),)
 
 
 def _table_fingerprint(db_path: str, relation: str) -> list[tuple[object, ...]]:
@@ -294,9 +308,9 @@ RERUN_MODELS = list(marts_digest.TABLES)
 
 def test_rerun_gives_identical_tables(built: dict[str, str], dbt: Callable[..., object]) -> None:
     relations = [f"marts.{model}" for model in RERUN_MODELS]
-    before = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DB"], r) for r in relations}
+    before = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DEV_DB"], r) for r in relations}
     dbt("run", "--select", *RERUN_MODELS)
-    after = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DB"], r) for r in relations}
+    after = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DEV_DB"], r) for r in relations}
     for relation in relations:
         changed = [(b, a) for b, a in zip(before[relation], after[relation], strict=True) if a != b]
         assert changed == [], f"{relation} changed on rerun: {changed[:3]}"
@@ -325,7 +339,7 @@ def test_every_node_and_column_is_described(built: dict[str, str], dbt: Callable
     # columns of `segments`, which are described there.
     clustered = features.clustered(features.load_catalogue())
     segments = {c.lower() for c in manifest["nodes"]["model.mimic_segments.segments"]["columns"]}
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as db:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as db:
         cells = {
             f"{s}_{f}"
             for s, f in db.execute(

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, dbt_result
 
-from mimic_segments.publishing import publish
+from mimic_segments.publishing import failures
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def run_contract_test(built: dict[str, str], work: Path, model: str) -> subproce
     """`dbt test` of `model`'s contract test on the copy of the demo database in `work`."""
     env = {
         **built,
-        "MIMIC_SEGMENTS_DB": str(work / Path(built["MIMIC_SEGMENTS_DB"]).name),
+        "MIMIC_SEGMENTS_DEV_DB": str(work / Path(built["MIMIC_SEGMENTS_DEV_DB"]).name),
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
     }
@@ -69,8 +69,8 @@ def contract_test_on_a_copy(
 ) -> tuple[subprocess.CompletedProcess[str], list[tuple[str, str, str, int | None]], Path]:
     """Break `model` on a copy of the demo database, run its contract test; dbt's result, the
     failing rows the test stored (column, declared, found, check number), sorted, and the copy."""
-    copy = work / Path(built["MIMIC_SEGMENTS_DB"]).name
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    copy = work / Path(built["MIMIC_SEGMENTS_DEV_DB"]).name
+    shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], copy)
     replace_with(copy, schema, model, select_from_original)
     result = run_contract_test(built, work, model)
     with duckdb.connect(str(copy), read_only=True) as db:
@@ -135,10 +135,10 @@ def test_a_fan_out_fails_the_reconciliations_and_the_grain(built: dict[str, str]
     assert len(reconciled[1]) == 1 and reconciled[1][0][0] == pytest.approx(doubled_days)
     assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__1", f"contract_{model}__2"]
     # the publish step's report of this failure points at each broken check's rows
-    (failed,) = publish.locate_failures(tmp_path / "target", copy)
+    (failed,) = failures.locate_failures(tmp_path / "target", copy)
     report = failed.describe()
     for number in (1, 2):
-        relation = publish.check_relation(failed.failures_relation or "", number)
+        relation = failures.check_relation(failed.failures_relation or "", number)
         assert f"rows: select * from {relation}" in report, report
         with duckdb.connect(str(copy), read_only=True) as db:
             shown = db.execute(f"select model_total - compare_total from {relation}").fetchall()

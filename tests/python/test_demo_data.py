@@ -36,6 +36,7 @@ EXPECTED = {  # seed file -> (header, data rows) of the real demo 2.2 tables
     ),
     "diagnoses_icd.csv": ("subject_id,hadm_id,seq_num,icd_code,icd_version", 4506),
     "d_icd_diagnoses.csv": ("icd_code,icd_version,long_title", 109775),
+    "transfers.csv": ("subject_id,hadm_id,transfer_id,eventtype,careunit,intime,outtime", 1190),
     "icustays.csv": (
         "subject_id,hadm_id,stay_id,first_careunit,last_careunit,intime,outtime,los",
         140,
@@ -52,7 +53,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def mirror(tmp_path: Path) -> Path:
-    """A private copy of the five release files, in the official layout."""
+    """A private copy of the six release files, in the official layout."""
     missing = [t.path for t in demo.TABLES if not (RELEASE_DIR / t.path).is_file()]
     if missing:
         pytest.skip(
@@ -146,7 +147,7 @@ def test_constants_match_release_sha256sums(mirror: Path) -> None:
 def test_local_copy_fetches_then_is_up_to_date(mirror: Path, tmp_path: Path) -> None:
     dest = tmp_path / "seeds"
     results = fetch_demo(dest, source_dir=mirror)
-    assert [r.status for r in results] == ["fetched"] * 5
+    assert [r.status for r in results] == ["fetched"] * len(demo.TABLES)
     assert {r.csv_path.name: r.rows for r in results} == {k: v[1] for k, v in EXPECTED.items()}
     _assert_seeds(dest)
     assert (dest / demo.MANIFEST_NAME).is_file()
@@ -154,7 +155,7 @@ def test_local_copy_fetches_then_is_up_to_date(mirror: Path, tmp_path: Path) -> 
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in dest.iterdir()}
     again = fetch_demo(dest, source_dir=mirror)
-    assert [r.status for r in again] == ["up to date"] * 5
+    assert [r.status for r in again] == ["up to date"] * len(demo.TABLES)
     assert [r.rows for r in again] == [r.rows for r in results]
     assert {p.name: p.stat().st_mtime_ns for p in dest.iterdir()} == mtimes
 
@@ -165,7 +166,7 @@ def test_download_from_http_server(
     base_url = serve(mirror)
     dest = tmp_path / "seeds"
     results = fetch_demo(dest, base_url=base_url + "/")
-    assert [r.status for r in results] == ["fetched"] * 5
+    assert [r.status for r in results] == ["fetched"] * len(demo.TABLES)
     assert results[0].source == f"{base_url}/hosp/patients.csv.gz"
     _assert_seeds(dest)
     assert _leftovers(dest) == []
@@ -229,7 +230,7 @@ def test_locally_corrupted_csv_is_refetched(mirror: Path, tmp_path: Path) -> Non
     with (dest / "patients.csv").open("a", encoding="utf-8") as handle:
         handle.write("99999999,F,50,2150,2017 - 2019,\n")
     results = fetch_demo(dest, source_dir=mirror)
-    assert [r.status for r in results] == ["fetched"] + ["up to date"] * 4
+    assert [r.status for r in results] == ["fetched"] + ["up to date"] * (len(demo.TABLES) - 1)
     assert results[0].rows == 100
     assert sha256_file(dest / "patients.csv") == original
 
@@ -240,7 +241,7 @@ def test_cli_success_then_up_to_date(
     argv = ["--dest", str(tmp_path / "seeds"), "--source-dir", str(mirror)]
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 5
+    assert len(out) == len(demo.TABLES) == 6
     assert out[0].split()[:2] == ["patients.csv", "fetched"]
     assert main(argv) == 0
     assert "up to date" in capsys.readouterr().out.splitlines()[-1]

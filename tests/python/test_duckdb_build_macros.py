@@ -68,7 +68,7 @@ def test_a_seed_without_declared_types_takes_dbts_materialization(
     env = {
         **built,
         "DBT_PROFILES_DIR": str(project),
-        "MIMIC_SEGMENTS_DB": str(tmp_path / "untyped.duckdb"),
+        "MIMIC_SEGMENTS_DEV_DB": str(tmp_path / "untyped.duckdb"),
         "DBT_TARGET_PATH": str(tmp_path / "target"),
         "DBT_LOG_PATH": str(tmp_path / "logs"),
     }
@@ -104,7 +104,7 @@ def test_a_typed_seed_holds_its_file_as_written(built: dict[str, str], name: str
         header = next(reader)
         rows = list(reader)
     declared = node["config"]["column_types"]
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as db:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as db:
         columns = db.execute(
             "select column_name, data_type from duckdb_columns()"
             " where schema_name = ? and table_name = ? order by column_index",
@@ -142,7 +142,7 @@ def test_every_relation_carries_its_yaml_descriptions_as_comments(built: dict[st
     assert len(nodes) > 40
     wrong: list[str] = []
     checked_columns = 0
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as db:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as db:
         for node in nodes:
             relation = db.execute(
                 "select comment from duckdb_tables() where schema_name = ? and table_name = ?"

@@ -95,35 +95,22 @@ def test_parse_k_rejects(value) -> None:
 
 @pytest.mark.e2e
 def test_a_new_clustering_input_is_one_catalogue_line(built: dict[str, str], tmp_path: Path) -> None:
-    """Make `ed_visit_count` (already a patient_features column) a clustering input by changing
+    """Make `num_ed_visits` (already a patient_features column) a clustering input by changing
     its catalogue row alone, in a copy of the project, and rebuild the segmentation: the model,
     both scorers, the contract checks and every test follow with no other edit."""
     import subprocess
     import sys
 
     import duckdb
-    from conftest import rebuilt_on_a_copy
+    from conftest import copy_of_the_project, rebuilt_on_a_copy
 
-    project = tmp_path / "project"
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, tracked):
-        if (REPO_ROOT / name).is_file():
-            (project / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(REPO_ROOT / name, project / name)
-    for data in ("seeds/mimic_demo", "seeds/reference"):  # the data step's git-ignored output
-        shutil.copytree(REPO_ROOT / data, project / data)
+    project = copy_of_the_project(tmp_path / "project")
     catalogue = project / "seeds" / "features" / "feature_catalogue.csv"
     before = catalogue.read_text().splitlines()
     after = [
         line.replace(
-            ",ed_visit_count,ED visits,visits,utilization,numeric,false,",
-            ",ed_visit_count,ED visits,visits,utilization,numeric,true,",
+            ",num_ed_visits,ED visits,visits,utilization,numeric,false,",
+            ",num_ed_visits,ED visits,visits,utilization,numeric,true,",
         )
         for line in before
     ]
@@ -155,15 +142,15 @@ def test_a_new_clustering_input_is_one_catalogue_line(built: dict[str, str], tmp
         project=project,
     )
     assert "WARN=0" in result.stdout
-    with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as db:
+    with duckdb.connect(env["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as db:
         model = db.execute(
             "select feature_name, transform from marts.segment_centroids"
             " where cluster_id = 0 order by feature_position"
         ).fetchall()
-        assert len(model) == 11 and ("ed_visit_count", "log1p") in model
+        assert len(model) == 11 and ("num_ed_visits", "log1p") in model
         comment = db.execute(
             "select comment from duckdb_columns() where table_name = 'patient_clusters'"
-            " and column_name = 'scaled_ed_visit_count'"
+            " and column_name = 'scaled_num_ed_visits'"
         ).fetchone()
         assert comment is not None and "ED visits" in comment[0]
         scored = db.execute("select min(num_features_scored) from marts.patient_nearest_centroid").fetchone()

@@ -58,7 +58,7 @@ def publish_on_postgres(env: dict[str, str], *args: str) -> subprocess.Completed
 @pytest.mark.parametrize("table", sorted({**COMPARED, **SEGMENT_MARTS}))
 def test_postgres_matches_duckdb(postgres_built: dict[str, str], table: str) -> None:
     keys = {**COMPARED, **SEGMENT_MARTS}[table]
-    on_duckdb = frame_from_duckdb(postgres_built["MIMIC_SEGMENTS_DB"], table, keys)
+    on_duckdb = frame_from_duckdb(postgres_built["MIMIC_SEGMENTS_DEV_DB"], table, keys)
     on_postgres = frame_from_postgres(table, keys)
     assert len(on_duckdb) == ROWS.get(table, len(on_duckdb)) and len(on_duckdb) > 0
     assert_same_values(on_duckdb, on_postgres)
@@ -66,7 +66,7 @@ def test_postgres_matches_duckdb(postgres_built: dict[str, str], table: str) -> 
 
 def test_the_sql_scorer_assigns_every_patient_as_python_does(postgres_built: dict[str, str]) -> None:
     """The segment assignment across engines: DuckDB's Python scorer, PostgreSQL's SQL scorer."""
-    with duckdb.connect(postgres_built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(postgres_built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         by_python = connection.execute(
             "select subject_id, cluster_id, distance_to_centroid from marts.patient_clusters order by 1"
         ).df()
@@ -163,7 +163,7 @@ def test_the_swap_publishes_and_rollback_swaps_back(swap_schemas: list[str]) -> 
 
 def test_the_swap_refuses_to_drop_a_readers_view(swap_schemas: list[str]) -> None:
     from mimic_segments.publishing import schema_swap
-    from mimic_segments.publishing.publish import PublishError
+    from mimic_segments.publishing.errors import PublishError
 
     with connect() as connection:
         with connection.cursor() as cursor:

@@ -1,12 +1,13 @@
-"""Point-in-time features leak nothing (issue 16, item 3).
+"""Point-in-time features and LACE scores leak nothing.
 
 The demo release and a generated 400-patient one are built in index mode (var feature_index:
 first_year) from copies of their files, read in place (full-release mode), so that admissions
-can be added and changed.
-Adding an admission after a patient's index, or changing one, must change no column of
-patient_features for any patient; changing an admission before the index must change it (the
-control that shows the test can fail). The outcomes of the year after the index, which are
-read from the whole release, do see the added admission.
+and ED visits can be added and changed.
+Adding an admission and an ED visit after a patient's index, or changing an admission, must
+change no column of patient_features and no LACE score (readmission_risk_scores) for any
+patient; changing an admission before the index must change both (the control that shows the
+test can fail). The outcomes of the year after the index, which are read from the whole
+release, do see the added admission.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SELECT = [
     "--select",
     "+patient_features",
+    "+readmission_risk_scores",
     "+int_patients_followed_up_after_index",
     "--indirect-selection",
     "cautious",
@@ -43,18 +45,18 @@ PATIENTS = 400
 Row = dict[str, str]
 
 
-def read_admissions(release: Path) -> tuple[list[str], list[Row]]:
-    with gzip.open(release / "hosp" / "admissions.csv.gz", "rt", newline="") as handle:
+def read_admissions(release: Path, table: str = "admissions") -> tuple[list[str], list[Row]]:
+    with gzip.open(release / "hosp" / f"{table}.csv.gz", "rt", newline="") as handle:
         reader = csv.DictReader(handle)
         return list(reader.fieldnames or []), list(reader)
 
 
-def write_admissions(release: Path, fields: list[str], rows: list[Row]) -> None:
+def write_admissions(release: Path, fields: list[str], rows: list[Row], table: str = "admissions") -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    with gzip.open(release / "hosp" / "admissions.csv.gz", "wt", newline="") as handle:
+    with gzip.open(release / "hosp" / f"{table}.csv.gz", "wt", newline="") as handle:
         handle.write(buffer.getvalue())
 
 
@@ -64,7 +66,7 @@ def build(work: Path, name: str, release: Path, year: int) -> Path:
     env = dict(os.environ)
     env.update(
         DBT_PROFILES_DIR=str(REPO_ROOT),
-        MIMIC_SEGMENTS_DB=str(database),
+        MIMIC_SEGMENTS_DEV_DB=str(database),
         DBT_TARGET_PATH=str(work / f"target-{name}"),
         DBT_LOG_PATH=str(work / f"logs-{name}"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
@@ -83,6 +85,13 @@ def features(database: Path) -> dict[int, tuple[object, ...]]:
     with duckdb.connect(str(database), read_only=True) as connection:
         rows = connection.execute("select * from marts.patient_features order by subject_id").fetchall()
     return {int(row[0]): tuple(row) for row in rows}
+
+
+def lace_scores(database: Path) -> dict[tuple[int, int], tuple[object, ...]]:
+    """Every LACE score the build holds, by (subject_id, episode_number)."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute("select * from marts.readmission_risk_scores").fetchall()
+    return {(int(row[0]), int(row[1])): tuple(row) for row in rows}
 
 
 def query(database: Path, sql: str) -> list[tuple[object, ...]]:
@@ -117,11 +126,20 @@ def baseline(work: Path, release: Path) -> Path:
     return build(work, f"{release.name}-baseline", release, last_data_year(release))
 
 
-def edited_copy(work: Path, release: Path, name: str, edit: Callable[[list[Row]], list[Row]]) -> Path:
+def edited_copy(
+    work: Path,
+    release: Path,
+    name: str,
+    edit: Callable[[list[Row]], list[Row]],
+    edit_transfers: Callable[[list[Row]], list[Row]] | None = None,
+) -> Path:
     copy = work / f"{release.name}-{name}"
     shutil.copytree(release, copy)
     fields, rows = read_admissions(copy)
     write_admissions(copy, fields, edit(rows))
+    if edit_transfers is not None:
+        fields, rows = read_admissions(copy, "transfers")
+        write_admissions(copy, fields, edit_transfers(rows), "transfers")
     return copy
 
 
@@ -170,13 +188,32 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
         )
         return edited
 
+    def edit_transfers(rows: list[Row]) -> list[Row]:
+        # an ED visit that led to no admission, 20 days after the index
+        arrived = followed[added_for] + timedelta(days=20)
+        return [
+            *rows,
+            {
+                "subject_id": str(added_for),
+                "hadm_id": "",
+                "transfer_id": str(max(int(row["transfer_id"]) for row in rows) + 1),
+                "eventtype": "ED",
+                "careunit": "Emergency Department",
+                "intime": arrived.strftime(TIME),
+                "outtime": (arrived + timedelta(hours=5)).strftime(TIME),
+            },
+        ]
+
     database = build(
         work,
         f"{release.name}-after-index",
-        edited_copy(work, release, "after-index", edit),
+        edited_copy(work, release, "after-index", edit, edit_transfers),
         last_data_year(release),
     )
     assert features(database) == features(baseline)
+    scores = lace_scores(baseline)
+    assert scores, "no index discharge before any index to score"
+    assert lace_scores(database) == scores
     # the outcomes, read from the whole release, do see the added admission
     sql = (
         "select admissions from intermediate.int_patients_followed_up_after_index"
@@ -187,7 +224,12 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
 
 def test_an_admission_before_the_index_changes_features(work: Path, release: Path, baseline: Path) -> None:
     followed = indexes(baseline)
-    subject = min(followed)
+    # a patient whose first episode is one stay, scored: a longer first stay changes its LACE
+    scored_alone = query(
+        baseline,
+        "select subject_id from marts.readmission_risk_scores where episode_number = 1 and num_stays = 1",
+    )
+    subject = min(int(subject_id) for (subject_id,) in scored_alone if int(subject_id) in followed)
     first = min(
         (row for row in read_admissions(release)[1] if int(row["subject_id"]) == subject),
         key=lambda row: row["admittime"],
@@ -216,6 +258,11 @@ def test_an_admission_before_the_index_changes_features(work: Path, release: Pat
     assert {key: value for key, value in after.items() if key != subject} == {
         key: value for key, value in before.items() if key != subject
     }
+    scores_before, scores_after = lace_scores(baseline), lace_scores(database)
+    assert scores_after[(subject, 1)] != scores_before[(subject, 1)]
+    assert {key: value for key, value in scores_after.items() if key[0] != subject} == {
+        key: value for key, value in scores_before.items() if key[0] != subject
+    }
 
 
 def test_the_whole_project_builds_and_passes_in_index_mode(built: dict[str, str], tmp_path: Path) -> None:
@@ -224,7 +271,7 @@ def test_the_whole_project_builds_and_passes_in_index_mode(built: dict[str, str]
     there, because one read the feature window and the other every admission)."""
     env, result = rebuilt_on_a_copy(built, tmp_path, "--vars", json.dumps({"feature_index": "first_year"}))
     assert "WARN=0" in result.stdout
-    with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(env["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         rows = connection.execute("select count(*) from marts.segment_prospective_outcomes").fetchone()
         curves = connection.execute("select count(*) from marts.segment_return_curves").fetchone()
         outcomes = connection.execute(

@@ -165,7 +165,7 @@ def on_spark(
     nodes = project_nodes(built)
     parquet = tmp_path_factory.mktemp("spark_inputs")
     tables: dict[str, Any] = {}
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         for name in BUILT_INPUTS:
             path = parquet / f"{name}.parquet"
             connection.execute(
@@ -187,7 +187,7 @@ def collected(frame: Any) -> pd.DataFrame:
 
 
 def from_duckdb(built: dict[str, str], relation: str) -> pd.DataFrame:
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         return connection.execute(f"select * from {relation}").df()
 
 
@@ -209,19 +209,6 @@ def assert_same_table(on_spark: pd.DataFrame, on_duckdb: pd.DataFrame, keys: lis
             assert a[present].tolist() == b[present].tolist(), column
 
 
-def test_the_comparison_catches_a_difference() -> None:
-    table = pd.DataFrame({"subject_id": [1, 2], "cluster_id": [0, 1], "distance": [0.5, 1.0]})
-    assert_same_table(table.iloc[::-1], table, ["subject_id"])  # row order does not matter
-    for changed in (
-        table.assign(cluster_id=[0, 0]),
-        table.assign(distance=[0.5, 1.0 + 1e-6]),
-        table.assign(distance=[0.5, np.nan]),
-        table[["subject_id", "distance", "cluster_id"]],
-    ):
-        with pytest.raises(AssertionError):
-            assert_same_table(changed, table, ["subject_id"])
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_the_model_on_spark_returns_a_spark_frame_with_its_contract_types(
     on_spark: dict[str, tuple[Any, Dbt]], built: dict[str, str], name: str
@@ -233,7 +220,7 @@ def test_the_model_on_spark_returns_a_spark_frame_with_its_contract_types(
     assert dbt.config.declared == {"materialized": "table"}
     node = project_nodes(built)[name]
     on_spark_types = {field.name: field.dataType.simpleString() for field in output.schema.fields}
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         described = connection.execute(f"describe {node['relation_name']}").fetchall()
     assert list(on_spark_types.items()) == [(row[0], SPARK_TYPES_OF_DUCKDB[row[1]]) for row in described]
     declared = {column: SPARK_TYPES[spec["data_type"]] for column, spec in node["columns"].items()}

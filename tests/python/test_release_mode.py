@@ -85,7 +85,7 @@ def release_built(work: Path, release: Path) -> dict[str, str]:
 
 @pytest.fixture()
 def db(release_built: dict[str, str]) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(release_built["MIMIC_SEGMENTS_DB"], read_only=True)
+    connection = duckdb.connect(release_built["MIMIC_SEGMENTS_DEV_DB"], read_only=True)
     yield connection
     connection.close()
 
@@ -196,9 +196,9 @@ def test_the_validation_report_reads_its_numbers_from_the_builds(
         [
             "--render-only",
             "--release-db",
-            release_built["MIMIC_SEGMENTS_DB"],
+            release_built["MIMIC_SEGMENTS_DEV_DB"],
             "--demo-db",
-            built["MIMIC_SEGMENTS_DB"],
+            built["MIMIC_SEGMENTS_DEV_DB"],
             "--patients",
             str(PATIENTS),
             "--out",
@@ -209,7 +209,7 @@ def test_the_validation_report_reads_its_numbers_from_the_builds(
     text = out.read_text()
     with gzip.open(release / "hosp" / "admissions.csv.gz", "rt") as handle:
         admitted = len({line.split(",", 1)[0] for line in list(handle)[1:]})
-    found = validation.collect(Path(release_built["MIMIC_SEGMENTS_DB"]), "release")
+    found = validation.collect(Path(release_built["MIMIC_SEGMENTS_DEV_DB"]), "release")
     assert found.population == {
         "registry": PATIENTS,
         "admitted": admitted,
@@ -224,13 +224,13 @@ def test_the_validation_report_reads_its_numbers_from_the_builds(
     table = found.admissions.pivot(index="segment_key", columns="admissions", values="patients").fillna(0)
     assert table.loc[RULE_KEY].drop("0").sum() == 0
     assert table.drop(index=RULE_KEY)["0"].sum() == 0
-    demo = validation.collect(Path(built["MIMIC_SEGMENTS_DB"]), "demo")
+    demo = validation.collect(Path(built["MIMIC_SEGMENTS_DEV_DB"]), "demo")
     assert demo.population == {"registry": 100, "admitted": 100, "never_admitted": 0}
     assert "## MIMIC-IV demo 2.2 (100 patients)" in text
     # the return curves of both builds, each checked against statsmodels
     assert text.count("### Return to hospital after the first discharge alive") == 2
     assert text.count("(**agree** to 1e-9)") == 2
-    with duckdb.connect(release_built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(release_built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         indexed = connection.execute(
             "select count(*) from intermediate.int_patients_followed_for_return"
             " where end_of_data_assumption = 'earliest' and outcome <> 'not_followed'"
@@ -240,7 +240,7 @@ def test_the_validation_report_reads_its_numbers_from_the_builds(
 
 def test_features_agree_with_the_benchmark_approaches(release_built: dict[str, str], release: Path) -> None:
     """dbt, pandas and the one-query DuckDB version give the same features and clusters."""
-    reference = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DB"]))
+    reference = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DEV_DB"]))
     for approach in ("pandas", "duckdb"):
         features, assignments = approaches.run(approach, release, 2022)
         other = features.merge(
@@ -250,7 +250,7 @@ def test_features_agree_with_the_benchmark_approaches(release_built: dict[str, s
 
 
 def test_the_comparison_catches_a_difference(release_built: dict[str, str]) -> None:
-    reference = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DB"]))
+    reference = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DEV_DB"]))
     changed = reference.copy()
     changed.loc[3, "num_unique_icd_diagnoses"] += 1
     changed.loc[5, "gender"] = "Unknown" if changed.loc[5, "gender"] != "Unknown" else "F"
@@ -267,8 +267,8 @@ def test_parquet_copies_give_the_same_features(
     release_parquet.convert(release, copy, progress=False)
     env = dbt_env(work, "parquet")
     run_dbt(env, "build", "--vars", release_vars(copy, mimic_release_format="parquet"))
-    csv_features = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DB"]))
-    parquet_features = run_benchmark._dbt_features(Path(env["MIMIC_SEGMENTS_DB"]))
+    csv_features = run_benchmark._dbt_features(Path(release_built["MIMIC_SEGMENTS_DEV_DB"]))
+    parquet_features = run_benchmark._dbt_features(Path(env["MIMIC_SEGMENTS_DEV_DB"]))
     assert run_benchmark.compare_features(csv_features, parquet_features, "parquet") == []
 
 
@@ -341,9 +341,11 @@ def test_the_demo_read_as_a_release_gives_the_demo_seeds_features(built: dict[st
     """The real MIMIC-IV demo 2.2 is a release in the official layout: read in place in release
     mode, it gives the same patient_features, row for row, as the seeded demo (the staging
     models are the same in both modes). Fifty registry patients without an admission are added
-    to the copy read here: they land in the rule-defined segment, and the 100 admitted
-    patients keep exactly the segments, personas and distances of the seeded demo (before the
-    population rule, the same addition renamed the persona of 71 of them)."""
+    to the copy read here, with emergency department visits in transfers for some: they land in
+    the rule-defined segments by their ED use (10 frequent users with 5 visits in a year, 20
+    occasional ones with 2, 20 with none), and the 100 admitted patients keep exactly the
+    segments, personas and distances of the seeded demo (before the population rule, the same
+    addition renamed the persona of 71 of them)."""
     demo_dir = Path(os.environ.get("MIMIC_DEMO_DIR") or REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2")
     if not (demo_dir / "hosp" / "patients.csv.gz").is_file():
         pytest.skip(f"MIMIC-IV demo not found at {demo_dir}")
@@ -353,6 +355,15 @@ def test_the_demo_read_as_a_release_gives_the_demo_seeds_features(built: dict[st
     with gzip.open(release / "hosp" / "patients.csv.gz", "at") as handle:
         for i, subject_id in enumerate(added):
             handle.write(f"{subject_id},{'MF'[i % 2]},{30 + i},{2150 + i},2011 - 2013,\n")
+    visits_per_patient = {0: 5, 1: 2, 2: 2}  # by i % 5; the others made no ED visit
+    with gzip.open(release / "hosp" / "transfers.csv.gz", "at") as handle:
+        for i, subject_id in enumerate(added):
+            for visit in range(visits_per_patient.get(i % 5, 0)):
+                day = f"{2150 + i}-0{1 + visit}-15"
+                handle.write(
+                    f"{subject_id},,{40_000_000 + 10 * i + visit},ED,Emergency Department,"
+                    f"{day} 08:00:00,{day} 14:00:00\n"
+                )
     env = dbt_env(work, "demo-release")
     variables = json.dumps(
         {"mimic_source_mode": "release", "mimic_release_dir": str(release), "mimic_last_data_year": 2019}
@@ -365,17 +376,53 @@ def test_the_demo_read_as_a_release_gives_the_demo_seeds_features(built: dict[st
 
     admitted_only = f"where subject_id < {added[0]} order by subject_id"
     features = f"select * from marts.patient_features {admitted_only}"
-    from_release = table(env["MIMIC_SEGMENTS_DB"], features)
+    from_release = table(env["MIMIC_SEGMENTS_DEV_DB"], features)
     assert len(from_release) == 100
-    assert from_release == table(built["MIMIC_SEGMENTS_DB"], features)
+    assert from_release == table(built["MIMIC_SEGMENTS_DEV_DB"], features)
     segments = (
         "select subject_id, segment_key, persona_name, distance_to_centroid"
         f" from marts.patient_segments {admitted_only}"
     )
-    assert table(env["MIMIC_SEGMENTS_DB"], segments) == table(built["MIMIC_SEGMENTS_DB"], segments)
+    assert table(env["MIMIC_SEGMENTS_DEV_DB"], segments) == table(built["MIMIC_SEGMENTS_DEV_DB"], segments)
     rule = table(
-        env["MIMIC_SEGMENTS_DB"],
+        env["MIMIC_SEGMENTS_DEV_DB"],
         "select segment_key, segment_kind, count(*), count(cluster_id) from marts.patient_segments"
         f" where subject_id >= {added[0]} group by all",
     )
-    assert rule == [(RULE_KEY, "rule_defined", NEVER_ADMITTED_ADDED, 0)]
+    assert sorted(rule) == [
+        ("frequent_ed_use_never_admitted", "rule_defined", 10, 0),
+        ("no_hospital_or_ed_encounter", "rule_defined", 20, 0),
+        ("occasional_ed_use_never_admitted", "rule_defined", 20, 0),
+    ]
+    assert sum(count for _, _, count, _ in rule) == NEVER_ADMITTED_ADDED
+
+
+def test_an_unclassified_admission_type_stops_the_build_naming_it(work: Path) -> None:
+    """An admission_type the seed admission_type_classes does not list is never mapped silently:
+    the build stops at int_admissions_classified, naming the value, how many admissions carry
+    it, the file it came from and the seed to edit."""
+    demo_dir = Path(os.environ.get("MIMIC_DEMO_DIR") or REPO_ROOT.parent / "shared" / "mimic-iv-demo" / "2.2")
+    if not (demo_dir / "hosp" / "admissions.csv.gz").is_file():
+        pytest.skip(f"MIMIC-IV demo not found at {demo_dir}")
+    release = work / "demo-new-admission-type"
+    shutil.copytree(demo_dir, release)
+    admissions = release / "hosp" / "admissions.csv.gz"
+    with gzip.open(admissions, "rt", newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    renamed = [line.replace(",DIRECT OBSERVATION,", ",HOSPITAL AT HOME,") for line in lines]
+    assert sum(a != b for a, b in zip(lines, renamed, strict=True)) == 7
+    with gzip.open(admissions, "wt", newline="") as handle:
+        handle.writelines(renamed)
+    env = dbt_env(work, "new-admission-type")
+    variables = json.dumps(
+        {"mimic_source_mode": "release", "mimic_release_dir": str(release), "mimic_last_data_year": 2019}
+    )
+    result = run_dbt(
+        env, "build", "--select", "+int_admissions_classified", "--vars", variables, expect_ok=False
+    )
+    assert result.returncode != 0
+    assert (
+        f"admission_type 'HOSPITAL AT HOME' (7 admissions) in {admissions} (column admission_type)"
+        " is not in the seed admission_type_classes" in result.stdout
+    )
+    assert "seeds/encounters/admission_type_classes.csv" in result.stdout

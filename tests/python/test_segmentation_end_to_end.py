@@ -174,7 +174,7 @@ def auto_build(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     """The segmentation rebuilt on a copy of the demo database with k = auto and demographics on."""
     variables = "{cluster_k: auto, cluster_include_demographics: true}"
     env = segmentation_rebuilt_on_a_copy(built, tmp_path_factory.mktemp("auto"), variables)
-    return Path(env["MIMIC_SEGMENTS_DB"])
+    return Path(env["MIMIC_SEGMENTS_DEV_DB"])
 
 
 def test_auto_k_with_demographics_end_to_end(auto_build: Path) -> None:

@@ -72,7 +72,7 @@ def _frame_from_spark(spark_dir: str, table: str, keys: list[str]) -> pd.DataFra
 @pytest.mark.parametrize("table", sorted({**COMPARED, **SEGMENT_MARTS}))
 def test_spark_matches_duckdb(spark_built: dict[str, str], table: str) -> None:
     keys = {**COMPARED, **SEGMENT_MARTS}[table]
-    on_duckdb = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DB"], table, keys)
+    on_duckdb = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DEV_DB"], table, keys)
     on_spark = _frame_from_spark(spark_built["MIMIC_SEGMENTS_SPARK_DIR"], table, keys)
     assert len(on_duckdb) == {**DEMO_ROWS, **SEGMENT_ROWS}.get(table, len(on_duckdb)) and len(on_duckdb) > 0
     assert_same_values(on_duckdb, on_spark)
@@ -81,7 +81,7 @@ def test_spark_matches_duckdb(spark_built: dict[str, str], table: str) -> None:
 def test_the_sql_scorer_assigns_every_patient_as_python_does(spark_built: dict[str, str]) -> None:
     """The segment assignment across engines: DuckDB's Python scorer, Spark's SQL scorer."""
     columns = ["subject_id", "cluster_id", "distance_to_centroid"]
-    by_python = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DB"], "patient_clusters", ["subject_id"])
+    by_python = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DEV_DB"], "patient_clusters", ["subject_id"])
     by_sql = _frame_from_spark(
         spark_built["MIMIC_SEGMENTS_SPARK_DIR"], "patient_nearest_centroid", ["subject_id"]
     )
@@ -113,7 +113,7 @@ def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, 
     ]
     assert "'" in checks[number - 1]["expression_is_true"]["where"]
     horizon = 10
-    with duckdb.connect(spark_built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(spark_built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         (beyond,) = connection.execute(
             f"select count(*) from intermediate.{model} where outcome <> 'not_followed'"
             f" and not (follow_up_days between 0 and {horizon} and follow_up_days <= days_to_end_of_data)"

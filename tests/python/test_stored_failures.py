@@ -37,7 +37,7 @@ def test_a_build_whose_tests_all_pass_stores_nothing(built: dict[str, str]) -> N
     # every data test stores its failures (dbt_project.yml); dbt's built-in materialization
     # would leave an empty audit table for each of them (75 in the full build)
     assert storing == data_tests and len(storing) > 50
-    assert audit_tables(built["MIMIC_SEGMENTS_DB"]) == {}
+    assert audit_tables(built["MIMIC_SEGMENTS_DEV_DB"]) == {}
 
 
 def test_a_warning_keeps_its_rows_until_a_build_in_which_it_passes(
@@ -48,12 +48,12 @@ def test_a_warning_keeps_its_rows_until_a_build_in_which_it_passes(
         built, tmp_path, "--select", "data_quality_checks", "--vars", "{dq_admissions_per_patient: [3, 5]}"
     )
     assert "WARN=1" in result.stdout
-    assert audit_tables(env["MIMIC_SEGMENTS_DB"]) == {"data_quality_warnings": 1}
-    with duckdb.connect(env["MIMIC_SEGMENTS_DB"], read_only=True) as db:
+    assert audit_tables(env["MIMIC_SEGMENTS_DEV_DB"]) == {"data_quality_warnings": 1}
+    with duckdb.connect(env["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as db:
         warned = db.execute("select check_name, observed_value from audit.data_quality_warnings").fetchall()
     assert warned == [("admissions_per_patient_typical", pytest.approx(2.75))]
 
     # the same test passes with the default thresholds: its stale rows go
     passed = run_dbt(env, "build", "--select", "data_quality_checks")
     assert "WARN=0" in passed.stdout and "ERROR=0" in passed.stdout
-    assert audit_tables(env["MIMIC_SEGMENTS_DB"]) == {}
+    assert audit_tables(env["MIMIC_SEGMENTS_DEV_DB"]) == {}

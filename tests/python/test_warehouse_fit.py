@@ -48,7 +48,7 @@ def test_the_plan_names_the_python_models_relations_and_settings(built: dict[str
 
 def test_inputs_read_in_chunks_equal_one_read(built: dict[str, str]) -> None:
     plan = warehouse.plan_from_manifest(_manifest(built))
-    with duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as connection:
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         source = warehouse.Warehouse(connection, "?")
         chunked = warehouse.read_inputs(source, plan.inputs, chunk_rows=7)
         whole = connection.execute(f"select * from {plan.inputs} order by subject_id").df()
@@ -61,13 +61,13 @@ def test_inputs_read_in_chunks_equal_one_read(built: dict[str, str]) -> None:
 def test_the_fit_writes_what_the_python_models_wrote(
     built: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    copy = tmp_path / Path(built["MIMIC_SEGMENTS_DB"]).name
-    shutil.copyfile(built["MIMIC_SEGMENTS_DB"], copy)
+    copy = tmp_path / Path(built["MIMIC_SEGMENTS_DEV_DB"]).name
+    shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], copy)
     plan = warehouse.plan_from_manifest(_manifest(built))
     with duckdb.connect(str(copy)) as connection:
         for name in warehouse.FITTED:
             connection.execute(f"drop table {plan.outputs[name].relation}")
-    monkeypatch.setenv("MIMIC_SEGMENTS_DB", str(copy))
+    monkeypatch.setenv("MIMIC_SEGMENTS_DEV_DB", str(copy))
     written = warehouse.run(built["DBT_PROFILES_DIR"], "dev", Path(built["DBT_TARGET_PATH"]))
     # k = 2..8; 4 segments, each with a row per clustered feature of the catalogue
     clustered = features.clustered(features.load_catalogue())
@@ -77,7 +77,7 @@ def test_the_fit_writes_what_the_python_models_wrote(
         "segment_personas": 4,
     }
     with (
-        duckdb.connect(built["MIMIC_SEGMENTS_DB"], read_only=True) as by_dbt,
+        duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as by_dbt,
         duckdb.connect(str(copy), read_only=True) as by_fit,
     ):
         for name, keys in KEYS.items():

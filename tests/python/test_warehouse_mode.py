@@ -199,7 +199,7 @@ def test_the_loaded_tables_have_mimic_codes_types(warehouse_built: dict[str, str
 @pytest.mark.parametrize("table", sorted(COMPARED))
 def test_warehouse_mode_matches_the_seeded_demo(warehouse_built: dict[str, str], table: str) -> None:
     keys = COMPARED[table]
-    on_duckdb = frame_from_duckdb(warehouse_built["MIMIC_SEGMENTS_DB"], table, keys)
+    on_duckdb = frame_from_duckdb(warehouse_built["MIMIC_SEGMENTS_DEV_DB"], table, keys)
     on_warehouse = frame_from_postgres(table, keys, database=WAREHOUSE)
     assert len(on_duckdb) == DEMO_ROWS[table]
     assert_same_values(on_duckdb, on_warehouse)

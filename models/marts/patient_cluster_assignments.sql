@@ -2,7 +2,8 @@
 -- distance to its centroid. The one place the segment marts read the assignment from, whichever
 -- scorer produced it (macro segment_assignment(): the Python model patient_clusters where dbt
 -- runs Python models, the SQL model patient_nearest_centroid elsewhere; a test holds the two
--- equal). A view: it names the scorer's table, it does not copy it.
+-- equal). A mart because it reads the scorers' marts; a view: it names the scorer's table, it
+-- does not copy it.
 {{ config(materialized='view') }}
 
 with
