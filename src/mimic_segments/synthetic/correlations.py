@@ -283,8 +283,8 @@ def measure_generated(patients: int, seed: int, release: str) -> dict[str, Any]:
             measured = correlations(con)
         finally:
             con.close()
-    return {"release": release, "generated_patients": patients, "seed": seed, **measured,
-            "generated_rows": summary.rows}
+    print(f"generated {patients:,} patients in {summary.seconds:.1f} s", file=sys.stderr)
+    return {"release": release, "generated_patients": patients, "seed": seed, **measured, "rows": summary.rows}
 
 
 def load_generated(path: Path = GENERATED_PATH) -> dict[str, Any] | None:

@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     args.out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n")
-    args.doc.write_text(document.render_markdown(params))
+    args.doc.write_text(document.render_markdown(params, correlations.load_generated()))
     n_codes = sum(len(codes) for codes in params["diagnoses"]["code_counts"].values())
     print(f"wrote {args.out}: {n_codes} ICD codes, {len(json.dumps(params))} bytes")
     return 0

@@ -35,6 +35,13 @@ Shape, per patient (in real calendar time, then shifted like MIMIC):
 * deaths: in hospital (``deathtime``, ``hospital_expire_flag``, ``dod``) or after discharge
   (``dod``, log-normal days after the last discharge, kept only within the release's data years).
 
+Severity: each patient has a latent severity (a standard normal of the seed's stream) that drives,
+through a Gaussian copula with one loading per channel (fitted on the demo, ``docs/generator.md``),
+the number of admissions and (negated) the gaps between them, length of stay, whether an
+admission has an ICU stay, the share of chronic diagnosis codes, and death in hospital or after.
+Each channel turns its latent into a value by a quantile of its fitted distribution (by rank within
+the chunk for per-admission channels), so the shares and totals above are kept.
+
 Volumes: the demo is 100 ICU patients, far heavier per patient than the full release. With
 ``volumes="release"`` (default) the per-patient counts keep the demo's shapes but are scaled to
 the published totals of the chosen release: the share of patients with any admission (3.1:
