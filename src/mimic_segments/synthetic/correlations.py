@@ -215,7 +215,9 @@ def pair_key(a: str, b: str) -> str:
     return f"{a} ~ {b}"
 
 
-def spearman_pairs(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | None = None) -> dict[str, float | None]:
+def spearman_pairs(
+    frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | None = None
+) -> dict[str, float | None]:
     """Spearman's rho of each pair: every pair of ``rows`` (upper triangle) when ``columns`` is
     None, else every (row, column). None where a column is constant."""
     ranked = frame[list(dict.fromkeys([*rows, *(columns or ())]))].astype("float64").rank()
@@ -284,7 +286,13 @@ def measure_generated(patients: int, seed: int, release: str) -> dict[str, Any]:
         finally:
             con.close()
     print(f"generated {patients:,} patients in {summary.seconds:.1f} s", file=sys.stderr)
-    return {"release": release, "generated_patients": patients, "seed": seed, **measured, "rows": summary.rows}
+    return {
+        "release": release,
+        "generated_patients": patients,
+        "seed": seed,
+        **measured,
+        "rows": summary.rows,
+    }
 
 
 def load_generated(path: Path = GENERATED_PATH) -> dict[str, Any] | None:
@@ -297,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     from mimic_segments.synthetic.model import load_params
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--patients", type=int, default=364_627, help="patients to generate (default 364,627)")
+    parser.add_argument(
+        "--patients", type=int, default=364_627, help="patients to generate (default 364,627)"
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--release", default="3.1", help="release to follow (default 3.1)")
     parser.add_argument("--out", type=Path, default=GENERATED_PATH, help="JSON to write")

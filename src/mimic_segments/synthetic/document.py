@@ -293,10 +293,7 @@ def _severity_section(params: dict[str, Any], generated: dict[str, Any] | None) 
         "",
         "| channel | loading (one-factor fit) | drives |",
         "| --- | --- | --- |",
-        *(
-            f"| {name} | {loadings[name]:.3f} ({raw[name]:.3f}) | {text} |"
-            for name, text in channels.items()
-        ),
+        *(f"| {name} | {loadings[name]:.3f} ({raw[name]:.3f}) | {text} |" for name, text in channels.items()),
         "",
         "Correlations measured the same way on the demo and on a generated release "
         "(`mimic_segments.synthetic.correlations`; `make generator-correlations` regenerates the "

@@ -80,7 +80,6 @@ from typing import Any, Literal
 import duckdb
 import numpy as np
 import pandas as pd
-
 from scipy.special import ndtr, ndtri
 
 from mimic_segments.synthetic.arrays import (
@@ -354,7 +353,10 @@ def draw_gaps(
     of consecutive pairs."""
     back_to_back = (rng.random(position.size) < model.back_to_back_share) & (position > 0)
     minutes = rng.integers(0, model.back_to_back_max_minutes + 1, position.size)
-    score = normal_scores(latent(rng, severity, -model.severity.admissions))
+    # ranked among the gaps only (not first stays), so that gaps keep the demo's distribution
+    later = position > 0
+    score = np.zeros(position.size)
+    score[later] = normal_scores(latent(rng, severity, -model.severity.admissions)[later])
     gap = model.readmission_gap_days
     gap_s = np.maximum((np.exp(gap.mu + gap.sigma * score) * SECONDS_PER_DAY).astype("int64"), 3600)
     gap_s = np.where(back_to_back, minutes * 60, gap_s)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-
 from scipy.stats import binom
 
 from mimic_segments.synthetic.arrays import sample_index
