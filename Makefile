@@ -204,7 +204,7 @@ generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patient
 	$(BIN)/python -m mimic_segments.synthetic.generator $(GENERATE_ARGS)
 
 generator-correlations: $(STAMP) ## Generate a 364,627-patient release, measure its correlations beside the demo's into docs/generator.md (CORRELATION_ARGS=...)
-	$(BIN)/python -m mimic_segments.synthetic.correlations $(CORRELATION_ARGS)
+	$(BIN)/python -m mimic_segments.synthetic.document $(CORRELATION_ARGS)
 
 validation-report: data ## docs/validation.md: the segmentation on a generated 364,627-patient release and on the demo (VALIDATION_ARGS=...)
 	$(BIN)/python -m mimic_segments.reporting.validation $(VALIDATION_ARGS)

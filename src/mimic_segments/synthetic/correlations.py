@@ -23,14 +23,12 @@ where it ends, so a patient indexed near it counts as having no next-year use.
 Functions read DuckDB tables or views named ``patients``, ``admissions``, ``diagnoses_icd`` and
 ``icustays`` with MIMIC-IV's columns, and ``chronic_codes (icd_version, icd_code)``.
 
-Usage (writes ``generated_correlations.json`` and re-renders ``docs/generator.md``)::
-
-    python -m mimic_segments.synthetic.correlations [--patients 364627] [--seed 42] [--release 3.1]
+``python -m mimic_segments.synthetic.document`` (``make generator-correlations``) measures a
+generated release with it, writes ``generated_correlations.json`` and re-renders the page.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -44,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mimic_segments.sources import reference
+from mimic_segments.synthetic.generator import generate_release
 
 GENERATED_PATH = Path(__file__).with_name("generated_correlations.json")
 FEATURES = ("admissions", "chronic_conditions", "icu_stays", "mean_los_days", "died")
@@ -276,8 +275,6 @@ def one_factor_loadings(
 
 def measure_generated(patients: int, seed: int, release: str) -> dict[str, Any]:
     """Generate a release in a temporary folder and measure its correlations."""
-    from mimic_segments.synthetic.generator import generate_release  # the generator imports fit data
-
     with tempfile.TemporaryDirectory(prefix="generator-correlations-") as scratch:
         summary = generate_release(Path(scratch), patients, seed, release=release)
         con = connect_release(Path(scratch), hcup_chronic_codes())
@@ -297,31 +294,3 @@ def measure_generated(patients: int, seed: int, release: str) -> dict[str, Any]:
 
 def load_generated(path: Path = GENERATED_PATH) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def main(argv: list[str] | None = None) -> int:
-    from mimic_segments.synthetic import document
-    from mimic_segments.synthetic.fit import DEFAULT_DOC
-    from mimic_segments.synthetic.model import load_params
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--patients", type=int, default=364_627, help="patients to generate (default 364,627)"
-    )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument("--release", default="3.1", help="release to follow (default 3.1)")
-    parser.add_argument("--out", type=Path, default=GENERATED_PATH, help="JSON to write")
-    parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="generator page to re-render")
-    args = parser.parse_args(argv)
-    measured = measure_generated(args.patients, args.seed, args.release)
-    args.out.write_text(json.dumps(measured, indent=1) + "\n")
-    args.doc.write_text(document.render_markdown(load_params(), measured))
-    print(
-        f"wrote {args.out} and {args.doc}: {measured['patients']:,} admitted patients, "
-        f"{measured['indexed_patients']:,} indexed"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

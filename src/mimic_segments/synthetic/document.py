@@ -7,10 +7,15 @@ to this rendering, so the numbers it shows are the ones the generator uses.
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import json
 import math
+import sys
+from pathlib import Path
 from typing import Any
 
+from mimic_segments import PROJECT_ROOT
 from mimic_segments.synthetic import correlations
 from mimic_segments.synthetic.model import (
     ED_MODULE,
@@ -18,7 +23,10 @@ from mimic_segments.synthetic.model import (
     RELEASE_ADMISSION_TYPE_COUNTS,
     RELEASES,
     build_model,
+    load_params,
 )
+
+DEFAULT_DOC = PROJECT_ROOT / "docs" / "generator.md"
 
 
 def _share(counts: dict[str, int], limit: int | None = None) -> str:
@@ -372,3 +380,29 @@ def render_markdown(params: dict[str, Any], generated: dict[str, Any] | None = N
         "",
     ]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Measure a generated release's correlations and re-render docs/generator.md"
+    )
+    parser.add_argument(
+        "--patients", type=int, default=364_627, help="patients to generate (default 364,627)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--release", default="3.1", help="release to follow (default 3.1)")
+    parser.add_argument("--out", type=Path, default=correlations.GENERATED_PATH, help="JSON to write")
+    parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="generator page to re-render")
+    args = parser.parse_args(argv)
+    measured = correlations.measure_generated(args.patients, args.seed, args.release)
+    args.out.write_text(json.dumps(measured, indent=1) + "\n")
+    args.doc.write_text(render_markdown(load_params(), measured))
+    print(
+        f"wrote {args.out} and {args.doc}: {measured['patients']:,} admitted patients, "
+        f"{measured['indexed_patients']:,} indexed"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,11 +25,10 @@ from typing import Any
 
 import duckdb
 
-from mimic_segments import PROJECT_ROOT
 from mimic_segments.synthetic import correlations, document
 
 DEFAULT_OUT = Path(__file__).with_name("generator_params.json")
-DEFAULT_DOC = PROJECT_ROOT / "docs" / "generator.md"
+DEFAULT_DOC = document.DEFAULT_DOC
 TABLES = {
     "patients": "hosp/patients.csv.gz",
     "admissions": "hosp/admissions.csv.gz",
