@@ -160,7 +160,7 @@ def test_a_good_release_is_published_with_its_build_metadata(published: Path, go
         assert (size, digest) == (file.stat().st_size, sha256(file))
         with gzip.open(file, "rt") as handle:
             assert rows == sum(1 for _ in handle) - 1
-    assert checks == (15, 15)
+    assert checks == (18, 18)
 
 
 def test_a_reader_keeps_reading_during_and_after_a_rebuild(
