@@ -72,6 +72,15 @@ MIMIC_CODE_TABLES = {
         "icd_version": "smallint not null",
         "long_title": "varchar(255)",
     },
+    "mimiciv_hosp.transfers": {
+        "subject_id": "integer not null",
+        "hadm_id": "integer",
+        "transfer_id": "integer not null",
+        "eventtype": "varchar(10)",
+        "careunit": "varchar(255)",
+        "intime": "timestamp",
+        "outtime": "timestamp",
+    },
     "mimiciv_icu.icustays": {
         "subject_id": "integer not null",
         "hadm_id": "integer not null",
