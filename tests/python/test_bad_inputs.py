@@ -153,14 +153,15 @@ def test_a_good_release_is_published_with_its_build_metadata(published: Path, go
     # the publisher records the commit it built (prod target); the version is the project's
     assert commit.removesuffix("-dirty") == git_commit(REPO_ROOT).removesuffix("-dirty")
     assert version == metadata.version("mimic-segments")
-    assert len(files) == 5
+    assert len(files) == 6
     for table, path, size, digest, rows in files:
         file = Path(path)
         assert file.parent.parent == good_release and file.name == f"{table}.csv.gz"
         assert (size, digest) == (file.stat().st_size, sha256(file))
         with gzip.open(file, "rt") as handle:
             assert rows == sum(1 for _ in handle) - 1
-    assert checks == (18, 18)
+    # 11 volume, 5 plausibility, 3 consistency checks (docs block data_quality_checks)
+    assert checks == (19, 19)
 
 
 def test_a_reader_keeps_reading_during_and_after_a_rebuild(
