@@ -67,6 +67,28 @@
      'description': 'age at admission (anchor_age + admission year - anchor_year) below zero or above a human lifespan'}
 ) -%}
 
+{#- Stored derived columns against the columns they are derived from (docs block
+    derived_columns): the size of the disagreement is the value checked. -#}
+{%- set los_disagreement = 'abs(recorded_icu_length_of_stay_days - icu_length_of_stay_days) * 86400' -%}
+{%- for severity, above, what in [
+    ('warn', 1, 'more than a second (the resolution of MIMIC timestamps)'),
+    ('error', var('dq_max_derived_disagreement_seconds'), 'more than dq_max_derived_disagreement_seconds'),
+] -%}
+{%- do row_checks.append(
+    {'name': 'icu_los_agrees_with_timestamps' if severity == 'warn' else 'icu_los_within_tolerance_of_timestamps',
+     'kind': 'consistency', 'severity': severity, 'model': 'stg_mimic__icustays', 'table': 'icustays',
+     'column': 'recorded_icu_length_of_stay_days', 'value': los_disagreement, 'key': 'stay_id', 'max': above,
+     'description': 'seconds between the stored los and outtime - intime: ' ~ what}
+) -%}
+{%- endfor -%}
+{%- do row_checks.append(
+    {'name': 'hospital_expire_flag_agrees_with_deathtime', 'kind': 'consistency', 'severity': 'warn',
+     'model': 'stg_mimic__admissions', 'table': 'admissions', 'column': 'is_hospital_death',
+     'value': 'case when coalesce(is_hospital_death, false) = (died_at is not null) then 0 else 1 end',
+     'key': 'hadm_id', 'max': 0,
+     'description': 'hospital_expire_flag against deathtime: 1 where one says the patient died in hospital and the other not'}
+) -%}
+
 
 with
 
@@ -106,16 +128,18 @@ volume_checks as (
 row_checks as (
     {%- for check in row_checks %}
     {%- set relation = ref(check.model) -%}
-    {%- set failing = check.column ~ ' > ' ~ check.max
-        ~ ((' or ' ~ check.column ~ ' < ' ~ check.min) if check.min is defined else '') %}
+    {#- the value checked: the column itself, or an expression over the row (`value`) -#}
+    {%- set value = check.value if check.value is defined else check.column -%}
+    {%- set failing = value ~ ' > ' ~ check.max
+        ~ ((' or ' ~ value ~ ' < ' ~ check.min) if check.min is defined else '') %}
     select
         '{{ check.name }}' as check_name,
-        'plausibility' as check_kind,
+        '{{ check.kind if check.kind is defined else 'plausibility' }}' as check_kind,
         '{{ check.severity }}' as severity,
         '{{ check.model }}' as model_name,
         '{{ mimic_source_file(check.table) | replace("'", "''") }}' as source_file,
         '{{ check.column }}' as column_name,
-        cast(max({{ check.column }}) as {{ double }}) as observed_value,
+        cast(max({{ value }}) as {{ double }}) as observed_value,
         cast({{ check.min if check.min is defined else 'null' }} as {{ double }}) as min_allowed,
         cast({{ check.max }} as {{ double }}) as max_allowed,
         count(case when {{ failing }} then 1 end) as failing_rows,
@@ -173,7 +197,7 @@ select
     failing_rows_query,
     description,
     case
-        when check_kind = 'plausibility' then failing_rows = 0
+        when check_kind in ('plausibility', 'consistency') then failing_rows = 0
         else
             observed_value is not null
             and (min_allowed is null or observed_value >= min_allowed)

@@ -17,15 +17,17 @@ renamed as (
         coalesce(nullif(trim(last_careunit), ''), 'Unknown') as last_careunit,
         cast(intime as timestamp) as icu_admitted_at,
         cast(outtime as timestamp) as icu_discharged_at,
-        -- MIMIC's own los (fractional days between intime and outtime); recomputed from the
-        -- timestamps only where the release left it empty.
+        -- the length of stay from the timestamps it is derived from, to their second; MIMIC's
+        -- own los only where a timestamp is missing (docs block icu_length_of_stay_days)
         coalesce(
-            cast(los as {{ type_double() }}),
             cast(
                 {{ dbt.datediff('cast(intime as timestamp)', 'cast(outtime as timestamp)', 'second') }}
                 as {{ type_double() }}
-            ) / 86400
-        ) as icu_length_of_stay_days
+            ) / 86400,
+            cast(los as {{ type_double() }})
+        ) as icu_length_of_stay_days,
+        -- MIMIC's los as the file stores it: checked against the timestamps, never used
+        cast(los as {{ type_double() }}) as recorded_icu_length_of_stay_days
 
     from source
 

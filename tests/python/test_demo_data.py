@@ -275,3 +275,52 @@ def test_find_project_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert demo.find_project_root() == elsewhere.resolve()
+
+
+def test_a_named_local_copy_that_does_not_exist_is_refused_even_when_up_to_date(
+    mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MIMIC_DEMO_DIR set to a missing folder once the seeds are in place: the data step fails
+    saying so, rather than reporting "up to date" without reading it."""
+    dest = tmp_path / "seeds"
+    fetch_demo(dest, source_dir=mirror)
+    missing = tmp_path / "no such demo"
+    with pytest.raises(DataStepError) as excinfo:
+        fetch_demo(dest, source_dir=missing)
+    assert str(excinfo.value).startswith(
+        f"the local copy {missing} (--source-dir / MIMIC_DEMO_DIR) does not exist."
+    )
+    monkeypatch.setenv("MIMIC_DEMO_DIR", str(missing))
+    assert main(["--dest", str(dest)]) == 1
+    captured = capsys.readouterr()
+    assert f"error: the local copy {missing} (--source-dir / MIMIC_DEMO_DIR) does not exist." in captured.err
+    assert captured.out == ""
+
+
+def test_a_named_local_copy_that_is_not_the_demo_is_refused(mirror: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "seeds"
+    fetch_demo(dest, source_dir=mirror)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "hosp").mkdir(parents=True)
+    with pytest.raises(
+        DataStepError, match=r"is not a MIMIC-IV demo release: no icu/ folder in it \(found: hosp\)"
+    ):
+        fetch_demo(dest, source_dir=elsewhere)
+    # a copy with the layout but another file: read and verified, so refused by its SHA-256
+    _flip_byte(mirror / "icu/icustays.csv.gz")
+    with pytest.raises(DataStepError, match=r"icu/icustays\.csv\.gz: sha256 mismatch"):
+        fetch_demo(dest, source_dir=mirror)
+
+
+def test_a_named_local_copy_is_verified_when_the_seeds_are_up_to_date(
+    mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--dest", str(tmp_path / "seeds"), "--source-dir", str(mirror)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (
+        f"All 6 tables up to date in {tmp_path / 'seeds'}; the local copy {mirror} matches the "
+        "official SHA-256 of every table; nothing to do."
+    )

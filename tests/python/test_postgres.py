@@ -227,3 +227,28 @@ def test_a_broken_declared_check_keeps_its_rows_on_postgres(
     passed = contract_test()
     assert passed.returncode == 0, passed.stdout[-3000:]
     assert audit_tables() == []
+
+
+def test_an_empty_seed_stops_its_staging_model_naming_the_file(
+    postgres_built: dict[str, str], tmp_path: Path
+) -> None:
+    """A MIMIC-IV table with no rows fails its staging model on PostgreSQL too, with the file
+    and "no rows" (the pre-hook check_mimic_table_has_rows), before the view is replaced."""
+    env = dict(postgres_built, DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "logs"))
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("alter table raw.patients rename to patients__original")
+        cursor.execute("create table raw.patients (like raw.patients__original)")
+    try:
+        result = dbt_result(env, "run", "--target", "postgres", "--select", "stg_mimic__patients")
+    finally:
+        with connect() as connection, connection.cursor() as cursor:
+            cursor.execute("drop table raw.patients")
+            cursor.execute("alter table raw.patients__original rename to patients")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert (
+        "MIMIC-IV table patients has no rows: seeds/mimic_demo/patients.csv holds no data rows"
+        in result.stdout
+    )
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("select count(*) from staging.stg_mimic__patients")
+        assert cursor.fetchone()[0] == 100

@@ -134,3 +134,28 @@ def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, 
     passed = contract_test()
     assert passed.returncode == 0, passed.stdout[-3000:]
     assert not kept.exists()
+
+
+def test_an_empty_seed_stops_its_staging_model_naming_the_file(spark_built: dict[str, str]) -> None:
+    """A MIMIC-IV table with no rows fails its staging model on Spark too, with the file and
+    "no rows" (the pre-hook check_mimic_table_has_rows): the Parquet files of the seed table
+    raw.patients swapped for one empty file of the same schema, for one `dbt run`."""
+    table = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse" / "raw.db" / "patients"
+    kept = table.with_name("patients.kept")
+    shutil.move(table, kept)
+    try:
+        table.mkdir()
+        with duckdb.connect() as connection:
+            connection.execute(
+                f"copy (select * from read_parquet('{kept}/*.parquet') limit 0)"
+                f" to '{table}/part-00000-empty.parquet' (format parquet)"
+            )
+        result = dbt_result(spark_built, "run", "--target", "spark", "--select", "stg_mimic__patients")
+    finally:
+        shutil.rmtree(table, ignore_errors=True)
+        shutil.move(kept, table)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert (
+        "MIMIC-IV table patients has no rows: seeds/mimic_demo/patients.csv holds no data rows"
+        in result.stdout
+    )

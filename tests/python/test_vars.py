@@ -59,6 +59,7 @@ NON_DEFAULT: dict[str, object] = {
     "dq_max_icu_stay_days": 1000,
     "dq_warn_icu_stay_days": 200,
     "dq_max_age_years": 110,
+    "dq_max_derived_disagreement_seconds": 60,
     "quarantine_row_defects": True,
 }
 

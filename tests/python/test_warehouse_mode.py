@@ -72,6 +72,15 @@ MIMIC_CODE_TABLES = {
         "icd_version": "smallint not null",
         "long_title": "varchar(255)",
     },
+    "mimiciv_hosp.transfers": {
+        "subject_id": "integer not null",
+        "hadm_id": "integer",
+        "transfer_id": "integer not null",
+        "eventtype": "varchar(10)",
+        "careunit": "varchar(255)",
+        "intime": "timestamp",
+        "outtime": "timestamp",
+    },
     "mimiciv_icu.icustays": {
         "subject_id": "integer not null",
         "hadm_id": "integer not null",
@@ -83,7 +92,7 @@ MIMIC_CODE_TABLES = {
         "los": "float",
     },
 }
-HOSP_TABLES = ["patients", "admissions", "diagnoses_icd", "d_icd_diagnoses"]
+HOSP_TABLES = ["patients", "admissions", "diagnoses_icd", "d_icd_diagnoses", "transfers"]
 
 
 def create_database(name: str) -> None:
@@ -305,7 +314,7 @@ def test_data_quality_errors_name_the_warehouse_relation(
         "--indirect-selection",
         "cautious",
         "--vars",
-        warehouse_vars(mimic_hosp_schema="absurd_hosp", mimic_icu_schema="truncated_icu"),
+        warehouse_vars(mimic_hosp_schema="absurd_hosp"),
     )
     assert "Failure in test data_quality_errors" in output
     failures = query(
@@ -321,8 +330,20 @@ def test_data_quality_errors_name_the_warehouse_relation(
             1,
             f"hadm_id={absurd_stay}",
         ),
-        ("icustays_not_empty", f"{defects}.truncated_icu.icustays", None, None, None),
     ]
+    # an empty table stops its staging model, naming the relation, before any test reads it
+    output = failing_dbt(
+        env,
+        "run",
+        *SQL_LAYER,
+        "--select",
+        "stg_mimic__icustays",
+        "--vars",
+        warehouse_vars(mimic_icu_schema="truncated_icu"),
+    )
+    assert (
+        f"MIMIC-IV table icustays has no rows: {defects}.truncated_icu.icustays holds no data rows" in output
+    )
 
 
 def test_quarantine_reasons_name_the_warehouse_relation(

@@ -37,6 +37,28 @@ def check_data_step(project_dir: Path, release: bool) -> None:
         )
 
 
+def check_release_dir(env: dict[str, str], release: bool) -> None:
+    """A ``MIMIC_RELEASE_DIR`` that is set is read or refused, never ignored: a release build
+    needs the folder to exist (dbt's on-run-start check then verifies its layout and columns),
+    and a demo build, which would not read it, refuses to run while it is set."""
+    release_dir = env.get("MIMIC_RELEASE_DIR", "")
+    if not release_dir:
+        return
+    if not release:
+        raise PublishError(
+            f"MIMIC_RELEASE_DIR is set ({release_dir}), but this is a demo build, which would not read "
+            "it: run `make release-build` to build that release, or unset MIMIC_RELEASE_DIR to build "
+            "the demo."
+        )
+    path = Path(release_dir)
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise PublishError(
+            f"MIMIC_RELEASE_DIR={release_dir} {what}: point it at a MIMIC-IV release in its official "
+            "layout (the folder holding hosp/ and icu/)."
+        )
+
+
 def release_vars(env: dict[str, str]) -> str:
     """The dbt --vars of full-release mode, as JSON (no shell quoting involved)."""
     release_dir = env.get("MIMIC_RELEASE_DIR", "")

@@ -44,6 +44,7 @@ import duckdb
 from mimic_segments.publishing.dbt_run import (
     build_summary,
     check_data_step,
+    check_release_dir,
     dbt_executable,
     dbt_target_dir,
     dbt_vars_args,
@@ -237,6 +238,7 @@ def build(
     paths = Paths.for_database(database)
     with build_lock(paths):
         check_data_step(project_dir, release)
+        check_release_dir(base_env, release)
         vars_args = dbt_vars_args(base_env, release)
         paths.candidate.parent.mkdir(parents=True, exist_ok=True)
         _remove(paths.candidate)

@@ -42,6 +42,7 @@ from typing import Any, TextIO
 from mimic_segments.publishing.dbt_run import (
     build_summary,
     check_data_step,
+    check_release_dir,
     dbt_executable,
     dbt_target_dir,
     dbt_vars_args,
@@ -264,6 +265,7 @@ class SchemaSwapPublisher:
         """Build the candidate schemas, test them, swap them in; return the published build id."""
         dbt = list(dbt or dbt_executable())
         check_data_step(self.project_dir, release=False)
+        check_release_dir(self.env, release=False)
         vars_args = dbt_vars_args(self.env, release=False, schema_suffix=CANDIDATE)
         run_env = {**self.env, **provenance_env(self.project_dir), "DBT_PROFILES_DIR": self.profiles_dir}
         target_dir = dbt_target_dir(self.project_dir, run_env)

@@ -179,6 +179,46 @@ def _download(url: str, target: Path, label: str) -> None:
         )
 
 
+def check_source_dir(source_dir: Path) -> None:
+    """Refuse a local copy that is not there, or is not a MIMIC-IV demo release: a folder the
+    user named is read and verified, or the data step fails saying why; it is never skipped."""
+    if not source_dir.exists():
+        raise DataStepError(
+            f"the local copy {source_dir} (--source-dir / MIMIC_DEMO_DIR) does not exist. Point it at "
+            "the MIMIC-IV demo 2.2 release root (the folder holding hosp/ and icu/), or unset it to "
+            "download from PhysioNet."
+        )
+    modules = sorted({table.path.split("/")[0] for table in TABLES})
+    missing = [module for module in modules if not (source_dir / module).is_dir()]
+    if missing:
+        found = sorted(path.name for path in source_dir.iterdir()) if source_dir.is_dir() else []
+        raise DataStepError(
+            f"the local copy {source_dir} (--source-dir / MIMIC_DEMO_DIR) is not a MIMIC-IV demo "
+            f"release: no {', '.join(m + '/' for m in missing)} folder in it (found: "
+            f"{', '.join(found) or 'nothing'}). Point it at the release root (the folder holding "
+            "hosp/ and icu/), or unset it to download from PhysioNet."
+        )
+
+
+def _verify_source_file(table: Table, source_dir: Path) -> Path:
+    """The local copy's file of ``table``, checked against the official SHA-256."""
+    source = source_dir / table.path
+    if not source.is_file():
+        raise DataStepError(
+            f"{table.path}: not found in the local copy {source_dir} (looked for {source}). "
+            "Point --source-dir / MIMIC_DEMO_DIR at the release root (the folder holding "
+            "hosp/ and icu/), or unset it to download from PhysioNet."
+        )
+    actual = sha256_file(source)
+    if actual != table.sha256:
+        raise DataStepError(
+            f"{table.path}: sha256 mismatch for {source}: expected {table.sha256}, "
+            f"got {actual}. The file is corrupt or not from MIMIC-IV demo 2.2; "
+            "replace it with the official file (or re-download) and re-run."
+        )
+    return source
+
+
 def _obtain(table: Table, part: Path, source_dir: Path | None, base_url: str) -> str:
     """Copy or download ``table`` into ``part``; return a description of the source."""
     if source_dir is not None:
@@ -275,9 +315,13 @@ def fetch_demo(
 
     Tables whose CSV still matches ``dest/.manifest.json`` are left alone. Others
     are copied from ``source_dir`` (a local release copy, which wins when given)
-    or downloaded from ``base_url``. Raises DataStepError on the first failure;
+    or downloaded from ``base_url``. A ``source_dir`` is always read: it must exist,
+    hold hosp/ and icu/, and every table's file in it must have the official SHA-256,
+    even when no table needs copying. Raises DataStepError on the first failure;
     tables finished before it stay recorded in the manifest.
     """
+    if source_dir is not None:
+        check_source_dir(source_dir)
     dest.mkdir(parents=True, exist_ok=True)
     manifest = _read_manifest(dest)
     results: list[TableResult] = []
@@ -285,9 +329,13 @@ def fetch_demo(
         csv_path = dest / table.seed
         entry = manifest.get(table.seed)
         if entry is not None and _is_up_to_date(table, csv_path, entry):
-            results.append(
-                TableResult(table.path, csv_path, "up to date", int(entry["rows"]), str(dest / MANIFEST_NAME))
+            # a local copy the user named is verified even when nothing needs copying from it
+            source = (
+                str(_verify_source_file(table, source_dir))
+                if source_dir is not None
+                else str(dest / MANIFEST_NAME)
             )
+            results.append(TableResult(table.path, csv_path, "up to date", int(entry["rows"]), source))
             continue
         entry, source = _fetch_table(table, dest, source_dir, base_url)
         manifest[table.seed] = entry
@@ -332,7 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         print(f"{result.csv_path.name:<22} {result.status:<10} {result.rows:>7,} rows")
     if all(result.status == "up to date" for result in results):
-        print(f"All {len(results)} tables up to date in {dest}; nothing to do.")
+        verified = (
+            f"; the local copy {args.source_dir} matches the official SHA-256 of every table"
+            if args.source_dir is not None
+            else ""
+        )
+        print(f"All {len(results)} tables up to date in {dest}{verified}; nothing to do.")
     return 0
 
 
