@@ -210,8 +210,7 @@ def verdict_sentences(table: pd.DataFrame) -> list[str]:
             continue
         best = ranked[ranked["concentration_index"] == ranked["concentration_index"].iloc[0]]
         text = (
-            f"Next-year {label}: {_names(best['grouping_label'].tolist())} "
-            f"concentrate{'s' if len(best) == 1 else ''} it best "
+            f"Next-year {label}: best concentrated by {_names(best['grouping_label'].tolist())} "
             f"(concentration index {ranked['concentration_index'].iloc[0]:.3f}"
         )
         rest = ranked[ranked["concentration_index"] < ranked["concentration_index"].iloc[0]]
@@ -222,8 +221,7 @@ def verdict_sentences(table: pd.DataFrame) -> list[str]:
         if not discriminated.empty:
             top, ties = discriminated.iloc[0], discriminated[discriminated["auc"] == discriminated["auc"].iloc[0]]
             text += (
-                f", and {_names(ties['grouping_label'].tolist())} "
-                f"discriminate{'s' if len(ties) == 1 else ''} it best "
+                f", best discriminated by {_names(ties['grouping_label'].tolist())} "
                 f"(AUC {top['auc']:.3f}, 95 % interval {top['auc_ci_lower']:.3f} to {top['auc_ci_upper']:.3f}"
             )
             others = discriminated[discriminated["auc"] < top["auc"]]
