@@ -162,7 +162,8 @@ def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection)
     ).fetchone()
     raw = db.execute(
         "select count(*) filter (where eventtype = 'ED'),"
-        " (select count(*) from raw.admissions where admission_type in ('EW EMER.', 'DIRECT EMER.', 'OBSERVATION ADMIT')),"
+        " (select count(*) from raw.admissions"
+        " where admission_type in ('EW EMER.', 'DIRECT EMER.', 'OBSERVATION ADMIT')),"
         " (select sum(hospital_expire_flag) from raw.admissions) from raw.transfers"
     ).fetchone()
     # Inpatient mode (var readmission_definition): 44 readmissions, each following one of the
@@ -185,11 +186,14 @@ def test_readmission_window_on_the_real_demo(db: duckdb.DuckDBPyConnection) -> N
     )
     # two counted episodes within 30 days are planned readmissions (principal diagnosis in CCS 45)
     assert by_gap == {True: 44, False: 0}
-    assert scalar(
-        db,
-        "select count(*) from intermediate.int_episodes_flagged_for_readmission"
-        " where is_planned_episode and days_since_previous_discharge <= 30",
-    ) == 2
+    assert (
+        scalar(
+            db,
+            "select count(*) from intermediate.int_episodes_flagged_for_readmission"
+            " where is_planned_episode and days_since_previous_discharge <= 30",
+        )
+        == 2
+    )
     # one demo admission comes back exactly on day 31: not a readmission
     assert db.execute(
         "select is_early_readmission from intermediate.int_admissions_sequenced"

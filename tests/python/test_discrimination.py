@@ -143,7 +143,9 @@ def test_the_comparison_puts_every_grouping_side_by_side() -> None:
     assert table.groupby("outcome")["is_best_concentration"].sum().ge(1).all()
     assert (table.loc[table["is_binary_outcome"], "bootstrap_seed"] == discrimination.SEED).all()
     # the same data, the same table
-    pd.testing.assert_frame_equal(table, discrimination.compare(grouped(patients()), patients(), resamples=100))
+    pd.testing.assert_frame_equal(
+        table, discrimination.compare(grouped(patients()), patients(), resamples=100)
+    )
 
 
 def test_the_sentences_name_the_best_grouping_per_outcome() -> None:
@@ -155,7 +157,10 @@ def test_the_sentences_name_the_best_grouping_per_outcome() -> None:
     assert "best discriminated by LACE bands (AUC 0.917, 95 % interval" in died
     assert f"{best['auc_ci_lower']:.3f} to {best['auc_ci_upper']:.3f}" in died
     bed_days = next(sentence for sentence in sentences if sentence.startswith("Next-year bed-days"))
-    assert "best concentrated by prior-year admissions (concentration index 0.531" in bed_days and "AUC" not in bed_days
+    assert (
+        "best concentrated by prior-year admissions (concentration index 0.531" in bed_days
+        and "AUC" not in bed_days
+    )
 
 
 def test_an_outcome_that_never_happened_is_said_so() -> None:

@@ -285,11 +285,18 @@ def test_report_shows_lace_per_segment(rendered, db: duckdb.DuckDBPyConnection) 
     assert int(bands["num_index_discharges"].sum()) == 217
     for key, rows in bands.groupby("segment_key"):
         scored = rows[rows["lace_risk_band"] != "none"]
-        mean = (scored["mean_lace_score"].fillna(0) * scored["num_patients"]).sum() / scored["num_patients"].sum()
+        mean = (scored["mean_lace_score"].fillna(0) * scored["num_patients"]).sum() / scored[
+            "num_patients"
+        ].sum()
         row = (
-            f"<tr><td>{escape(rows['persona_name'].iloc[0])}</td><td class='num'>{int(rows['num_patients'].sum())}</td>"
-            + "".join(f"<td class='num'>{report_text.pct(share)}</td>" for share in rows["share_of_segment_patients"])
-            + f"<td class='num'>{mean:.1f}</td><td class='num'>{int(scored['num_index_discharges'].sum())}</td></tr>"
+            f"<tr><td>{escape(rows['persona_name'].iloc[0])}</td>"
+            f"<td class='num'>{int(rows['num_patients'].sum())}</td>"
+            + "".join(
+                f"<td class='num'>{report_text.pct(share)}</td>"
+                for share in rows["share_of_segment_patients"]
+            )
+            + f"<td class='num'>{mean:.1f}</td>"
+            + f"<td class='num'>{int(scored['num_index_discharges'].sum())}</td></tr>"
         )
         assert row in page, key
 

@@ -137,7 +137,19 @@ def comparison() -> pd.DataFrame:
     """segment_prospective_comparison for two groupings and two outcomes, by hand."""
     rows = [
         ("segment", "segments", "bed_days", False, 0.40, None, None, None, None, True, False),
-        ("prior_year_admissions", "prior-year admissions", "bed_days", False, 0.18, None, None, None, None, False, False),
+        (
+            "prior_year_admissions",
+            "prior-year admissions",
+            "bed_days",
+            False,
+            0.18,
+            None,
+            None,
+            None,
+            None,
+            False,
+            False,
+        ),
         ("segment", "segments", "died", True, 0.30, 5, 0.61, 0.55, 0.67, False, False),
         ("lace_band", "LACE bands", "died", True, 0.35, 5, 0.70, 0.66, 0.74, True, True),
     ]
@@ -169,12 +181,13 @@ def test_the_section_compares_segments_lace_and_baseline_when_the_comparison_is_
     section = prospective_section(outcomes(), comparison=comparison())
     assert "Segments, LACE, segment with LACE, prior admissions: which predicts next year?" in section
     assert (
-        "Next-year deaths: best concentrated by LACE bands (concentration index 0.350; next, segments 0.300), "
-        "best discriminated by LACE bands (AUC 0.700, 95 % interval 0.660 to 0.740; next, segments 0.610, "
+        "Next-year deaths: best concentrated by LACE bands (concentration index 0.350; next, segments "
+        "0.300), best discriminated by LACE bands (AUC 0.700, 95 % interval 0.660 to 0.740; next, segments 0.610, "
         "whose interval overlaps it)."
     ) in section
-    assert "<td>deaths</td><td>LACE bands</td><td class='num'>0.350</td><td class='num'>0.700 (0.660 to 0.740)</td>" in (
-        section
+    assert (
+        "<td>deaths</td><td>LACE bands</td><td class='num'>0.350</td>"
+        "<td class='num'>0.700 (0.660 to 0.740)</td>" in section
     )
     # without the comparison mart, no comparison
     assert "which predicts next year?" not in prospective_section(outcomes())

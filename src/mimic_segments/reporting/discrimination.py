@@ -219,7 +219,10 @@ def verdict_sentences(table: pd.DataFrame) -> list[str]:
         text += ")"
         discriminated = rows.dropna(subset=["auc"]).sort_values("auc", ascending=False, kind="stable")
         if not discriminated.empty:
-            top, ties = discriminated.iloc[0], discriminated[discriminated["auc"] == discriminated["auc"].iloc[0]]
+            top, ties = (
+                discriminated.iloc[0],
+                discriminated[discriminated["auc"] == discriminated["auc"].iloc[0]],
+            )
             text += (
                 f", best discriminated by {_names(ties['grouping_label'].tolist())} "
                 f"(AUC {top['auc']:.3f}, 95 % interval {top['auc_ci_lower']:.3f} to {top['auc_ci_upper']:.3f}"
@@ -265,14 +268,22 @@ def figure_comparison(table: pd.DataFrame) -> Figure:
             lower = estimate - points["auc_ci_lower"].to_numpy(dtype=float)
             upper = points["auc_ci_upper"].to_numpy(dtype=float) - estimate
             discrimination.errorbar(
-                estimate, y, xerr=[lower, upper], fmt="o", color=colour, capsize=3, label=GROUPING_LABELS[grouping]
+                estimate,
+                y,
+                xerr=[lower, upper],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                label=GROUPING_LABELS[grouping],
             )
     concentration.set_xticks(
         range(len(outcomes)), [_wrap(OUTCOME_LABELS[outcome], 16) for outcome in outcomes], fontsize=8
     )
     concentration.axhline(0, color="#444444", linewidth=0.8)
     concentration.set_ylabel("Concentration index")
-    concentration.set_title("Concentration of each next-year outcome", loc="left", fontsize=11, fontweight="bold")
+    concentration.set_title(
+        "Concentration of each next-year outcome", loc="left", fontsize=11, fontweight="bold"
+    )
     concentration.legend(fontsize=8)
     discrimination.axvline(0.5, color="#444444", linestyle="--", linewidth=1)
     discrimination.set_yticks(
@@ -280,7 +291,9 @@ def figure_comparison(table: pd.DataFrame) -> Figure:
     )
     discrimination.invert_yaxis()
     discrimination.set_xlabel("C-statistic (AUC), 95 % bootstrap interval")
-    discrimination.set_title("Discrimination of the binary outcomes", loc="left", fontsize=11, fontweight="bold")
+    discrimination.set_title(
+        "Discrimination of the binary outcomes", loc="left", fontsize=11, fontweight="bold"
+    )
     for axis in (concentration, discrimination):
         axis.spines[["top", "right"]].set_visible(False)
     return fig

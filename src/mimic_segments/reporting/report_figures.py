@@ -123,7 +123,14 @@ def figure_lace_per_segment(lace_bands: pd.DataFrame, segments: pd.DataFrame) ->
     for band, colour in LACE_BAND_COLOURS.items():
         rows = lace_bands[lace_bands["lace_risk_band"] == band].set_index("segment_key").reindex(order)
         shares = rows["share_of_segment_patients"].fillna(0).to_numpy(dtype=float)
-        ax.barh(range(len(order)), shares, left=left, color=colour, label=LACE_BAND_LABELS[band], edgecolor="white")
+        ax.barh(
+            range(len(order)),
+            shares,
+            left=left,
+            color=colour,
+            label=LACE_BAND_LABELS[band],
+            edgecolor="white",
+        )
         left += shares
     for position, key in enumerate(order):
         scored = lace_bands[(lace_bands["segment_key"] == key) & (lace_bands["lace_risk_band"] != "none")]
@@ -136,7 +143,9 @@ def figure_lace_per_segment(lace_bands: pd.DataFrame, segments: pd.DataFrame) ->
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0 %", "25 %", "50 %", "75 %", "100 %"])
     ax.set_xlabel("Share of the segment's patients")
     ax.set_title(LACE_TITLE, loc="left", fontsize=13, fontweight="bold")
-    ax.legend(ncols=4, loc="upper center", bbox_to_anchor=(0.45, -0.12 if len(order) > 4 else -0.2), fontsize=9)
+    ax.legend(
+        ncols=4, loc="upper center", bbox_to_anchor=(0.45, -0.12 if len(order) > 4 else -0.2), fontsize=9
+    )
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 

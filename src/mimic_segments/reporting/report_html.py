@@ -311,11 +311,15 @@ def prospective_outcomes(outcomes: pd.DataFrame) -> list[dict[str, Any]]:
             if sentence
         )
         if (outcome, "segment") in indexes:
-            sentences += " Concentration index: " + ", ".join(
-                f"{prospective.GROUPING_NAMES[grouping]} {fmt(indexes[(outcome, grouping)], 2)}"
-                for grouping in GROUPINGS
-                if (outcome, grouping) in indexes
-            ) + "."
+            sentences += (
+                " Concentration index: "
+                + ", ".join(
+                    f"{prospective.GROUPING_NAMES[grouping]} {fmt(indexes[(outcome, grouping)], 2)}"
+                    for grouping in GROUPINGS
+                    if (outcome, grouping) in indexes
+                )
+                + "."
+            )
         groupings = []
         for grouping, title in GROUPINGS.items():
             part = outcomes[(outcomes["group_type"] == grouping) & (outcomes["outcome"] == outcome)]

@@ -370,7 +370,8 @@ def render_ed_use_segments(findings: Findings) -> list[str]:
         "",
         "### The rule-defined segments: emergency department use of the never-admitted",
         "",
-        f"Of the {never:,} never-admitted patients, {ed_total:,} ({_share(ed_total / never if never else None)}) "
+        f"Of the {never:,} never-admitted patients, {ed_total:,} "
+        f"({_share(ed_total / never if never else None)}) "
         "have an emergency department visit in `hosp.transfers`; frequent use is at least var "
         "`frequent_ed_visits_per_year` (4) visits within some 365 days (docs block `ed_use_segments`).",
         "",
@@ -430,6 +431,8 @@ def render_comparison(comparison: pd.DataFrame | None) -> list[str]:
     grouping does best, in sentences computed from the table."""
     if comparison is None or comparison.empty:
         return []
+    resamples = comparison["bootstrap_resamples"].dropna()
+    seeds = comparison["bootstrap_seed"].dropna()
     lines = [
         "",
         "#### Segments, LACE, segment with LACE and prior admissions compared",
@@ -441,9 +444,9 @@ def render_comparison(comparison: pd.DataFrame | None) -> list[str]:
         "C-statistic (AUC, scikit-learn's `roc_auc_score`) of each grouping's ordinal score, fixed in "
         "advance (minus the segment's outreach priority; the LACE total, -1 without one; priority, then "
         "LACE within it; the prior-year admission count), with the 2.5th-97.5th percentiles of "
-        f"{int(comparison['bootstrap_resamples'].dropna().iloc[0]) if comparison['bootstrap_resamples'].notna().any() else 0:,} "
+        f"{int(resamples.iloc[0]) if len(resamples) else 0:,} "
         "stratified bootstrap resamples (seed "
-        f"{int(comparison['bootstrap_seed'].dropna().iloc[0]) if comparison['bootstrap_seed'].notna().any() else 0}). "
+        f"{int(seeds.iloc[0]) if len(seeds) else 0}). "
         "Bold: the best of the outcome.",
         "",
     ]
@@ -452,7 +455,14 @@ def render_comparison(comparison: pd.DataFrame | None) -> list[str]:
         return f"**{text}**" if bool(flag) else text
 
     lines += _table(
-        ["next-year outcome", "grouping", "groups", "concentration index", "patients with it", "AUC (95 % interval)"],
+        [
+            "next-year outcome",
+            "grouping",
+            "groups",
+            "concentration index",
+            "patients with it",
+            "AUC (95 % interval)",
+        ],
         [
             [
                 str(r.outcome_label),
@@ -463,7 +473,8 @@ def render_comparison(comparison: pd.DataFrame | None) -> list[str]:
                 "-"
                 if pd.isna(r.auc)
                 else bold(
-                    f"{_number(r.auc)} ({_number(r.auc_ci_lower)} to {_number(r.auc_ci_upper)})", r.is_best_auc
+                    f"{_number(r.auc)} ({_number(r.auc_ci_lower)} to {_number(r.auc_ci_upper)})",
+                    r.is_best_auc,
                 ),
             ]
             for r in comparison.itertuples()
@@ -752,14 +763,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--release-dir",
         type=Path,
-        help="an existing release (MIMIC-IV layout) to build instead of generating one, e.g. data/release-364627",
+        help="an existing release (MIMIC-IV layout) to build instead of generating one",
     )
     args = parser.parse_args(argv)
 
     shape = RELEASES[args.release]
-    release_label = (
-        f"Generated release: {args.patients:,} patients shaped like MIMIC-IV {args.release}"
-        + (f" (`{args.release_dir.name}`)" if args.release_dir else f" (seed {args.seed})")
+    release_label = f"Generated release: {args.patients:,} patients shaped like MIMIC-IV {args.release}" + (
+        f" (`{args.release_dir.name}`)" if args.release_dir else f" (seed {args.seed})"
     )
     try:
         if args.render_only:
@@ -773,7 +783,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             release_all_stays_db, demo_all_stays_db = args.release_all_stays_db, args.demo_all_stays_db
         else:
             args.work.mkdir(parents=True, exist_ok=True)
-            release_dir = args.release_dir or args.work / f"release-{args.release}-{args.patients}-seed{args.seed}"
+            release_dir = (
+                args.release_dir or args.work / f"release-{args.release}-{args.patients}-seed{args.seed}"
+            )
             if not (release_dir / "hosp" / "patients.csv.gz").is_file():
                 if args.release_dir:
                     parser.error(f"--release-dir {release_dir}: no hosp/patients.csv.gz")
