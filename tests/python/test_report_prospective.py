@@ -182,8 +182,8 @@ def test_the_section_compares_segments_lace_and_baseline_when_the_comparison_is_
     assert "Segments, LACE, segment with LACE, prior admissions: which predicts next year?" in section
     assert (
         "Next-year deaths: best concentrated by LACE bands (concentration index 0.350; next, segments "
-        "0.300), best discriminated by LACE bands (AUC 0.700, 95 % interval 0.660 to 0.740; next, segments 0.610, "
-        "whose interval overlaps it)."
+        "0.300), best discriminated by LACE bands (AUC 0.700, 95 % interval 0.660 to 0.740; next, "
+        "segments 0.610, whose interval overlaps it)."
     ) in section
     assert (
         "<td>deaths</td><td>LACE bands</td><td class='num'>0.350</td>"
