@@ -722,8 +722,9 @@ def dbt_env(work: Path, name: str) -> dict[str, str]:
     return env
 
 
-# what the build of the other readmission mode needs: the episodes and their tests
-READMISSION_SELECT = ("--select", "+int_episodes_flagged_for_readmission")
+# what the build of the other readmission mode needs: the episodes and the tests of what it
+# builds (cautious: not a test that also reads a model left out)
+READMISSION_SELECT = ("--select", "+int_episodes_flagged_for_readmission", "--indirect-selection", "cautious")
 
 
 def build(work: Path, name: str, variables: str | None, select: Sequence[str] = ()) -> Path:
