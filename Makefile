@@ -24,7 +24,7 @@ DBT := $(BIN)/dbt
 
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build build-prod release-build-prod docs docs-serve export report test test-fast lint charlson-parity clean \
-	release-build release-parquet generate bench validation-report rollback status prospective \
+	release-build release-parquet generate generator-correlations bench validation-report rollback status prospective \
 	build-postgres test-postgres postgres-start postgres-stop \
 	fit-postgres rollback-postgres status-postgres build-spark test-spark
 
@@ -50,6 +50,7 @@ export DBT_VARS
 GENERATE_ARGS ?= --patients 2000 --seed 42 --out data/generated/2000
 BENCH_ARGS ?=
 VALIDATION_ARGS ?=
+CORRELATION_ARGS ?=
 
 help: ## List the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-19s %s\n", $$1, $$2}'
@@ -201,6 +202,9 @@ release-parquet: $(STAMP) ## One-time Parquet copies of MIMIC_RELEASE_DIR's tabl
 
 generate: $(STAMP) ## A MIMIC-shaped synthetic release (GENERATE_ARGS='--patients N --seed S --out DIR')
 	$(BIN)/python -m mimic_segments.synthetic.generator $(GENERATE_ARGS)
+
+generator-correlations: $(STAMP) ## Generate a 364,627-patient release, measure its correlations beside the demo's into docs/generator.md (CORRELATION_ARGS=...)
+	$(BIN)/python -m mimic_segments.synthetic.document $(CORRELATION_ARGS)
 
 validation-report: data ## docs/validation.md: the segmentation on a generated 364,627-patient release and on the demo (VALIDATION_ARGS=...)
 	$(BIN)/python -m mimic_segments.reporting.validation $(VALIDATION_ARGS)

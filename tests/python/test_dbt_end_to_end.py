@@ -163,7 +163,7 @@ def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection)
     raw = db.execute(
         "select count(*) filter (where eventtype = 'ED'),"
         " (select count(*) from raw.admissions"
-        " where admission_type in ('EW EMER.', 'DIRECT EMER.', 'OBSERVATION ADMIT')),"
+        "  where admission_type in ('EW EMER.', 'DIRECT EMER.', 'OBSERVATION ADMIT')),"
         " (select sum(hospital_expire_flag) from raw.admissions) from raw.transfers"
     ).fetchone()
     # Inpatient mode (var readmission_definition): 44 readmissions, each following one of the

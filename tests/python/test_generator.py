@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mimic_segments.sources import release_parquet
-from mimic_segments.synthetic import document, fit, generator, model
+from mimic_segments.synthetic import arrays, correlations, document, fit, generator, model
 from mimic_segments.synthetic.arrays import cap_to_room
 from mimic_segments.synthetic.generator import GeneratorError, generate_release
 
@@ -474,3 +474,120 @@ def test_documented_table_is_rendered_from_the_committed_parameters() -> None:
     assert doc.read_text() == document.render_markdown(generator.load_params())
     # dbt parses docs/ for docs blocks: the page must hold no Jinja
     assert "{{" not in doc.read_text() and "{%" not in doc.read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Patient-level severity
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def severity_correlations(large_release: Path) -> dict[str, object]:
+    con = correlations.connect_release(large_release, correlations.hcup_chronic_codes())
+    try:
+        return correlations.correlations(con)
+    finally:
+        con.close()
+
+
+def test_severity_links_chronic_burden_icu_stay_length_and_death(
+    severity_correlations: dict[str, object],
+) -> None:
+    """At 20,000 patients every pair of patient features moves together, as in the demo (whose
+    ten Spearman correlations are all positive)."""
+    features = severity_correlations["features"]
+    assert isinstance(features, dict)
+    assert len(features) == 10
+    assert min(features.values()) > 0.05, features
+    assert features["chronic_conditions ~ died"] > 0.15
+    assert features["icu_stays ~ died"] > 0.1
+
+
+def test_severity_predicts_the_next_year(severity_correlations: dict[str, object]) -> None:
+    """Sicker patients at their index use the hospital more, and die more, in the next year."""
+    outcomes = severity_correlations["outcomes"]
+    assert isinstance(outcomes, dict)
+    for feature in ("admissions", "chronic_conditions", "icu_stays"):
+        for outcome in correlations.OUTCOMES:
+            assert outcomes[f"{feature} ~ {outcome}"] > 0.1, (feature, outcome)
+
+
+def test_without_severity_the_features_are_unlinked(tmp_path: Path) -> None:
+    """Loadings of 0 switch the severity off: chronic burden and death no longer move together."""
+    params = generator.load_params()
+    params["severity"]["loadings"] = dict.fromkeys(params["severity"]["loadings"], 0.0)
+    generate_release(tmp_path / "flat", 6_000, seed=3, params=params)
+    con = correlations.connect_release(tmp_path / "flat", correlations.hcup_chronic_codes())
+    features = correlations.correlations(con)["features"]
+    assert abs(features["chronic_conditions ~ died"]) < 0.1
+    assert abs(features["mean_los_days ~ died"]) < 0.1
+
+
+def test_shorter_gaps_for_patients_with_more_admissions(large_db: duckdb.DuckDBPyConnection) -> None:
+    """Gaps shrink with severity, as admissions grow with it: patients with 4+ admissions return
+    sooner than patients with 2, and more of their returns are within 30 days."""
+    by_count = dict(
+        large_db.execute(
+            """
+            with gaps as (
+                select subject_id, count(*) over (partition by subject_id) as n,
+                       epoch(admittime - lag(dischtime) over (partition by subject_id order by admittime))
+                       / 86400 as gap_days
+                from admissions
+            )
+            select n >= 4, avg((gap_days <= 30)::int) from gaps
+            where gap_days is not null and n = 2 or n >= 4 and gap_days is not null group by 1
+            """
+        ).fetchall()
+    )
+    assert by_count[True] > by_count[False] + 0.05
+
+
+def test_copula_helpers_keep_the_marginals() -> None:
+    rng = np.random.default_rng(0)
+    severity = rng.standard_normal(50_000)
+    x = arrays.latent(rng, severity, 0.6)
+    assert np.corrcoef(x, severity)[0, 1] == pytest.approx(0.6, abs=0.02)
+    assert x.std() == pytest.approx(1.0, abs=0.02)
+    scores = arrays.normal_scores(np.exp(x))  # any monotone transform gives back the same scores
+    assert np.allclose(scores, arrays.normal_scores(x))
+    assert arrays.rank_uniform(np.array([3.0, 1.0, 2.0])).tolist() == pytest.approx([5 / 6, 1 / 6, 1 / 2])
+    counts = model.IntDistribution(values=np.array([1, 3]), probabilities=np.array([0.5, 0.5]))
+    thinned = model.thinned_counts(counts, 0.5)  # 3 -> 1 + Binomial(2, 0.5)
+    assert thinned.values.tolist() == [1, 2, 3]
+    assert thinned.probabilities.tolist() == pytest.approx([0.625, 0.25, 0.125])
+
+
+def test_one_factor_loadings_recover_a_factor_model() -> None:
+    names = ("a", "b", "c")
+    truth = {"a": 0.8, "b": 0.6, "c": 0.3}
+    # Spearman's rho of a Gaussian copula with normal correlation r: (6 / pi) asin(r / 2)
+    pairs = {
+        correlations.pair_key(x, y): 6 / np.pi * np.arcsin(truth[x] * truth[y] / 2)
+        for i, x in enumerate(names)
+        for y in names[i + 1 :]
+    }
+    fitted = correlations.one_factor_loadings(pairs, names)
+    assert fitted == pytest.approx(truth, abs=0.002)
+
+
+def test_demo_correlations_are_the_committed_ones() -> None:
+    """The demo's column of docs/generator.md is a fresh measurement of the demo."""
+    if not (DEMO_DIR / "hosp" / "patients.csv.gz").is_file():
+        pytest.skip(f"MIMIC-IV demo not found at {DEMO_DIR}")
+    con = correlations.connect_release(DEMO_DIR, correlations.hcup_chronic_codes())
+    measured = correlations.correlations(con)
+    assert measured == generator.load_params()["severity"]["demo"]
+    assert measured["patients"] == 100
+
+
+def test_generated_correlations_are_committed_for_a_full_size_release() -> None:
+    generated = correlations.load_generated()
+    assert generated is not None
+    assert generated["generated_patients"] == 364_627
+    assert set(generated["features"]) == set(generator.load_params()["severity"]["demo"]["features"])
+    # the generated release keeps the published totals (MIMIC-IV 3.1)
+    shape = model.RELEASES["3.1"]
+    assert generated["rows"]["hosp/admissions"] == pytest.approx(shape.admissions, rel=0.02)
+    assert generated["rows"]["icu/icustays"] == pytest.approx(shape.icustays, rel=0.05)
+    assert generated["patients"] / 364_627 == pytest.approx(shape.admitted_share, abs=0.005)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 
 
 def sample_index(rng: np.random.Generator, probabilities: np.ndarray, size: int) -> np.ndarray:
@@ -10,6 +11,33 @@ def sample_index(rng: np.random.Generator, probabilities: np.ndarray, size: int)
     cdf = np.cumsum(probabilities)
     cdf /= cdf[-1]
     return np.searchsorted(cdf, rng.random(size), side="right").clip(0, len(cdf) - 1)
+
+
+def sample_index_at(probabilities: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF sampling at given uniforms ``u`` (e.g. from a copula)."""
+    cdf = np.cumsum(probabilities)
+    cdf /= cdf[-1]
+    return np.searchsorted(cdf, u, side="right").clip(0, len(cdf) - 1)
+
+
+def latent(rng: np.random.Generator, severity: np.ndarray, loading: float) -> np.ndarray:
+    """A standard normal that correlates ``loading`` with ``severity`` (standard normal too):
+    ``loading * severity + sqrt(1 - loading**2) * noise``."""
+    return loading * severity + np.sqrt(1.0 - loading**2) * rng.standard_normal(severity.size)
+
+
+def rank_uniform(values: np.ndarray) -> np.ndarray:
+    """``(rank + 0.5) / n`` of each value (ties by position): uniform on (0, 1) whatever the
+    values' distribution, in the values' order."""
+    ranks = np.empty(values.size, dtype="float64")
+    ranks[np.argsort(values, kind="stable")] = np.arange(values.size)
+    return (ranks + 0.5) / max(values.size, 1)
+
+
+def normal_scores(values: np.ndarray) -> np.ndarray:
+    """Standard normal quantiles of the values' ranks: exactly the normal's shape whatever the
+    values' distribution (a severity-weighted mix of admissions is not standard normal)."""
+    return ndtri(rank_uniform(values))
 
 
 def group_position(group_sizes: np.ndarray) -> np.ndarray:

@@ -25,11 +25,10 @@ from typing import Any
 
 import duckdb
 
-from mimic_segments import PROJECT_ROOT
-from mimic_segments.synthetic import document
+from mimic_segments.synthetic import correlations, document
 
 DEFAULT_OUT = Path(__file__).with_name("generator_params.json")
-DEFAULT_DOC = PROJECT_ROOT / "docs" / "generator.md"
+DEFAULT_DOC = document.DEFAULT_DOC
 TABLES = {
     "patients": "hosp/patients.csv.gz",
     "admissions": "hosp/admissions.csv.gz",
@@ -64,6 +63,8 @@ MIN_TYPE_ROWS = 5  # admission types with fewer rows use the pooled length-of-st
 # back-to-back stay (an administrative hand-off, e.g. ED observation to inpatient): the demo has
 # 3 such pairs (0, 1 and 15 minutes) and none between 15 minutes and 20.5 hours.
 BACK_TO_BACK_MAX_MINUTES = 15
+# The severity's loadings are kept below this: at 1 a channel would follow the severity alone.
+MAX_LOADING = 0.8
 
 
 class FitError(RuntimeError):
@@ -259,6 +260,14 @@ def fit(demo_dir: Path) -> dict[str, Any]:
         ),
     }
     transfers = _fit_transfers(con)
+    chronic = correlations.hcup_chronic_codes()
+    correlations.register_chronic_codes(con, chronic)
+    demo_codes = {(int(v), code) for v, codes in diagnoses["code_counts"].items() for code in codes}
+    diagnoses["chronic_codes"] = {
+        str(version): sorted(code for v, code in chronic if v == version and (v, code) in demo_codes)
+        for version in (9, 10)
+    }
+    severity = _fit_severity(con)
     con.close()
     return {
         "fitted_from": "MIMIC-IV Clinical Database Demo 2.2 (aggregates only; no demo row is stored)",
@@ -268,6 +277,21 @@ def fit(demo_dir: Path) -> dict[str, Any]:
         "diagnoses": diagnoses,
         "icustays": icustays,
         "transfers": transfers,
+        "severity": severity,
+    }
+
+
+def _fit_severity(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The demo's correlations (``mimic_segments.synthetic.correlations``) and the loadings of
+    one common factor fitted to its patient features' Spearman correlations (through the
+    Gaussian copula's r = 2 sin(pi rho / 6)), clipped to [0, MAX_LOADING]: the strength with
+    which the generator's latent severity drives each channel."""
+    measured = correlations.correlations(con)
+    loadings = correlations.one_factor_loadings(measured["features"], correlations.FEATURES)
+    return {
+        "loadings": {name: min(max(value, 0.0), MAX_LOADING) for name, value in loadings.items()},
+        "one_factor_loadings": loadings,
+        "demo": measured,
     }
 
 
@@ -381,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     args.out.write_text(json.dumps(params, indent=1, sort_keys=False) + "\n")
-    args.doc.write_text(document.render_markdown(params))
+    args.doc.write_text(document.render_markdown(params, correlations.load_generated()))
     n_codes = sum(len(codes) for codes in params["diagnoses"]["code_counts"].values())
     print(f"wrote {args.out}: {n_codes} ICD codes, {len(json.dumps(params))} bytes")
     return 0

@@ -35,6 +35,13 @@ Shape, per patient (in real calendar time, then shifted like MIMIC):
 * deaths: in hospital (``deathtime``, ``hospital_expire_flag``, ``dod``) or after discharge
   (``dod``, log-normal days after the last discharge, kept only within the release's data years).
 
+Severity: each patient has a latent severity (a standard normal of the seed's stream) that drives,
+through a Gaussian copula with one loading per channel (fitted on the demo, ``docs/generator.md``),
+the number of admissions and (negated) the gaps between them, length of stay, whether an
+admission has an ICU stay, the share of chronic diagnosis codes, and death in hospital or after.
+Each channel turns its latent into a value by a quantile of its fitted distribution (by rank within
+the chunk for per-admission channels), so the shares and totals above are kept.
+
 Volumes: the demo is 100 ICU patients, far heavier per patient than the full release. With
 ``volumes="release"`` (default) the per-patient counts keep the demo's shapes but are scaled to
 the published totals of the chosen release: the share of patients with any admission (3.1:
@@ -73,13 +80,18 @@ from typing import Any, Literal
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr, ndtri
 
 from mimic_segments.synthetic.arrays import (
     cap_to_room,
     chained_starts,
     group_position,
     group_start,
+    latent,
+    normal_scores,
+    rank_uniform,
     sample_index,
+    sample_index_at,
     year_start_seconds,
 )
 from mimic_segments.synthetic.encounters import (
@@ -298,14 +310,14 @@ def draw_patients(
     )
 
 
-def draw_admission_counts(model: Model, rng: np.random.Generator, admitted: np.ndarray) -> np.ndarray:
-    """Admissions per patient: 0 for the never admitted, the (thinned) demo counts for the rest."""
-    n_adm = np.where(admitted, model.admissions_per_patient.sample(rng, admitted.size), 0)
-    if model.extra_admission_keep_share < 1.0:
-        n_adm = np.where(
-            admitted, 1 + rng.binomial(np.maximum(n_adm - 1, 0), model.extra_admission_keep_share), 0
-        )
-    return n_adm
+def draw_admission_counts(
+    model: Model, rng: np.random.Generator, admitted: np.ndarray, severity: np.ndarray
+) -> np.ndarray:
+    """Admissions per patient: 0 for the never admitted, the (thinned) demo counts for the rest,
+    drawn at a quantile that rises with the patient's severity (the counts' shares are kept)."""
+    u = ndtr(latent(rng, severity, model.severity.admissions))
+    counts = model.admissions_per_admitted
+    return np.where(admitted, counts.values[sample_index_at(counts.probabilities, u)], 0)
 
 
 def draw_first_admission(model: Model, rng: np.random.Generator, real_anchor_year: np.ndarray) -> np.ndarray:
@@ -320,24 +332,33 @@ def draw_first_admission(model: Model, rng: np.random.Generator, real_anchor_yea
     return first_admit - first_admit % 60
 
 
-def draw_lengths_of_stay(model: Model, rng: np.random.Generator, admission_type: np.ndarray) -> np.ndarray:
-    """Length of stay in whole minutes (at least one), log-normal per admission type."""
-    los = np.empty(admission_type.size)
-    for t, dist in enumerate(model.los_by_type):
-        rows = np.flatnonzero(admission_type == t)
-        los[rows] = dist.sample(rng, rows.size)
+def draw_lengths_of_stay(
+    model: Model, rng: np.random.Generator, admission_type: np.ndarray, severity: np.ndarray
+) -> np.ndarray:
+    """Length of stay in whole minutes (at least one), log-normal per admission type, longer for
+    sicker patients: the normal score of a latent that follows the patient's severity."""
+    score = normal_scores(latent(rng, severity, model.severity.mean_los_days))
+    mu = np.array([dist.mu for dist in model.los_by_type])[admission_type]
+    sigma = np.array([dist.sigma for dist in model.los_by_type])[admission_type]
+    los = np.exp(mu + sigma * score)
     return np.maximum((los * SECONDS_PER_DAY).astype("int64") // 60 * 60, 60)
 
 
-def draw_gaps(model: Model, rng: np.random.Generator, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds from the previous discharge to each admission (0 for a patient's first), and
-    which admissions are back-to-back: 0 to ``back_to_back_max_minutes`` whole minutes after
-    the previous discharge, at the demo's share of consecutive pairs."""
+def draw_gaps(
+    model: Model, rng: np.random.Generator, position: np.ndarray, severity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds from the previous discharge to each admission (0 for a patient's first), shorter
+    for sicker patients, and which admissions are back-to-back: 0 to
+    ``back_to_back_max_minutes`` whole minutes after the previous discharge, at the demo's share
+    of consecutive pairs."""
     back_to_back = (rng.random(position.size) < model.back_to_back_share) & (position > 0)
     minutes = rng.integers(0, model.back_to_back_max_minutes + 1, position.size)
-    gap_s = np.maximum(
-        (model.readmission_gap_days.sample(rng, position.size) * SECONDS_PER_DAY).astype("int64"), 3600
-    )
+    # ranked among the gaps only (not first stays), so that gaps keep the demo's distribution
+    later = position > 0
+    score = np.zeros(position.size)
+    score[later] = normal_scores(latent(rng, severity, -model.severity.admissions)[later])
+    gap = model.readmission_gap_days
+    gap_s = np.maximum((np.exp(gap.mu + gap.sigma * score) * SECONDS_PER_DAY).astype("int64"), 3600)
     gap_s = np.where(back_to_back, minutes * 60, gap_s)
     return np.where(position == 0, 0, gap_s), back_to_back
 
@@ -388,22 +409,26 @@ def draw_stays(
     admitted: np.ndarray,
     real_anchor_year: np.ndarray,
     release_end: int,
+    severity: np.ndarray,
 ) -> StayTiming:
     """Each patient's admissions: count, first admission, type, length and the gaps between."""
-    n_adm = draw_admission_counts(model, rng, admitted)
+    n_adm = draw_admission_counts(model, rng, admitted, severity)
     first_admit = draw_first_admission(model, rng, real_anchor_year)
     admission_type = model.admission_type.sample_index(rng, int(n_adm.sum()))
-    los_s = draw_lengths_of_stay(model, rng, admission_type)
-    gap_s, back_to_back = draw_gaps(model, rng, group_position(n_adm))
+    owner_severity = np.repeat(severity, n_adm)
+    los_s = draw_lengths_of_stay(model, rng, admission_type, owner_severity)
+    gap_s, back_to_back = draw_gaps(model, rng, group_position(n_adm), owner_severity)
     min_gap_s = (model.back_to_back_max_minutes + 1) * 60
     return place_stays(n_adm, first_admit, admission_type, los_s, gap_s, back_to_back, release_end, min_gap_s)
 
 
 def draw_hospital_deaths(
-    model: Model, rng: np.random.Generator, stays: StayTiming
+    model: Model, rng: np.random.Generator, stays: StayTiming, severity: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Patients who die in hospital, and the admissions they die in (their last)."""
-    died_patient = (rng.random(stays.per_patient.size) < model.hospital_death_share) & (stays.per_patient > 0)
+    """Patients who die in hospital, and the admissions they die in (their last): the demo's
+    share, among the admitted, with the highest latent that follows severity."""
+    threshold = ndtri(1.0 - model.hospital_death_share)
+    died_patient = (latent(rng, severity, model.severity.died) > threshold) & (stays.per_patient > 0)
     return died_patient, stays.is_last & died_patient[stays.owner]
 
 
@@ -475,36 +500,55 @@ def draw_dates_of_death(
     stays: StayTiming,
     died_patient: np.ndarray,
     release_end: int,
+    severity: np.ndarray,
 ) -> np.ndarray:
     """Real date of death (seconds; -1 for none): the discharge of a hospital death, or a time after
-    the last discharge for some of the others, kept only before the release's end."""
+    the last discharge for some of the others (the demo's share, drawn on a latent that follows
+    severity), kept only before the release's end."""
     n = died_patient.size
     last_discharge = np.zeros(n, dtype="int64")
     np.maximum.at(last_discharge, stays.owner, stays.discharge)
-    later_death = (stays.per_patient > 0) & ~died_patient & (rng.random(n) < model.dod_share_after_discharge)
+    later = latent(rng, severity, model.severity.died) > ndtri(1.0 - model.dod_share_after_discharge)
+    later_death = (stays.per_patient > 0) & ~died_patient & later
     later_days = np.maximum(model.dod_days_after_discharge.sample(rng, n), 1.0).astype("int64")
     dod_real = np.where(died_patient, last_discharge, last_discharge + later_days * SECONDS_PER_DAY)
     has_dod = died_patient | (later_death & (dod_real < release_end))
     return np.where(has_dod, dod_real, -1)
 
 
-def draw_diagnosis_codes(model: Model, rng: np.random.Generator, version: np.ndarray) -> np.ndarray:
-    """Codes by the demo's frequencies within each row's ICD revision (index into code_values)."""
+def draw_diagnosis_codes(
+    model: Model, rng: np.random.Generator, version: np.ndarray, chronic: np.ndarray
+) -> np.ndarray:
+    """Codes by the demo's frequencies within each row's ICD revision and class (chronic or
+    not; index into code_values)."""
     code_index = np.empty(version.size, dtype="int64")
-    for v in (9, 10):
-        rows = np.flatnonzero(version == v)
-        code_index[rows] = model.codes[v].sample_index(rng, rows.size) + model.code_offset[v]
+    for (v, is_chronic), (members, probabilities) in model.code_classes.items():
+        rows = np.flatnonzero((version == v) & (chronic == is_chronic))
+        code_index[rows] = members[sample_index(rng, probabilities, rows.size)]
     return code_index
 
 
-def draw_diagnoses(model: Model, rng: np.random.Generator, admit: np.ndarray) -> DiagnosisDraw:
-    """Diagnoses per admission, ICD-9 before the US switch and ICD-10 after, each code once."""
+def chronic_row_probability(model: Model, version: np.ndarray, severity: np.ndarray) -> np.ndarray:
+    """Probability that a diagnosis row is a chronic code: ``P(latent > threshold)`` for a latent
+    that follows the patient's severity, so that over standard normal severities it averages to
+    the demo's share of chronic rows in the row's ICD revision."""
+    loading = model.severity.chronic_conditions
+    share = np.where(version == 9, model.chronic_row_share[9], model.chronic_row_share[10])
+    return ndtr((ndtri(share) + loading * severity) / np.sqrt(1.0 - loading**2))
+
+
+def draw_diagnoses(
+    model: Model, rng: np.random.Generator, admit: np.ndarray, severity: np.ndarray
+) -> DiagnosisDraw:
+    """Diagnoses per admission, ICD-9 before the US switch and ICD-10 after, each code once;
+    the share of chronic codes rises with the patient's severity."""
     drawn = model.diagnoses_per_admission.sample(rng, admit.size)
     if model.diagnosis_keep_share < 1.0:
         drawn = np.maximum(rng.binomial(drawn, model.diagnosis_keep_share), 1)
     admission = np.repeat(np.arange(admit.size), drawn)
     version = np.where(admit >= ICD10_START, 10, 9)[admission]
-    code_index = draw_diagnosis_codes(model, rng, version)
+    chronic = rng.random(admission.size) < chronic_row_probability(model, version, severity[admission])
+    code_index = draw_diagnosis_codes(model, rng, version, chronic)
     # each code at most once per admission: a repeated draw is drawn again (a few rounds),
     # and one still repeated after that is dropped
     n_codes = len(model.code_values)
@@ -517,14 +561,17 @@ def draw_diagnoses(model: Model, rng: np.random.Generator, admit: np.ndarray) ->
         if redraw == DEDUPLICATION_ROUNDS:
             admission, code_index, version = admission[~repeated], code_index[~repeated], version[~repeated]
             break
-        for v in (9, 10):
-            rows = np.flatnonzero(repeated & (version == v))
-            code_index[rows] = model.codes[v].sample_index(rng, rows.size) + model.code_offset[v]
+        code_index[repeated] = draw_diagnosis_codes(model, rng, version[repeated], chronic[repeated])
     return DiagnosisDraw(admission=admission, code_index=code_index, version=version)
 
 
-def draw_icu_stays(model: Model, rng: np.random.Generator, stays: StayTiming, ward: WardTiming) -> IcuTimes:
+def draw_icu_stays(
+    model: Model, rng: np.random.Generator, stays: StayTiming, ward: WardTiming, severity: np.ndarray
+) -> IcuTimes:
     """ICU stays per admission by admission type, one after another within the stay's ward time.
+
+    Which admissions have any: those whose latent (following the patient's severity) ranks in
+    the top share of the type, so the share by type is kept and sicker patients have more.
 
     The first starts the drawn time after admittime (at the first ward row at the earliest), each
     next one the drawn time after the previous ends; where they would run past dischtime, the
@@ -533,7 +580,8 @@ def draw_icu_stays(model: Model, rng: np.random.Generator, stays: StayTiming, wa
     total = stays.total
     window = stays.discharge - ward.ward_start
     drawn = model.icu_stays_given_any.sample(rng, total)
-    n_icu = np.where(rng.random(total) < model.icu_share_by_type[stays.admission_type], drawn, 0)
+    u = rank_uniform(latent(rng, severity[stays.owner], model.severity.icu_stays))
+    n_icu = np.where(u > 1.0 - model.icu_share_by_type[stays.admission_type], drawn, 0)
     n_icu = np.where(window >= MIN_ICU_WINDOW_S * n_icu, n_icu, 0)
     n_stays = int(n_icu.sum())
     admission = np.repeat(np.arange(total), n_icu)
@@ -789,15 +837,16 @@ def generate_chunk(
     """
     release_end = release_end_seconds(model)
     admitted = rng.random(n) < model.admitted_share
+    severity = rng.standard_normal(n)  # each patient's latent severity
     patients = draw_patients(model, rng, first_subject, admitted)
-    stays = draw_stays(model, rng, admitted, patients.real_anchor_year, release_end)
-    died_patient, died = draw_hospital_deaths(model, rng, stays)
+    stays = draw_stays(model, rng, admitted, patients.real_anchor_year, release_end, severity)
+    died_patient, died = draw_hospital_deaths(model, rng, stays, severity)
     ed = draw_ed_registration(model, rng, stays)
     ward = draw_ward_timing(model, rng, stays, ed)
     attributes = draw_admission_attributes(model, rng, stays, died)
-    dod_real = draw_dates_of_death(model, rng, stays, died_patient, release_end)
-    diagnoses = draw_diagnoses(model, rng, stays.admit)
-    icu = draw_icu_stays(model, rng, stays, ward)
+    dod_real = draw_dates_of_death(model, rng, stays, died_patient, release_end, severity)
+    diagnoses = draw_diagnoses(model, rng, stays.admit, severity[stays.owner])
+    icu = draw_icu_stays(model, rng, stays, ward, severity)
     chain = draw_transfer_chains(model, rng, ward.ward_start, stays.discharge, ward.discharge_event, icu)
     visits = draw_ed_visits_without_admission(model, rng, patients, stays, ward, dod_real, release_end)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from scipy.stats import binom
 
 from mimic_segments.synthetic.arrays import sample_index
 
@@ -165,6 +166,22 @@ class LogNormal:
 
 
 @dataclass(frozen=True)
+class Severity:
+    """How strongly each patient's latent severity (standard normal) drives each channel: the
+    loading of a one-factor Gaussian copula, fitted on the demo (``fit.py``), 0 = independent."""
+
+    admissions: float  # number of admissions, and (negated) the gaps between them
+    chronic_conditions: float  # probability that a diagnosis row is a chronic code
+    icu_stays: float  # an admission having an ICU stay
+    mean_los_days: float  # length of stay
+    died: float  # death in hospital, and a date of death after discharge
+
+    @classmethod
+    def from_params(cls, loadings: dict[str, float]) -> Severity:
+        return cls(**{name: float(loadings[name]) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class Model:
     """Everything the generator samples from, built from the fitted JSON and a release shape."""
 
@@ -179,6 +196,8 @@ class Model:
     admitted_share: float
     admissions_per_patient: IntDistribution
     extra_admission_keep_share: float
+    admissions_per_admitted: IntDistribution  # the count after thinning: what is drawn
+    severity: Severity
     admission_type: Categorical
     los_by_type: tuple[LogNormal, ...]
     readmission_gap_days: LogNormal
@@ -199,6 +218,7 @@ class Model:
     diagnoses_per_admission: IntDistribution
     diagnosis_keep_share: float
     codes: dict[int, Categorical]
+    chronic_codes: dict[int, np.ndarray]  # per ICD revision: is each of codes[v].values chronic
     icu_share_by_type: np.ndarray
     icu_stays_given_any: IntDistribution
     icu_los_days: LogNormal
@@ -241,6 +261,25 @@ class Model:
     def code_offset(self) -> dict[int, int]:
         """Where each ICD revision's codes start in ``code_values``."""
         return {9: 0, 10: len(self.codes[9].values)}
+
+    @cached_property
+    def chronic_row_share(self) -> dict[int, float]:
+        """Per ICD revision, the demo's share of diagnosis rows with a chronic code."""
+        return {v: float(self.codes[v].probabilities[self.chronic_codes[v]].sum()) for v in self.codes}
+
+    @cached_property
+    def code_classes(self) -> dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]]:
+        """Per (ICD revision, chronic): the codes (index into ``code_values``) and their
+        probabilities within the class, the demo's frequencies renormalised."""
+        out = {}
+        for v, dist in self.codes.items():
+            for chronic in (False, True):
+                members = np.flatnonzero(self.chronic_codes[v] == chronic)
+                weights = dist.probabilities[members]
+                if members.size == 0 or weights.sum() <= 0:  # a class the demo lacks: use all codes
+                    members, weights = np.arange(dist.probabilities.size), dist.probabilities
+                out[(v, chronic)] = (members + self.code_offset[v], weights / weights.sum())
+        return out
 
     @cached_property
     def code_strings(self) -> np.ndarray:
@@ -365,6 +404,19 @@ def volume_rates(
     )
 
 
+def thinned_counts(counts: IntDistribution, keep_share: float) -> IntDistribution:
+    """The distribution of 1 + Binomial(n - 1, keep_share) for n drawn from ``counts``: every
+    admission after the first kept with one probability."""
+    if keep_share >= 1.0:
+        return counts
+    top = int(counts.values.max())
+    k = np.arange(top)
+    probabilities = np.zeros(top)
+    for n, p in zip(counts.values, counts.probabilities, strict=True):
+        probabilities[: int(n)] += p * binom.pmf(k[: int(n)], int(n) - 1, keep_share)
+    return IntDistribution(values=k + 1, probabilities=probabilities / probabilities.sum())
+
+
 def build_model(
     params: dict[str, Any], release: str = "3.1", volumes: Literal["release", "demo"] = "release"
 ) -> Model:
@@ -389,6 +441,9 @@ def build_model(
     los_by_type = tuple(LogNormal.from_params(by_type[x]) if x in by_type else pooled for x in types)
     back_to_back = a["back_to_back"]
     ed_only = IntDistribution.from_counts(t["ed_only_visits_per_patient_counts"])
+    codes = {int(v): Categorical.from_counts(counts) for v, counts in d["code_counts"].items()}
+    chronic = {int(v): set(listed) for v, listed in d["chronic_codes"].items()}
+    admissions_per_patient = IntDistribution.from_counts(a["per_patient_counts"], minimum=1)
 
     gender = p["gender_counts"]
     return Model(
@@ -401,8 +456,10 @@ def build_model(
         anchor_year_max=int(p["anchor_year_max"]),
         first_admission_offset=IntDistribution.from_counts(p["first_admission_years_after_anchor_counts"]),
         admitted_share=rates.admitted_share,
-        admissions_per_patient=IntDistribution.from_counts(a["per_patient_counts"], minimum=1),
+        admissions_per_patient=admissions_per_patient,
         extra_admission_keep_share=rates.extra_admission_keep_share,
+        admissions_per_admitted=thinned_counts(admissions_per_patient, rates.extra_admission_keep_share),
+        severity=Severity.from_params(params["severity"]["loadings"]),
         admission_type=rates.admission_type,
         los_by_type=los_by_type,
         readmission_gap_days=LogNormal.from_params(a["readmission_gap_days_lognormal"]),
@@ -424,7 +481,10 @@ def build_model(
         ),
         diagnoses_per_admission=IntDistribution.from_counts(d["per_admission_counts"], minimum=1),
         diagnosis_keep_share=rates.diagnosis_keep_share,
-        codes={int(v): Categorical.from_counts(counts) for v, counts in d["code_counts"].items()},
+        codes=codes,
+        chronic_codes={
+            v: np.array([code in chronic.get(v, set()) for code in dist.values]) for v, dist in codes.items()
+        },
         icu_share_by_type=rates.icu_share_by_type,
         icu_stays_given_any=IntDistribution.from_counts(i["per_admission_counts"], minimum=1),
         icu_los_days=LogNormal.from_params(i["los_days_lognormal"]),
