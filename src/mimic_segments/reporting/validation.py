@@ -762,6 +762,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--demo-all-stays-db", type=Path, help="build of the demo with readmission_definition all_stays"
     )
     parser.add_argument(
+        "--demo-release-dir",
+        type=Path,
+        default=Path(os.environ["MIMIC_DEMO_DIR"]) if os.environ.get("MIMIC_DEMO_DIR") else None,
+        help="the demo's own files (default $MIMIC_DEMO_DIR): its index-mode build reads them in place",
+    )
+    parser.add_argument(
         "--release-dir",
         type=Path,
         help="an existing release (MIMIC-IV layout) to build instead of generating one",
@@ -804,7 +810,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             release_prospective_db = build(
                 args.work, "generated-prospective", json.dumps({**json.loads(variables), **index_mode})
             )
-            demo_prospective_db = build(args.work, "demo-prospective", json.dumps(index_mode))
+            # In index mode the demo is read from its own files in place (release mode), so that
+            # its intermediate models are tables: as views over the 100-patient seeds, the
+            # feature window's views nest so deep that DuckDB's optimizer does not finish the
+            # contract test of int_patient_features_assembled.
+            demo_index_mode = (
+                {
+                    "mimic_source_mode": "release",
+                    "mimic_release_dir": str(args.demo_release_dir),
+                    "mimic_last_data_year": RELEASES["2.2"].last_data_year,
+                    **index_mode,
+                }
+                if args.demo_release_dir
+                else index_mode
+            )
+            demo_prospective_db = build(args.work, "demo-prospective", json.dumps(demo_index_mode))
             all_stays = {"readmission_definition": READMISSION_MODES[1]}
             release_all_stays_db = build(
                 args.work,
