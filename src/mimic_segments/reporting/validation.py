@@ -810,10 +810,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             release_prospective_db = build(
                 args.work, "generated-prospective", json.dumps({**json.loads(variables), **index_mode})
             )
-            # In index mode the demo is read from its own files in place (release mode), so that
-            # its intermediate models are tables: as views over the 100-patient seeds, the
-            # feature window's views nest so deep that DuckDB's optimizer does not finish the
-            # contract test of int_patient_features_assembled.
+            # In index mode the demo is read from its own files in place (release mode), as
+            # tests/python/test_prospective.py builds it.
             demo_index_mode = (
                 {
                     "mimic_source_mode": "release",
