@@ -361,9 +361,16 @@ def render_ed_use_segments(findings: Findings) -> list[str]:
     block ed_use_segments), with their sizes: read from marts.segments."""
     segments = findings.segments
     rules = segments[segments["segment_kind"] != "clustered"]
-    if rules.empty:
-        return []
     never = findings.population["never_admitted"]
+    if rules.empty:
+        return [
+            "",
+            "### The rule-defined segments: emergency department use of the never-admitted",
+            "",
+            f"Every one of the {findings.population['registry']:,} registry patients was admitted "
+            f"({never:,} never admitted): the ED-use segments (`frequent_ed_use_never_admitted`, "
+            "`occasional_ed_use_never_admitted`, `no_hospital_or_ed_encounter`) hold no patient.",
+        ]
     ed_users = rules[rules["segment_key"].str.contains("_ed_use_")]
     ed_total = int(ed_users["num_patients"].sum())
     lines = [
@@ -431,6 +438,7 @@ def render_comparison(comparison: pd.DataFrame | None) -> list[str]:
     grouping does best, in sentences computed from the table."""
     if comparison is None or comparison.empty:
         return []
+    nested = comparison[comparison["grouping"] == "segment_lace_band"]
     resamples = comparison["bootstrap_resamples"].dropna()
     seeds = comparison["bootstrap_seed"].dropna()
     lines = [
@@ -447,7 +455,10 @@ def render_comparison(comparison: pd.DataFrame | None) -> list[str]:
         f"{int(resamples.iloc[0]) if len(resamples) else 0:,} "
         "stratified bootstrap resamples (seed "
         f"{int(seeds.iloc[0]) if len(seeds) else 0}). "
-        "Bold: the best of the outcome.",
+        "Bold: the best of the outcome. The concentration index ranks each grouping's groups by their "
+        "observed mean outcome, so it favours a grouping with more groups (segment with LACE band: "
+        f"{int(nested['num_groups'].max()) if not nested.empty else 0} "
+        "groups); the AUC's scores are fixed before the outcome is seen.",
         "",
     ]
 
