@@ -191,8 +191,9 @@ deaths_after_index_discharge as (
         patients.date_of_death > cast(indexed.index_at as date)
         and patients.date_of_death <= cast(indexed.window_end_at as date)
         and cast(index_discharges.episode_discharged_at as date) <= patients.date_of_death
-        and {{ calendar_days_after_discharge('index_discharges.episode_discharged_at', 'patients.date_of_death') }}
-        <= {{ readmission_window_days() }}
+        and {{ calendar_days_after_discharge(
+            'index_discharges.episode_discharged_at', 'patients.date_of_death'
+        ) }} <= {{ readmission_window_days() }}
 
 ),
 
