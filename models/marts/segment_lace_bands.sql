@@ -37,13 +37,14 @@ scores as (
 
 bands as (
 
-    select 1 as band_order, 'low' as lace_risk_band
+    {%- for band in ['low', 'moderate', 'high', 'none'] %}
+    select
+        {{ loop.index }} as band_order,
+        '{{ band }}' as lace_risk_band
+    {%- if not loop.last %}
     union all
-    select 2 as band_order, 'moderate' as lace_risk_band
-    union all
-    select 3 as band_order, 'high' as lace_risk_band
-    union all
-    select 4 as band_order, 'none' as lace_risk_band
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
