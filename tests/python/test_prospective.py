@@ -189,6 +189,9 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
             {
                 **template,
                 "hadm_id": str(max(int(row["hadm_id"]) for row in rows) + 1),
+                # an emergency inpatient stay, a hospitalization under every readmission_definition
+                # (the template may be an observation stay, which 'inpatient' does not count)
+                "admission_type": "EW EMER.",
                 "admittime": admitted.strftime(TIME),
                 "dischtime": (admitted + timedelta(days=5)).strftime(TIME),
                 "deathtime": "",
