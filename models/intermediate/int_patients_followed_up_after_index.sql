@@ -3,8 +3,12 @@
 -- happened in the outcome window (index, index + prospective_window_days]. Outcomes are read
 -- from the whole release, never through the feature window: they are the future the segments
 -- must predict. Hospitalizations and early readmissions are counted as var
--- readmission_definition counts them; bed-days and deaths from every stay. Definitions in the
--- docs block prospective_validation. Empty in whole-history mode (no patient has an index).
+-- readmission_definition counts them; bed-days and deaths from every stay. LACE at the index is
+-- the score of the patient's last index discharge the features saw (discharged by the index,
+-- scored from what was known then), and LACE's own outcome is a death or an unplanned
+-- readmission within readmission_window_days of an index discharge, falling in the window.
+-- Definitions in the docs blocks prospective_validation and prospective_comparison. Empty in
+-- whole-history mode (no patient has an index).
 {%- set window_days = prospective_window_days() %}
 with
 
@@ -60,6 +64,30 @@ icustays as (
         icu_admitted_at,
         icu_discharged_at
     from {{ ref('stg_mimic__icustays') }}
+
+),
+
+-- the discharges LACE scores (left alive, counted), over the whole release: a death within
+-- readmission_window_days of one is LACE's outcome
+index_discharges as (
+
+    select
+        subject_id,
+        episode_discharged_at
+    from {{ ref('int_episodes_flagged_for_readmission') }}
+    where is_index_episode
+
+),
+
+-- LACE at the index: each patient's last index discharge the feature window holds (at most one
+-- row per patient)
+lace_at_index as (
+
+    select
+        subject_id,
+        lace_score,
+        lace_risk_band
+    from {{ ref('int_index_discharges_last_per_patient') }}
 
 ),
 
@@ -151,6 +179,24 @@ icu_outcomes as (
 
 ),
 
+-- LACE's outcome, its deaths: a death in the window, within readmission_window_days (calendar
+-- days) of an index discharge that came before it; many discharges to one patient, made distinct
+deaths_after_index_discharge as (
+
+    select distinct indexed.subject_id
+    from indexed
+    inner join patients on indexed.subject_id = patients.subject_id
+    inner join index_discharges on indexed.subject_id = index_discharges.subject_id
+    where
+        patients.date_of_death > cast(indexed.index_at as date)
+        and patients.date_of_death <= cast(indexed.window_end_at as date)
+        and cast(index_discharges.episode_discharged_at as date) <= patients.date_of_death
+        and {{ calendar_days_after_discharge(
+            'index_discharges.episode_discharged_at', 'patients.date_of_death'
+        ) }} <= {{ readmission_window_days() }}
+
+),
+
 -- the baseline: counted hospitalizations opened in the year up to the index (all seen by the
 -- features; the first admission opens it with the 'first_year' index)
 prior_year as (
@@ -183,13 +229,24 @@ joined as (
                 and patients.date_of_death <= cast(indexed.window_end_at as date)
                 then 1
             else 0
-        end as died
+        end as died,
+        -- LACE's outcome: an early readmission (unplanned, within the window days of an index
+        -- discharge) or a death within as many days of one
+        case
+            when coalesce(episode_outcomes.early_readmissions, 0) > 0 then 1
+            when deaths_after_index_discharge.subject_id is not null then 1
+            else 0
+        end as early_readmission_or_death,
+        lace_at_index.lace_score as lace_score_at_index,
+        lace_at_index.lace_risk_band as lace_risk_band_at_index
     from indexed
     inner join patients on indexed.subject_id = patients.subject_id
     left join stay_outcomes on indexed.subject_id = stay_outcomes.subject_id
     left join episode_outcomes on indexed.subject_id = episode_outcomes.subject_id
     left join icu_outcomes on indexed.subject_id = icu_outcomes.subject_id
     left join prior_year on indexed.subject_id = prior_year.subject_id
+    left join deaths_after_index_discharge on indexed.subject_id = deaths_after_index_discharge.subject_id
+    left join lace_at_index on indexed.subject_id = lace_at_index.subject_id
 
 )
 
@@ -201,5 +258,8 @@ select
     bed_days,
     icu_days,
     early_readmissions,
-    died
+    died,
+    early_readmission_or_death,
+    lace_score_at_index,
+    lace_risk_band_at_index
 from joined

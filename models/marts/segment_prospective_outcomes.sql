@@ -1,6 +1,7 @@
--- Prospective validation of the segments (docs block prospective_validation): per segment
--- assigned at the index, and per group of the no-model baseline (admissions in the year before
--- the index), the next year's outcomes of the patients with follow-up: mean with a 95 %
+-- Prospective validation of the segments (docs blocks prospective_validation and
+-- prospective_comparison): per segment assigned at the index, per band of LACE at the index,
+-- per segment and LACE band, and per group of the no-model baseline (admissions in the year
+-- before the index), the next year's outcomes of the patients with follow-up: mean with a 95 %
 -- confidence interval, lift over the population, and share of patients against share of the
 -- outcome. Built in index mode only: without an index there is no future to measure.
 {{ config(enabled=feature_index() is not none) }}
@@ -16,7 +17,9 @@ followed_up as (
         bed_days,
         icu_days,
         early_readmissions,
-        died
+        died,
+        early_readmission_or_death,
+        lace_risk_band_at_index
     from {{ ref('int_patients_followed_up_after_index') }}
 
 ),
@@ -45,8 +48,12 @@ patients as (
         followed_up.admissions,
         followed_up.bed_days,
         followed_up.icu_days,
+        -- a patient with no index discharge before the index has no LACE score: its own group
+        coalesce(followed_up.lace_risk_band_at_index, 'none') as lace_band_group,
+        {{ lace_band_group_label('followed_up.lace_risk_band_at_index') }} as lace_band_group_label,
         followed_up.early_readmissions,
-        followed_up.died
+        followed_up.died,
+        followed_up.early_readmission_or_death
     from followed_up
     inner join segments on followed_up.subject_id = segments.subject_id
 
@@ -55,14 +62,20 @@ patients as (
 -- one row per patient and outcome, each patient in both groupings
 outcomes_long as (
 
-    {%- set outcomes = ['admissions', 'bed_days', 'icu_days', 'early_readmissions', 'died'] %}
-    {%- for group_type in ['segment', 'prior_year_admissions'] %}
+    {%- set outcomes = prospective_outcomes() %}
+    {%- for group_type in prospective_groupings() %}
     {%- for outcome in outcomes %}
     select
         '{{ group_type }}' as group_type,
         {%- if group_type == 'segment' %}
         segment_key as group_key,
         persona_name as group_label,
+        {%- elif group_type == 'lace_band' %}
+        lace_band_group as group_key,
+        lace_band_group_label as group_label,
+        {%- elif group_type == 'segment_lace_band' %}
+        segment_key || ':' || lace_band_group as group_key,
+        persona_name || ', ' || lace_band_group_label as group_label,
         {%- else %}
         prior_year_admissions_group as group_key,
         prior_year_admissions_group || ' admission(s) in the prior year' as group_label,

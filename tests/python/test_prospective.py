@@ -1,11 +1,12 @@
-"""Point-in-time features and LACE scores leak nothing.
+"""Point-in-time features, LACE scores and LACE at the index leak nothing.
 
 The demo release and a generated 400-patient one are built in index mode (var feature_index:
 first_year) from copies of their files, read in place (full-release mode), so that admissions
 and ED visits can be added and changed.
 Adding an admission and an ED visit after a patient's index, or changing an admission, must
-change no column of patient_features and no LACE score (readmission_risk_scores) for any
-patient; changing an admission before the index must change both (the control that shows the
+change no column of patient_features, no LACE score (readmission_risk_scores) and no LACE
+at the index (int_patients_followed_up_after_index, the prospective comparison's grouping)
+for any patient; changing an admission before the index must change both (the control that shows the
 test can fail). The outcomes of the year after the index, which are read from the whole
 release, do see the added admission.
 """
@@ -94,6 +95,16 @@ def lace_scores(database: Path) -> dict[tuple[int, int], tuple[object, ...]]:
     return {(int(row[0]), int(row[1])): tuple(row) for row in rows}
 
 
+def lace_at_index(database: Path) -> dict[int, tuple[object, ...]]:
+    """LACE at the index of every followed-up patient (the prospective comparison's grouping)."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute(
+            "select subject_id, lace_score_at_index, lace_risk_band_at_index"
+            " from intermediate.int_patients_followed_up_after_index"
+        ).fetchall()
+    return {int(row[0]): tuple(row) for row in rows}
+
+
 def query(database: Path, sql: str) -> list[tuple[object, ...]]:
     with duckdb.connect(str(database), read_only=True) as connection:
         return connection.execute(sql).fetchall()
@@ -178,6 +189,9 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
             {
                 **template,
                 "hadm_id": str(max(int(row["hadm_id"]) for row in rows) + 1),
+                # an emergency inpatient stay, a hospitalization under every readmission_definition
+                # (the template may be an observation stay, which 'inpatient' does not count)
+                "admission_type": "EW EMER.",
                 "admittime": admitted.strftime(TIME),
                 "dischtime": (admitted + timedelta(days=5)).strftime(TIME),
                 "deathtime": "",
@@ -214,6 +228,10 @@ def test_admissions_after_the_index_change_no_feature(work: Path, release: Path,
     scores = lace_scores(baseline)
     assert scores, "no index discharge before any index to score"
     assert lace_scores(database) == scores
+    # LACE at the index, which the prospective comparison groups by, is the same too
+    at_index = lace_at_index(baseline)
+    assert any(score is not None for _, score, _ in at_index.values())
+    assert lace_at_index(database) == at_index
     # the outcomes, read from the whole release, do see the added admission
     sql = (
         "select admissions from intermediate.int_patients_followed_up_after_index"
@@ -262,6 +280,10 @@ def test_an_admission_before_the_index_changes_features(work: Path, release: Pat
     assert scores_after[(subject, 1)] != scores_before[(subject, 1)]
     assert {key: value for key, value in scores_after.items() if key[0] != subject} == {
         key: value for key, value in scores_before.items() if key[0] != subject
+    }
+    at_index_before, at_index_after = lace_at_index(baseline), lace_at_index(database)
+    assert {key: value for key, value in at_index_after.items() if key != subject} == {
+        key: value for key, value in at_index_before.items() if key != subject
     }
 
 

@@ -25,7 +25,15 @@ from synthetic_patients import catalogue
 from mimic_segments.reporting import report, report_data, report_figures, report_text
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FIGURES = ["segment_sizes", "centroid_heatmap", "pca", "demographic_mix", "return_curves", "k_selection"]
+FIGURES = [
+    "segment_sizes",
+    "centroid_heatmap",
+    "pca",
+    "demographic_mix",
+    "return_curves",
+    "lace_per_segment",
+    "k_selection",
+]
 NEVER_ADMITTED = 60  # patients of the rule-defined segment added to the modified copy
 # persona names and actions are data: read from the catalogue seed, never written here
 CATALOGUE = catalogue()
@@ -264,6 +272,33 @@ def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.
     ).fetchone()
     assert f"<tr><td>Build</td><td>{build_id}</td></tr>" in page
     assert failed == 0 and "Every data-quality check passed." in page
+
+
+def test_report_shows_lace_per_segment(rendered, db: duckdb.DuckDBPyConnection) -> None:
+    """Each segment's patients by LACE band of their last index discharge, read from
+    segment_lace_bands, with the mean score of the scored and their index discharges."""
+    _, page = rendered
+    assert "<h2>LACE readmission risk per segment</h2>" in page
+    bands = db.execute("select * from marts.segment_lace_bands order by segment_key, band_order").df()
+    # the demo: 95 of the 100 patients have an index discharge; 217 discharges in all
+    assert int(bands.loc[bands["lace_risk_band"] != "none", "num_patients"].sum()) == 95
+    assert int(bands["num_index_discharges"].sum()) == 217
+    for key, rows in bands.groupby("segment_key"):
+        scored = rows[rows["lace_risk_band"] != "none"]
+        mean = (scored["mean_lace_score"].fillna(0) * scored["num_patients"]).sum() / scored[
+            "num_patients"
+        ].sum()
+        row = (
+            f"<tr><td>{escape(rows['persona_name'].iloc[0])}</td>"
+            f"<td class='num'>{int(rows['num_patients'].sum())}</td>"
+            + "".join(
+                f"<td class='num'>{report_text.pct(share)}</td>"
+                for share in rows["share_of_segment_patients"]
+            )
+            + f"<td class='num'>{mean:.1f}</td>"
+            + f"<td class='num'>{int(scored['num_index_discharges'].sum())}</td></tr>"
+        )
+        assert row in page, key
 
 
 def test_report_is_identical_on_rerun(rendered, built: dict[str, str], tmp_path: Path) -> None:

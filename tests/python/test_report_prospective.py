@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mimic_segments.reporting import prospective, validation
+from mimic_segments.reporting import discrimination, prospective, validation
 from mimic_segments.reporting.prospective import top_group
 from mimic_segments.reporting.report_html import prospective_section
 from mimic_segments.reporting.report_text import concentration_sentence
@@ -131,3 +131,81 @@ def test_the_validation_report_compares_segments_with_the_baseline() -> None:
     assert "| `cluster_0` Frequent flyers | 20 | - | 12.00 (11.00 to 13.00) | - | - | - |" in text
     assert "Higher concentration index: the segments for bed-days." in text
     assert validation.render_prospective(None) == [] and validation.render_prospective(pd.DataFrame()) == []
+
+
+def comparison() -> pd.DataFrame:
+    """segment_prospective_comparison for two groupings and two outcomes, by hand."""
+    rows = [
+        ("segment", "segments", "bed_days", False, 0.40, None, None, None, None, True, False),
+        (
+            "prior_year_admissions",
+            "prior-year admissions",
+            "bed_days",
+            False,
+            0.18,
+            None,
+            None,
+            None,
+            None,
+            False,
+            False,
+        ),
+        ("segment", "segments", "died", True, 0.30, 5, 0.61, 0.55, 0.67, False, False),
+        ("lace_band", "LACE bands", "died", True, 0.35, 5, 0.70, 0.66, 0.74, True, True),
+    ]
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "grouping",
+            "grouping_label",
+            "outcome",
+            "is_binary_outcome",
+            "concentration_index",
+            "num_positive",
+            "auc",
+            "auc_ci_lower",
+            "auc_ci_upper",
+            "is_best_concentration",
+            "is_best_auc",
+        ],
+    )
+    frame["outcome_label"] = frame["outcome"].map(discrimination.OUTCOME_LABELS)
+    frame["num_groups"] = 2
+    frame["num_patients"] = 100
+    frame["bootstrap_resamples"] = [None, None, 1000, 1000]
+    frame["bootstrap_seed"] = [None, None, 29, 29]
+    return frame
+
+
+def test_the_section_compares_segments_lace_and_baseline_when_the_comparison_is_built() -> None:
+    section = prospective_section(outcomes(), comparison=comparison())
+    assert "Segments, LACE, segment with LACE, prior admissions: which predicts next year?" in section
+    assert (
+        "Next-year deaths: best concentrated by LACE bands (concentration index 0.350; next, segments "
+        "0.300), best discriminated by LACE bands (AUC 0.700, 95 % interval 0.660 to 0.740; next, "
+        "segments 0.610, whose interval overlaps it)."
+    ) in section
+    assert (
+        "<td>deaths</td><td>LACE bands</td><td class='num'>0.350</td>"
+        "<td class='num'>0.700 (0.660 to 0.740)</td>" in section
+    )
+    # without the comparison mart, no comparison
+    assert "which predicts next year?" not in prospective_section(outcomes())
+
+
+def test_the_validation_report_compares_the_four_groupings() -> None:
+    text = "\n".join(validation.render_comparison(comparison()))
+    assert "#### Segments, LACE, segment with LACE and prior admissions compared" in text
+    assert "1,000 stratified bootstrap resamples (seed 29)" in text
+    assert "| deaths | LACE bands | 2 | **0.350** | 5 | **0.700 (0.660 to 0.740)** |" in text
+    assert "| bed-days | segments | 2 | **0.400** | - | - |" in text
+    assert "- Next-year bed-days: best concentrated by segments (concentration index 0.400; next, " in text
+    assert validation.render_comparison(None) == [] and validation.render_comparison(pd.DataFrame()) == []
+
+
+def test_the_validation_report_gives_the_early_readmission_rate_in_both_modes() -> None:
+    text = "\n".join(validation.render_readmissions({"inpatient": (217, 44), "all_stays": (250, 55)}))
+    assert "| `inpatient` | 217 | 44 | 20.3 % |" in text
+    assert "| `all_stays` | 250 | 55 | 22.0 % |" in text
+    assert "Counting every stay changes the rate by +1.7 percentage points (20.3 % to 22.0 %)." in text
+    assert validation.render_readmissions({}) == []

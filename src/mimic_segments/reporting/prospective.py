@@ -38,17 +38,36 @@ OUTCOMES = {
     "icu_days": "ICU days",
     "early_readmissions": "early readmissions",
     "died": "deaths",
+    "early_readmission_or_death": "deaths or early readmissions (LACE's outcome)",
 }
 GROUPINGS = {
     "segment": "Segments assigned at the index",
+    "lace_band": "LACE bands at the index",
+    "segment_lace_band": "Segment with LACE band",
     "prior_year_admissions": "Baseline: prior-year admissions",
 }
-GROUPING_COLOURS = {"segment": "#0072B2", "prior_year_admissions": "#8C8C8C"}
+# short names, for legends and sentences
+GROUPING_NAMES = {
+    "segment": "segments",
+    "lace_band": "LACE bands",
+    "segment_lace_band": "segment with LACE band",
+    "prior_year_admissions": "baseline",
+}
+GROUPING_COLOURS = {
+    "segment": "#0072B2",
+    "lace_band": "#D55E00",
+    "segment_lace_band": "#009E73",
+    "prior_year_admissions": "#8C8C8C",
+}
+# the groupings whose groups the figure's lift panels draw (segment with LACE band has up to
+# four times the segments' groups: its gains curve is drawn, its bars are in the tables)
+LIFT_GROUPINGS = ("segment", "lace_band", "prior_year_admissions")
 FIGURE_TITLE = "Do the segments predict next year?"
 FIGURE_CAPTION = (
     "Top, per next-year outcome: each group's lift over all followed-up patients with its 95 % interval, "
-    "the segments assigned at the index in their colours and the no-model baseline (prior-year "
-    "admissions) in grey. Bottom: the gains curves, groups ranked by mean outcome: the share of the "
+    "the segments assigned at the index in their colours, the bands of LACE at the index in orange and "
+    "the no-model baseline (prior-year admissions) in grey. Bottom: the gains curves of the four "
+    "groupings (segment with LACE band in green), groups ranked by mean outcome: the share of the "
     "outcome held by the highest groups against their share of the patients; the further above the "
     "diagonal, the better a grouping concentrates the outcome (concentration index in the legend)."
 )
@@ -157,7 +176,9 @@ def figure_lift_and_concentration(outcomes: pd.DataFrame, segment_colours: dict[
         position = 0.0
         for grouping in GROUPINGS:
             rows = rows_of(outcomes, grouping, outcome)
-            for row in rows.itertuples():
+            if rows.empty:
+                continue
+            for row in rows.itertuples() if grouping in LIFT_GROUPINGS else ():
                 mean = float(row.population_mean)
                 colour = (
                     segment_colours.get(str(row.group_key), GROUPING_COLOURS["segment"])
@@ -173,16 +194,17 @@ def figure_lift_and_concentration(outcomes: pd.DataFrame, segment_colours: dict[
                         linewidth=1.2,
                     )
                 labels.append(
-                    _short(str(row.group_label))
-                    if grouping == "segment"
-                    else f"{row.group_key} prior-year adm."
+                    f"{row.group_key} prior-year adm."
+                    if grouping == "prior_year_admissions"
+                    else _short(str(row.group_label))
                 )
                 positions.append(position)
                 position += 1
-            # a half-bar gap between the segments and the baseline's groups
-            position += 0.5
+            # a half-bar gap between one grouping's groups and the next's
+            if grouping in LIFT_GROUPINGS:
+                position += 0.5
             x, y = gains_curve(rows)
-            name = "Segments" if grouping == "segment" else "Baseline"
+            name = GROUPING_NAMES[grouping].capitalize()
             gains_axis.plot(
                 x,
                 y,
@@ -206,8 +228,8 @@ def figure_lift_and_concentration(outcomes: pd.DataFrame, segment_colours: dict[
             axis.spines[["top", "right"]].set_visible(False)
             axis.tick_params(labelsize=7)
     fig.suptitle(
-        "Do the segments predict next year? Lift per group (95 % interval), and concentration against the "
-        "no-model baseline",
+        "Do the segments predict next year? Lift per group (95 % interval), and concentration against LACE "
+        "and the no-model baseline",
         fontsize=11,
         fontweight="bold",
     )

@@ -75,6 +75,10 @@ class ReportData:
     prospective: pd.DataFrame = field(default_factory=pd.DataFrame)
     # marts.segment_return_curves, every assumption, segment and day
     return_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # marts.segment_lace_bands: each segment's patients by LACE band (empty before it existed)
+    lace_bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # marts.segment_prospective_comparison: the groupings compared (index mode only)
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def clustered(self) -> pd.DataFrame:
@@ -188,4 +192,14 @@ def load_report_data(database: Path) -> ReportData:
                 else pd.DataFrame()
             ),
             return_curves=return_curves.read_curves(connection),
+            lace_bands=(
+                read("select * from marts.segment_lace_bands order by segment_key, band_order")
+                if "segment_lace_bands" in present
+                else pd.DataFrame()
+            ),
+            comparison=(
+                read("select * from marts.segment_prospective_comparison")
+                if "segment_prospective_comparison" in present
+                else pd.DataFrame()
+            ),
         )

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
-from mimic_segments.reporting import prospective, return_curves
+from mimic_segments.reporting import discrimination, prospective, return_curves
 from mimic_segments.reporting.report_data import CLUSTERED, ReportData, centroid_matrices, feature_label
 from mimic_segments.reporting.report_text import is_missing, size_label
 
@@ -90,6 +90,62 @@ def figure_segment_sizes(segments: pd.DataFrame) -> Figure:
     ax.set_xlabel("Patients")
     ax.set_title("How many patients each segment covers", loc="left", fontsize=13, fontweight="bold")
     ax.tick_params(axis="y", labelsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+# LACE bands, low to none: a sequential ramp for the scores, grey for no score
+LACE_BAND_COLOURS = {"low": "#9ECAE1", "moderate": "#4292C6", "high": "#08306B", "none": "#D9D9D9"}
+LACE_BAND_LABELS = {
+    "low": "Low (0-4)",
+    "moderate": "Moderate (5-9)",
+    "high": "High (10+)",
+    "none": "No index discharge",
+}
+LACE_TITLE = "LACE readmission risk per segment"
+LACE_CAPTION = (
+    "Each segment's patients by the LACE band of their last index discharge (a counted hospital "
+    "episode left alive; LACE, van Walraven et al. 2010, scores the risk of death or unplanned "
+    "readmission within 30 days, 0-19), and in grey those with no discharge to score (never admitted, "
+    "or no counted episode left alive). From marts.segment_lace_bands; the mean score of the scored "
+    "patients beside each bar."
+)
+
+
+def figure_lace_per_segment(lace_bands: pd.DataFrame, segments: pd.DataFrame) -> Figure:
+    """Stacked horizontal bars: each segment's share of patients per LACE band (segment_lace_bands),
+    segments in the report's order, with the mean score of the scored patients."""
+    order = [key for key in segments["segment_key"] if key in set(lace_bands["segment_key"])][::-1]
+    names = dict(zip(segments["segment_key"], segments["persona_name"], strict=True))
+    fig = Figure(figsize=(10, 0.6 * len(order) + 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    left = np.zeros(len(order))
+    for band, colour in LACE_BAND_COLOURS.items():
+        rows = lace_bands[lace_bands["lace_risk_band"] == band].set_index("segment_key").reindex(order)
+        shares = rows["share_of_segment_patients"].fillna(0).to_numpy(dtype=float)
+        ax.barh(
+            range(len(order)),
+            shares,
+            left=left,
+            color=colour,
+            label=LACE_BAND_LABELS[band],
+            edgecolor="white",
+        )
+        left += shares
+    for position, key in enumerate(order):
+        scored = lace_bands[(lace_bands["segment_key"] == key) & (lace_bands["lace_risk_band"] != "none")]
+        patients = scored["num_patients"].sum()
+        if patients:
+            mean = float((scored["mean_lace_score"].fillna(0) * scored["num_patients"]).sum() / patients)
+            ax.annotate(f" mean {mean:.1f}", (1.0, position), va="center", fontsize=9)
+    ax.set_yticks(range(len(order)), [_wrap(names.get(key, key), 34) for key in order], fontsize=10)
+    ax.set_xlim(0, 1.18)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0 %", "25 %", "50 %", "75 %", "100 %"])
+    ax.set_xlabel("Share of the segment's patients")
+    ax.set_title(LACE_TITLE, loc="left", fontsize=13, fontweight="bold")
+    ax.legend(
+        ncols=4, loc="upper center", bbox_to_anchor=(0.45, -0.12 if len(order) > 4 else -0.2), fontsize=9
+    )
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 
@@ -442,6 +498,7 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
             "incidence of death before any return, and the curve if the end of data were later. One "
             "hospital only: returns elsewhere are not seen.",
         ),
+        *lace_figures(data),
         *prospective_figures(data),
         RenderedFigure(
             "k_selection",
@@ -452,13 +509,32 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
     ]
 
 
+def lace_figures(data: ReportData) -> list[RenderedFigure]:
+    """LACE per segment, when the database holds segment_lace_bands."""
+    if data.lace_bands.empty:
+        return []
+    figure = figure_lace_per_segment(data.lace_bands, data.segments)
+    return [RenderedFigure("lace_per_segment", LACE_TITLE, figure_png(figure), LACE_CAPTION)]
+
+
 def prospective_figures(data: ReportData) -> list[RenderedFigure]:
-    """The lift-and-concentration figure, when the database holds the prospective mart."""
+    """The lift-and-concentration figure, when the database holds the prospective mart, and the
+    comparison chart, when it holds segment_prospective_comparison."""
     if data.prospective.empty:
         return []
     figure = prospective.figure_lift_and_concentration(data.prospective, segment_colours(data.segments))
-    return [
+    figures = [
         RenderedFigure(
             "prospective", prospective.FIGURE_TITLE, figure_png(figure), prospective.FIGURE_CAPTION
         )
     ]
+    if not data.comparison.empty:
+        figures.append(
+            RenderedFigure(
+                "comparison",
+                discrimination.FIGURE_TITLE,
+                figure_png(discrimination.figure_comparison(data.comparison)),
+                discrimination.FIGURE_CAPTION,
+            )
+        )
+    return figures

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from mimic_segments.reporting import prospective, return_curves
+from mimic_segments.reporting import discrimination, prospective, return_curves
 from mimic_segments.reporting.prospective import GROUPINGS
 from mimic_segments.reporting.report_data import CLUSTERED, ReportData, centroid_matrices
 from mimic_segments.reporting.report_figures import RULE_DEFINED_COLOUR, RenderedFigure, segment_colour
@@ -37,6 +37,8 @@ TEMPLATE = "segmentation_report.html"
 PROSPECTIVE_TEMPLATE = "prospective_section.html"
 # The return-curve milestones the page's table shows (days after the first discharge alive).
 RETURN_TABLE_DAYS = (30, 90, 365)
+# The LACE bands in the order the page's table shows them (marts.segment_lace_bands).
+LACE_BANDS = ("low", "moderate", "high", "none")
 # Below this many followed-up patients the prospective numbers show the method, not a finding.
 PROSPECTIVE_SMALL = 1000
 
@@ -239,6 +241,59 @@ def return_table(curves: pd.DataFrame, segment_order: Sequence[str]) -> dict[str
     return {"days": days, "last": last, "rows": rows}
 
 
+def lace_table(lace_bands: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any] | None:
+    """Per segment: its patients, their shares by LACE band and the mean score of the scored
+    (marts.segment_lace_bands); None without that mart."""
+    if lace_bands.empty:
+        return None
+    names = dict(zip(segments["segment_key"], segments["persona_name"], strict=True))
+    rows = []
+    for key in [k for k in segments["segment_key"] if k in set(lace_bands["segment_key"])]:
+        bands = lace_bands[lace_bands["segment_key"] == key].set_index("lace_risk_band")
+        scored = bands.drop(index="none", errors="ignore")
+        patients = int(scored["num_patients"].sum())
+        mean = (
+            float((scored["mean_lace_score"].fillna(0) * scored["num_patients"]).sum() / patients)
+            if patients
+            else None
+        )
+        rows.append(
+            {
+                "label": names.get(key, key),
+                "patients": f"{int(bands['num_patients'].sum()):,}",
+                "shares": [
+                    pct(bands.loc[band, "share_of_segment_patients"]) if band in bands.index else "-"
+                    for band in LACE_BANDS
+                ],
+                "mean": fmt(mean, 1) if mean is not None else "-",
+                "discharges": f"{int(scored['num_index_discharges'].sum()):,}",
+            }
+        )
+    return {"rows": rows}
+
+
+def comparison_context(comparison: pd.DataFrame) -> dict[str, Any] | None:
+    """The comparison of the four groupings (marts.segment_prospective_comparison): the verdict
+    sentences and one row per outcome and grouping; None without that mart."""
+    if comparison.empty:
+        return None
+    rows = [
+        {
+            "outcome": str(row.outcome_label),
+            "grouping": str(row.grouping_label),
+            "concentration": fmt(row.concentration_index, 3),
+            "auc": (
+                f"{fmt(row.auc, 3)} ({fmt(row.auc_ci_lower, 3)} to {fmt(row.auc_ci_upper, 3)})"
+                if not is_missing(row.auc)
+                else "-"
+            ),
+            "best": bool(row.is_best_concentration) or bool(row.is_best_auc),
+        }
+        for row in comparison.itertuples()
+    ]
+    return {"sentences": discrimination.verdict_sentences(comparison), "rows": rows}
+
+
 def prospective_outcomes(outcomes: pd.DataFrame) -> list[dict[str, Any]]:
     """Per next-year outcome: the concentration sentences and, per grouping, each group's row."""
     indexes = {
@@ -250,14 +305,20 @@ def prospective_outcomes(outcomes: pd.DataFrame) -> list[dict[str, Any]]:
             sentence
             for sentence in (
                 concentration_sentence(outcomes, "segment", outcome),
+                concentration_sentence(outcomes, "lace_band", outcome),
                 concentration_sentence(outcomes, "prior_year_admissions", outcome),
             )
             if sentence
         )
         if (outcome, "segment") in indexes:
             sentences += (
-                f" Concentration index: segments {fmt(indexes[(outcome, 'segment')], 2)}, baseline "
-                f"{fmt(indexes.get((outcome, 'prior_year_admissions')), 2)}."
+                " Concentration index: "
+                + ", ".join(
+                    f"{prospective.GROUPING_NAMES[grouping]} {fmt(indexes[(outcome, grouping)], 2)}"
+                    for grouping in GROUPINGS
+                    if (outcome, grouping) in indexes
+                )
+                + "."
             )
         groupings = []
         for grouping, title in GROUPINGS.items():
@@ -278,9 +339,14 @@ def prospective_outcomes(outcomes: pd.DataFrame) -> list[dict[str, Any]]:
     return shown
 
 
-def prospective_context(outcomes: pd.DataFrame, figure: RenderedFigure | None) -> dict[str, Any] | None:
+def prospective_context(
+    outcomes: pd.DataFrame,
+    figure: RenderedFigure | None,
+    comparison: pd.DataFrame | None = None,
+    comparison_figure: RenderedFigure | None = None,
+) -> dict[str, Any] | None:
     """What the prospective-validation section shows (marts.segment_prospective_outcomes, built in
-    index mode only); None without that mart."""
+    index mode only, and segment_prospective_comparison); None without the outcomes mart."""
     if outcomes.empty:
         return None
     followed = prospective.followed_up_patients(outcomes)
@@ -289,12 +355,19 @@ def prospective_context(outcomes: pd.DataFrame, figure: RenderedFigure | None) -
         "few": followed < PROSPECTIVE_SMALL,
         "figure": figure,
         "outcomes": prospective_outcomes(outcomes),
+        "comparison": comparison_context(comparison if comparison is not None else pd.DataFrame()),
+        "comparison_figure": comparison_figure,
     }
 
 
-def prospective_section(outcomes: pd.DataFrame, figure: RenderedFigure | None = None) -> str:
+def prospective_section(
+    outcomes: pd.DataFrame,
+    figure: RenderedFigure | None = None,
+    comparison: pd.DataFrame | None = None,
+    comparison_figure: RenderedFigure | None = None,
+) -> str:
     """The prospective-validation section alone, as the page includes it; empty without the mart."""
-    context = prospective_context(outcomes, figure)
+    context = prospective_context(outcomes, figure, comparison, comparison_figure)
     if context is None:
         return ""
     return ENVIRONMENT.get_template(PROSPECTIVE_TEMPLATE).render(prospective=context)
@@ -334,6 +407,9 @@ def render_html(data: ReportData, figures: list[RenderedFigure]) -> str:
         figures=by_name,
         return_table=return_table(data.return_curves, segment_order),
         diagnostics=diagnostics(data.diagnostics),
-        prospective=prospective_context(data.prospective, by_name.get("prospective")),
+        lace=lace_table(data.lace_bands, data.segments),
+        prospective=prospective_context(
+            data.prospective, by_name.get("prospective"), data.comparison, by_name.get("comparison")
+        ),
         build=build(data),
     )

@@ -179,7 +179,11 @@ def concentration_sentence(outcomes: pd.DataFrame, grouping: str, outcome: str) 
     top = top_group(outcomes, grouping, outcome)
     if top is None:
         return ""
-    kind = "segment" if grouping == "segment" else "baseline group"
+    kind = {
+        "segment": "segment",
+        "lace_band": "LACE band",
+        "segment_lace_band": "segment and LACE band",
+    }.get(grouping, "baseline group")
     return (
         f"The top {kind} ({top['group_label']}) holds {pct(top['share_of_patients'])} "
         f"of the followed-up patients and accounts for {pct(top['share_of_outcome'])} of their next-year "

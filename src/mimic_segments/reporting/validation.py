@@ -34,7 +34,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -42,7 +42,7 @@ import pandas as pd
 
 from mimic_segments import PROJECT_ROOT
 from mimic_segments.provenance import git_commit
-from mimic_segments.reporting import prospective, return_curves
+from mimic_segments.reporting import discrimination, prospective, return_curves
 from mimic_segments.synthetic.generator import RELEASES, generate_release
 
 REPO_ROOT = PROJECT_ROOT
@@ -78,12 +78,44 @@ class Findings:
     # the prospective validation: segment_prospective_outcomes of the same data built in index
     # mode (var feature_index: first_year), when that build was made
     prospective: pd.DataFrame | None = None
+    # segment_prospective_comparison of that build: the four groupings side by side
+    comparison: pd.DataFrame | None = None
+    # per readmission mode (var readmission_definition): index discharges and those followed by
+    # an early readmission, whole-history mode; the other mode from its own build, when made
+    readmissions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-def collect(db_path: Path, label: str, prospective_db: Path | None = None) -> Findings:
-    """Read the findings from a built database (read-only, as a BI tool would), and the
-    prospective outcomes from its index-mode build when there is one."""
+# the readmission modes (var readmission_definition), the project's default first
+READMISSION_MODES = ("inpatient", "all_stays")
+
+
+def read_readmissions(db: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Index discharges (counted episodes left alive) and those followed by an early readmission,
+    over the whole release (int_episodes_flagged_for_readmission, docs block readmission_rate)."""
+    row = db.execute(
+        "select count(*) filter (where is_index_episode),"
+        " count(*) filter (where is_followed_by_early_readmission)"
+        " from intermediate.int_episodes_flagged_for_readmission"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def collect(
+    db_path: Path,
+    label: str,
+    prospective_db: Path | None = None,
+    other_readmission_mode_db: Path | None = None,
+) -> Findings:
+    """Read the findings from a built database (read-only, as a BI tool would), the prospective
+    outcomes and comparison from its index-mode build when there is one, and the early
+    readmissions of the other readmission mode from its build when there is one."""
+    readmissions = {}
+    if other_readmission_mode_db is not None:
+        with duckdb.connect(str(other_readmission_mode_db), read_only=True) as db:
+            readmissions[READMISSION_MODES[1]] = read_readmissions(db)
     with duckdb.connect(str(db_path), read_only=True) as db:
+        readmissions = {READMISSION_MODES[0]: read_readmissions(db), **readmissions}
         registry, admitted, never = db.execute(
             "select count(*), count(*) filter (where num_admissions > 0),"
             " count(*) filter (where num_admissions = 0) from marts.patient_features"
@@ -143,6 +175,8 @@ def collect(db_path: Path, label: str, prospective_db: Path | None = None) -> Fi
         censoring=censoring,
         curve_check=curve_check,
         prospective=read_prospective(prospective_db) if prospective_db else None,
+        comparison=read_comparison(prospective_db) if prospective_db else None,
+        readmissions=readmissions,
     )
 
 
@@ -150,6 +184,18 @@ def read_prospective(db_path: Path) -> pd.DataFrame:
     """``segment_prospective_outcomes`` of an index-mode build."""
     with duckdb.connect(str(db_path), read_only=True) as db:
         return prospective.read_outcomes(db)
+
+
+def read_comparison(db_path: Path) -> pd.DataFrame | None:
+    """``segment_prospective_comparison`` of an index-mode build (None if it has none)."""
+    with duckdb.connect(str(db_path), read_only=True) as db:
+        present = db.execute(
+            "select count(*) from information_schema.tables"
+            " where table_schema = 'marts' and table_name = 'segment_prospective_comparison'"
+        ).fetchone()
+        if not present or not present[0]:
+            return None
+        return db.execute("select * from marts.segment_prospective_comparison").df()
 
 
 def _number(value: object, digits: int = 3) -> str:
@@ -299,7 +345,154 @@ def render_findings(findings: Findings) -> list[str]:
             for key, row in zip(pivot.index, pivot.to_numpy(), strict=True)
         ],
     )
-    return [*lines, *render_return_curves(findings), *render_prospective(findings.prospective), ""]
+    return [
+        *lines,
+        *render_ed_use_segments(findings),
+        *render_readmissions(findings.readmissions),
+        *render_return_curves(findings),
+        *render_prospective(findings.prospective),
+        *render_comparison(findings.comparison),
+        "",
+    ]
+
+
+def render_ed_use_segments(findings: Findings) -> list[str]:
+    """The rule-defined segments of the never-admitted, by their emergency department use (docs
+    block ed_use_segments), with their sizes: read from marts.segments."""
+    segments = findings.segments
+    rules = segments[segments["segment_kind"] != "clustered"]
+    never = findings.population["never_admitted"]
+    if rules.empty:
+        return [
+            "",
+            "### The rule-defined segments: emergency department use of the never-admitted",
+            "",
+            f"Every one of the {findings.population['registry']:,} registry patients was admitted "
+            f"({never:,} never admitted): the ED-use segments (`frequent_ed_use_never_admitted`, "
+            "`occasional_ed_use_never_admitted`, `no_hospital_or_ed_encounter`) hold no patient.",
+        ]
+    ed_users = rules[rules["segment_key"].str.contains("_ed_use_")]
+    ed_total = int(ed_users["num_patients"].sum())
+    lines = [
+        "",
+        "### The rule-defined segments: emergency department use of the never-admitted",
+        "",
+        f"Of the {never:,} never-admitted patients, {ed_total:,} "
+        f"({_share(ed_total / never if never else None)}) "
+        "have an emergency department visit in `hosp.transfers`; frequent use is at least var "
+        "`frequent_ed_visits_per_year` (4) visits within some 365 days (docs block `ed_use_segments`).",
+        "",
+    ]
+    lines += _table(
+        ["segment", "persona", "patients", "of registry", "of the never-admitted"],
+        [
+            [
+                f"`{r.segment_key}`",
+                r.persona_name,
+                f"{int(r.num_patients):,}",
+                _share(r.share_of_registry),
+                _share(r.num_patients / never) if never else "-",
+            ]
+            for r in rules.itertuples()
+        ],
+    )
+    return lines
+
+
+def render_readmissions(readmissions: dict[str, tuple[int, int]]) -> list[str]:
+    """The early-readmission rate under each readmission mode (var readmission_definition)."""
+    if not readmissions:
+        return []
+    lines = [
+        "",
+        "### Early readmissions under each readmission definition",
+        "",
+        "Index discharges (counted hospital episodes left alive) and those followed by an early "
+        "readmission (an unplanned counted episode within var `readmission_window_days`, 30 days), over "
+        "the whole release (`int_episodes_flagged_for_readmission`; docs blocks `readmission_definition` "
+        "and `readmission_rate`). `inpatient` (the default) counts inpatient stays only and sets planned "
+        "readmissions aside; `all_stays` counts every stay, observation stays included.",
+        "",
+    ]
+    lines += _table(
+        ["var `readmission_definition`", "index discharges", "early readmissions", "rate"],
+        [
+            [f"`{mode}`", f"{index:,}", f"{early:,}", _share(early / index if index else None)]
+            for mode, (index, early) in readmissions.items()
+        ],
+    )
+    if len(readmissions) == 2:
+        (_, (i1, e1)), (_, (i2, e2)) = readmissions.items()
+        if i1 and i2:
+            lines += [
+                "",
+                f"Counting every stay changes the rate by {100 * (e2 / i2 - e1 / i1):+.1f} percentage points "
+                f"({_share(e1 / i1)} to {_share(e2 / i2)}).",
+            ]
+    return lines
+
+
+def render_comparison(comparison: pd.DataFrame | None) -> list[str]:
+    """The four groupings compared (segment_prospective_comparison): per outcome and grouping the
+    concentration index and, for the binary outcomes, the AUC with its interval; then which
+    grouping does best, in sentences computed from the table."""
+    if comparison is None or comparison.empty:
+        return []
+    nested = comparison[comparison["grouping"] == "segment_lace_band"]
+    resamples = comparison["bootstrap_resamples"].dropna()
+    seeds = comparison["bootstrap_seed"].dropna()
+    lines = [
+        "",
+        "#### Segments, LACE, segment with LACE and prior admissions compared",
+        "",
+        "The same followed-up patients and outcomes, grouped four ways at the index (docs block "
+        "`prospective_comparison`): the segments; the bands of LACE at the index (the score of the last "
+        "index discharge by then; `none` without one); each segment split by LACE band; prior-year "
+        "admissions. Concentration index as above, for every outcome; for the binary outcomes, the "
+        "C-statistic (AUC, scikit-learn's `roc_auc_score`) of each grouping's ordinal score, fixed in "
+        "advance (minus the segment's outreach priority; the LACE total, -1 without one; priority, then "
+        "LACE within it; the prior-year admission count), with the 2.5th-97.5th percentiles of "
+        f"{int(resamples.iloc[0]) if len(resamples) else 0:,} "
+        "stratified bootstrap resamples (seed "
+        f"{int(seeds.iloc[0]) if len(seeds) else 0}). "
+        "Bold: the best of the outcome. The concentration index ranks each grouping's groups by their "
+        "observed mean outcome, so it favours a grouping with more groups (segment with LACE band: "
+        f"{int(nested['num_groups'].max()) if not nested.empty else 0} "
+        "groups); the AUC's scores are fixed before the outcome is seen.",
+        "",
+    ]
+
+    def bold(text: str, flag: object) -> str:
+        return f"**{text}**" if bool(flag) else text
+
+    lines += _table(
+        [
+            "next-year outcome",
+            "grouping",
+            "groups",
+            "concentration index",
+            "patients with it",
+            "AUC (95 % interval)",
+        ],
+        [
+            [
+                str(r.outcome_label),
+                str(r.grouping_label),
+                f"{int(r.num_groups):,}",
+                bold(_number(r.concentration_index), r.is_best_concentration),
+                "-" if pd.isna(r.num_positive) else f"{int(r.num_positive):,}",
+                "-"
+                if pd.isna(r.auc)
+                else bold(
+                    f"{_number(r.auc)} ({_number(r.auc_ci_lower)} to {_number(r.auc_ci_upper)})",
+                    r.is_best_auc,
+                ),
+            ]
+            for r in comparison.itertuples()
+        ],
+    )
+    lines += ["", *(f"- {sentence}" for sentence in discrimination.verdict_sentences(comparison))]
+    return lines
 
 
 def render_return_curves(findings: Findings) -> list[str]:
@@ -540,10 +733,16 @@ def dbt_env(work: Path, name: str) -> dict[str, str]:
     return env
 
 
-def build(work: Path, name: str, variables: str | None) -> Path:
-    """``dbt build`` (every test) into ``<work>/<name>.duckdb``; raises naming the log on failure."""
+# what the build of the other readmission mode needs: the episodes and the tests of what it
+# builds (cautious: not a test that also reads a model left out)
+READMISSION_SELECT = ("--select", "+int_episodes_flagged_for_readmission", "--indirect-selection", "cautious")
+
+
+def build(work: Path, name: str, variables: str | None, select: Sequence[str] = ()) -> Path:
+    """``dbt build`` (every test, or those of ``select``) into ``<work>/<name>.duckdb``; raises
+    naming the log on failure."""
     env = dbt_env(work, name)
-    command = [str(DBT), "build", *(["--vars", variables] if variables else [])]
+    command = [str(DBT), "build", *(["--vars", variables] if variables else []), *select]
     print(f"dbt build ({name}) -> {env['MIMIC_SEGMENTS_DEV_DB']}", flush=True)
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -567,12 +766,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--demo-db", type=Path)
     parser.add_argument("--release-prospective-db", type=Path, help="index-mode build of the release")
     parser.add_argument("--demo-prospective-db", type=Path, help="index-mode build of the demo")
+    parser.add_argument(
+        "--release-all-stays-db", type=Path, help="build of the release with readmission_definition all_stays"
+    )
+    parser.add_argument(
+        "--demo-all-stays-db", type=Path, help="build of the demo with readmission_definition all_stays"
+    )
+    parser.add_argument(
+        "--demo-release-dir",
+        type=Path,
+        default=Path(os.environ["MIMIC_DEMO_DIR"]) if os.environ.get("MIMIC_DEMO_DIR") else None,
+        help="the demo's own files (default $MIMIC_DEMO_DIR): its index-mode build reads them in place",
+    )
+    parser.add_argument(
+        "--release-dir",
+        type=Path,
+        help="an existing release (MIMIC-IV layout) to build instead of generating one",
+    )
     args = parser.parse_args(argv)
 
     shape = RELEASES[args.release]
-    release_label = (
-        f"Generated release: {args.patients:,} patients shaped like MIMIC-IV {args.release}"
-        f" (seed {args.seed})"
+    release_label = f"Generated release: {args.patients:,} patients shaped like MIMIC-IV {args.release}" + (
+        f" (`{args.release_dir.name}`)" if args.release_dir else f" (seed {args.seed})"
     )
     try:
         if args.render_only:
@@ -583,10 +798,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.release_prospective_db,
                 args.demo_prospective_db,
             )
+            release_all_stays_db, demo_all_stays_db = args.release_all_stays_db, args.demo_all_stays_db
         else:
             args.work.mkdir(parents=True, exist_ok=True)
-            release_dir = args.work / f"release-{args.release}-{args.patients}-seed{args.seed}"
+            release_dir = (
+                args.release_dir or args.work / f"release-{args.release}-{args.patients}-seed{args.seed}"
+            )
             if not (release_dir / "hosp" / "patients.csv.gz").is_file():
+                if args.release_dir:
+                    parser.error(f"--release-dir {release_dir}: no hosp/patients.csv.gz")
                 generate_release(release_dir, args.patients, seed=args.seed, release=args.release)
             variables = json.dumps(
                 {
@@ -601,21 +821,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             release_prospective_db = build(
                 args.work, "generated-prospective", json.dumps({**json.loads(variables), **index_mode})
             )
-            demo_prospective_db = build(args.work, "demo-prospective", json.dumps(index_mode))
+            # In index mode the demo is read from its own files in place (release mode), as
+            # tests/python/test_prospective.py builds it.
+            demo_index_mode = (
+                {
+                    "mimic_source_mode": "release",
+                    "mimic_release_dir": str(args.demo_release_dir),
+                    "mimic_last_data_year": RELEASES["2.2"].last_data_year,
+                    **index_mode,
+                }
+                if args.demo_release_dir
+                else index_mode
+            )
+            demo_prospective_db = build(args.work, "demo-prospective", json.dumps(demo_index_mode))
+            all_stays = {"readmission_definition": READMISSION_MODES[1]}
+            release_all_stays_db = build(
+                args.work,
+                "generated-all-stays",
+                json.dumps({**json.loads(variables), **all_stays}),
+                READMISSION_SELECT,
+            )
+            demo_all_stays_db = build(args.work, "demo-all-stays", json.dumps(all_stays), READMISSION_SELECT)
         findings = [
-            collect(release_db, release_label, release_prospective_db),
-            collect(demo_db, "MIMIC-IV demo 2.2 (100 patients)", demo_prospective_db),
+            collect(release_db, release_label, release_prospective_db, release_all_stays_db),
+            collect(demo_db, "MIMIC-IV demo 2.2 (100 patients)", demo_prospective_db, demo_all_stays_db),
         ]
     except (ValidationError, duckdb.Error) as error:
         print(f"validation report not written: {error}", file=sys.stderr)
         return 1
+    generated_by = (
+        f"the release in `{args.release_dir.name}`, generated beforehand in the MIMIC-IV "
+        f"{args.release} layout and read in place (`--release-dir`)"
+        if args.release_dir
+        else f"`python -m mimic_segments.synthetic.generator --patients "
+        f"{args.patients} --seed {args.seed} --release {args.release}`"
+    )
     provenance = [
         f"Commit `{git_commit(REPO_ROOT, short=True) or 'unknown'}`. Generated release: "
-        f"`python -m mimic_segments.synthetic.generator --patients "
-        f"{args.patients} --seed {args.seed} --release {args.release}` (the release's own share of "
+        f"{generated_by} (the release's own share of "
         f"never-admitted patients: {shape.patients - shape.admitted_patients:,} of {shape.patients:,}, "
         f"{100 * (1 - shape.admitted_share):.1f} %, scaled to {args.patients:,}). Every build uses the "
-        "project's default vars (k = 4); the prospective builds add `feature_index: first_year`.",
+        "project's default vars (k = 4); the prospective builds add `feature_index: first_year`, and "
+        "the builds of the episodes alone `readmission_definition: all_stays`.",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(findings, provenance))
