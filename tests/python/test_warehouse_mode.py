@@ -162,7 +162,7 @@ def warehouse_built(built: dict[str, str], work: Path) -> dict[str, str]:
     env = dbt_env(built, work, WAREHOUSE, "good")
     result = run_dbt(env, "build", *SQL_LAYER, "--vars", warehouse_vars())
     assert "ERROR=0" in result.stdout and "WARN=0" in result.stdout, result.stdout[-3000:]
-    assert "MIMIC-IV warehouse tables: mimiciv_hosp, mimiciv_icu in mimic_segments_warehouse: 5 tables" in (
+    assert "MIMIC-IV warehouse tables: mimiciv_hosp, mimiciv_icu in mimic_segments_warehouse: 6 tables" in (
         result.stdout
     )
     return env
