@@ -298,7 +298,8 @@ def test_a_null_refused_by_a_constraint_is_reported_with_its_column_and_rows(tmp
     database = tmp_path / "candidate.duckdb"
     with duckdb.connect(str(database)) as db:
         db.execute(
-            "create table admissions as select * from (values (1, 'a'), (2, null), (3, null)) t(hadm_id, insurance)"
+            "create table admissions as"
+            " select * from (values (1, 'a'), (2, null), (3, null)) t(hadm_id, insurance)"
         )
     # the messages of DuckDB and PostgreSQL both name the column
     assert (
