@@ -60,12 +60,14 @@ def run_tests_of(built: dict[str, str], work: Path, model: str) -> subprocess.Co
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
     }
-    return dbt_result(env, "test", "--select", model, "--indirect-selection", "cautious")
+    # every test that reads the model (dbt's eager selection: also those comparing with another
+    # relation); a test of a model downstream may fail too, and is told apart by failed_tests
+    return dbt_result(env, "test", "--select", model, "--exclude", "test_type:unit test_type:singular")
 
 
-def failed_tests(work: Path) -> dict[tuple[str, str | None], dict]:
-    """The failed tests of the last dbt run in `work`: (generic test or name, column) ->
-    its node and result."""
+def failed_tests(work: Path, model: str) -> dict[tuple[str, str | None], dict]:
+    """The failed tests of `model` in the last dbt run in `work`: (generic test or name,
+    column) -> its node and result."""
     results = json.loads((work / "target" / "run_results.json").read_text())
     nodes = json.loads((work / "target" / "manifest.json").read_text())["nodes"]
     failed = {}
@@ -73,13 +75,15 @@ def failed_tests(work: Path) -> dict[tuple[str, str | None], dict]:
         if result["status"] != "fail":
             continue
         node = nodes[result["unique_id"]]
+        if node.get("attached_node", "").split(".")[-1] != model:
+            continue
         metadata = node.get("test_metadata") or {}
         named = node["name"] if not node["name"].startswith(metadata.get("name", "")) else metadata["name"]
         failed[(named, node.get("column_name"))] = {**node, "failures": result["failures"]}
     return failed
 
 
-def tests_on_a_copy(
+def broken_and_tested(
     built: dict[str, str], work: Path, model: str, schema: str, select_from_original: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[tuple[str, str | None], dict], Path]:
     """Break `model` on a copy of the demo database, run its tests; dbt's result, the failed
@@ -88,7 +92,7 @@ def tests_on_a_copy(
     shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], copy)
     replace_with(copy, schema, model, select_from_original)
     result = run_tests_of(built, work, model)
-    return result, failed_tests(work), copy
+    return result, failed_tests(work, model), copy
 
 
 def stored(database: Path, relation: str, columns: str = "*") -> list[tuple]:
@@ -99,7 +103,7 @@ def stored(database: Path, relation: str, columns: str = "*") -> list[tuple]:
 def test_a_fan_out_fails_the_reconciliations_and_the_grain(built: dict[str, str], tmp_path: Path) -> None:
     # one patient's row twice, as a join that multiplies rows would leave it
     model = "int_admissions_aggregated_to_patients"
-    result, failed, copy = tests_on_a_copy(
+    result, failed, copy = broken_and_tested(
         built,
         tmp_path,
         model,
@@ -126,7 +130,9 @@ def test_a_fan_out_fails_the_reconciliations_and_the_grain(built: dict[str, str]
     assert difference == pytest.approx(doubled_days)
     assert stored(copy, failed[("unique", "subject_id")]["relation_name"], "unique_field") == [(patient,)]
     # the publish step's report of these failures: each test with its model, column and rows
-    located = {node.name: node for node in failures.locate_failures(tmp_path / "target", copy)}
+    located = {
+        node.name: node for node in failures.locate_failures(tmp_path / "target", copy) if node.model == model
+    }
     assert len(located) == 3
     for node in failed.values():
         report = located[node["name"]].describe()
@@ -155,7 +161,7 @@ def test_a_check_with_where_reads_only_its_rows(
     assert returned > 0
     # the returns' admission ids lost, as a broken join would leave them
     model = "int_patients_indexed_for_return"
-    result, failed, copy = tests_on_a_copy(
+    result, failed, copy = broken_and_tested(
         built,
         tmp_path,
         model,
@@ -181,7 +187,7 @@ def test_a_named_check_fails_under_its_name(built: dict[str, str], tmp_path: Pat
     # the named check on the clustered sizes (its column an expression with quotes) and the
     # registry reconciliation both break
     model = "segments"
-    result, failed, copy = tests_on_a_copy(
+    result, failed, copy = broken_and_tested(
         built,
         tmp_path,
         model,
@@ -214,7 +220,7 @@ def test_a_quoted_check_keeps_its_rows_and_a_passing_run_empties_them(
     model = "int_patients_followed_for_return"
     quoted = "(outcome = 'censored') = (censored_by is not null)"
     # censored follow-ups whose reason was lost, as a broken join would leave them
-    result, failed, copy = tests_on_a_copy(
+    result, failed, copy = broken_and_tested(
         built,
         tmp_path,
         model,

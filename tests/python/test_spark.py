@@ -126,8 +126,6 @@ def test_a_broken_check_keeps_its_rows_on_spark(spark_built: dict[str, str]) -> 
             "spark",
             "--select",
             model,
-            "--indirect-selection",
-            "cautious",
             "--exclude",
             "test_type:unit test_type:singular",
             *args,
