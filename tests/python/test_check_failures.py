@@ -171,7 +171,8 @@ def test_a_check_with_where_reads_only_its_rows(
     assert result.returncode == 1, result.stdout[-3000:]
     assert list(failed) == [("expression_is_true", None)]
     (check,) = failed.values()
-    assert check["test_metadata"]["kwargs"]["where"] == "return_hadm_id is null"
+    # dbt takes a test's `where` as its config: the model's rows are filtered before the check
+    assert check["config"]["where"] == "return_hadm_id is null"
     assert check["failures"] == returned
     # its rows: exactly the patients who returned, whose return lost its admission id
     with duckdb.connect(str(copy), read_only=True) as con:

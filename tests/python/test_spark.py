@@ -138,8 +138,7 @@ def test_a_broken_check_keeps_its_rows_on_spark(spark_built: dict[str, str]) -> 
     (broken,) = [
         nodes[result["unique_id"]]
         for result in results
-        if result["status"] == "fail"
-        and nodes[result["unique_id"]]["test_metadata"]["kwargs"].get("where") == check["where"]
+        if result["status"] == "fail" and nodes[result["unique_id"]]["config"].get("where") == check["where"]
     ]
     kept = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse" / "audit.db" / broken["alias"]
 
