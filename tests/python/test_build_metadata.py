@@ -40,6 +40,7 @@ def test_build_sources_match_the_data_steps_manifest(db: duckdb.DuckDBPyConnecti
         ("diagnoses_icd", 4_506),
         ("icustays", 140),
         ("patients", 100),
+        ("transfers", 1_190),
     ]
     for table, size, digest, _ in rows:
         entry = manifest["tables"][f"{table}.csv"]
@@ -50,8 +51,9 @@ def test_every_data_quality_check_passes_on_the_demo(db: duckdb.DuckDBPyConnecti
     checks = dict(
         db.execute("select check_name, observed_value from marts.data_quality_checks where passed").fetchall()
     )
-    assert db.execute("select count(*) from marts.data_quality_checks").fetchone() == (15,)
-    assert len(checks) == 15
+    # 15 checks, transfers' row check, and 3 derived-column consistency checks
+    assert db.execute("select count(*) from marts.data_quality_checks").fetchone() == (19,)
+    assert len(checks) == 19
     assert round(checks["diagnoses_per_admission_typical"], 2) == 16.39  # 4,506 / 275
     assert checks["admissions_per_patient_typical"] == 2.75  # 275 / 100
     assert round(checks["icustays_per_admission_typical"], 3) == 0.509  # 140 / 275
