@@ -141,7 +141,8 @@ def test_lineage_graph_reaches_from_mimic_tables_to_patient_clusters(base_url: s
             p
             for p in paths
             if f"model.mimic_segments.stg_mimic__{table}" in p
-            and "model.mimic_segments.patient_features" in p
+            # the clustering inputs and the patient_features mart both read the assembled features
+            and "model.mimic_segments.int_patient_features_assembled" in p
         ]
         assert via_staging_and_features, f"{table} does not reach patient_clusters via staging and features"
     # and on, downstream, to the BI consumers declared as exposures
