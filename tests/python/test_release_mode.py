@@ -33,9 +33,12 @@ pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).with_name("dbt")
 PATIENTS = 2_000
-# the catalogue's rule-defined segment (names are data: read from the seed)
-_RULE = catalogue().query("persona_kind == 'rule_defined'").iloc[0]
-RULE_KEY, RULE_NAME = _RULE["persona_key"], _RULE["persona_name"]
+# the catalogue's rule-defined segments of never-admitted patients, split by ED use (names are
+# data: read from the seed)
+_NEVER_ADMITTED = catalogue().query(
+    "persona_kind == 'rule_defined' and segment_rule.str.startswith('never_admitted')", engine="python"
+)
+NEVER_ADMITTED_NAMES = dict(zip(_NEVER_ADMITTED["persona_key"], _NEVER_ADMITTED["persona_name"], strict=True))
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 import approaches  # noqa: E402
@@ -142,7 +145,10 @@ def test_segments_describe_the_hospital_population(db: duckdb.DuckDBPyConnection
     clustered = segments[segments["segment_kind"] == "clustered"]
     rule = segments[segments["segment_kind"] == "rule_defined"]
     assert set(clustered["subject_id"]) == admitted  # no never-admitted patient in any cluster
-    assert set(rule["segment_key"]) == {RULE_KEY}
+    # every admitted patient is in the clustering population (clustering_population_min_admissions
+    # 1), so the rule-defined segments are the never-admitted ones, split by their ED use
+    assert set(rule["segment_key"]) <= set(NEVER_ADMITTED_NAMES)
+    assert "occasional_ed_use_never_admitted" in set(rule["segment_key"])
     assert rule["cluster_id"].isna().all() and clustered["cluster_id"].notna().all()
     assert len(rule) == PATIENTS - len(admitted)
     # both scorers scored exactly the admitted patients
@@ -219,11 +225,14 @@ def test_the_validation_report_reads_its_numbers_from_the_builds(
     assert f"| admitted: the clustering population | {admitted:,} |" in text
     assert "| never-admitted patients in a clustered segment | 0 |" in text
     assert f"| segment sizes sum to the registry | {PATIENTS:,} = {PATIENTS:,} |" in text
-    assert f"| `{RULE_KEY}` | rule_defined | {RULE_NAME} |" in text
-    # the rule-defined segment holds only 0-admission patients, every clustered one none
+    # the rule-defined segments hold only 0-admission patients, every clustered one none
     table = found.admissions.pivot(index="segment_key", columns="admissions", values="patients").fillna(0)
-    assert table.loc[RULE_KEY].drop("0").sum() == 0
-    assert table.drop(index=RULE_KEY)["0"].sum() == 0
+    rule_keys = [key for key in table.index if key in NEVER_ADMITTED_NAMES]
+    assert rule_keys
+    for key in rule_keys:
+        assert f"| `{key}` | rule_defined | {NEVER_ADMITTED_NAMES[key]} |" in text
+    assert table.loc[rule_keys].drop(columns="0").to_numpy().sum() == 0
+    assert table.drop(index=rule_keys)["0"].sum() == 0
     demo = validation.collect(Path(built["MIMIC_SEGMENTS_DEV_DB"]), "demo")
     assert demo.population == {"registry": 100, "admitted": 100, "never_admitted": 0}
     assert "## MIMIC-IV demo 2.2 (100 patients)" in text
