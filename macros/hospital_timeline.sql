@@ -33,7 +33,8 @@
 {#- Calendar days from a discharge to a later admission, as readmission windows are counted
     (both dates of the same patient: MIMIC shifts dates per patient). -#}
 {% macro calendar_days_after_discharge(discharged_at, admitted_at) -%}
-    ({{ dbt.datediff('cast(' ~ discharged_at ~ ' as date)', 'cast(' ~ admitted_at ~ ' as date)', 'day') }})
+    {#- bigint on every engine (PostgreSQL's date difference is an integer), as contracts declare it #}
+    cast({{ dbt.datediff('cast(' ~ discharged_at ~ ' as date)', 'cast(' ~ admitted_at ~ ' as date)', 'day') }} as {{ dbt.type_bigint() }})
 {%- endmacro %}
 
 

@@ -113,7 +113,7 @@
     int_patients_prepared_for_segmentation, the standardized inputs (scaled_<feature>) of
     patient_clusters, and the <statistic>_<feature> columns of segment_profiles_wide (whose
     other columns are those of `segments`, described there). Read by the contract test
-    (matches_declared_contract) and by the comment post-hook, so a new feature needs no YAML.
+    (unenforced_contract) and by the comment post-hook, so a new feature needs no YAML.
 -#}
 {% macro generated_columns(model_name) %}
     {%- set columns = {} -%}

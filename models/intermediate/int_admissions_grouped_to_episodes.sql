@@ -37,10 +37,11 @@ ordered as (
         is_planned_admission,
         is_emergency_admission,
         is_hospital_death,
-        row_number() over (
+        -- bigint on every engine (Spark's row_number() is an int), as the contract declares it
+        cast(row_number() over (
             partition by subject_id
             order by admitted_at, hadm_id
-        ) as admission_sequence,
+        ) as {{ dbt.type_bigint() }}) as admission_sequence,
         -- the end of the patient's hospital time before this admission started
         max(discharged_at) over (
             partition by subject_id

@@ -50,14 +50,14 @@ followed as (
             when 'midpoint' then end_of_data.midpoint_end_of_data_date
             when 'latest' then end_of_data.latest_end_of_data_date
         end as end_of_data_date,
-        {{ dbt.datediff(
+        cast({{ dbt.datediff(
             'indexed.index_discharge_date',
             "case assumptions.end_of_data_assumption"
             ~ " when 'earliest' then end_of_data.earliest_end_of_data_date"
             ~ " when 'midpoint' then end_of_data.midpoint_end_of_data_date"
             ~ " when 'latest' then end_of_data.latest_end_of_data_date end",
             'day'
-        ) }} as days_to_end_of_data
+        ) }} as {{ dbt.type_bigint() }}) as days_to_end_of_data
     from indexed
     inner join end_of_data on indexed.subject_id = end_of_data.subject_id
     cross join assumptions

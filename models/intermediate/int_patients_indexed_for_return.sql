@@ -109,11 +109,11 @@ indexed as (
         {{ calendar_days_after_discharge(
             'index_episodes.index_discharged_at', 'index_episodes.return_admitted_at'
         ) }} as days_to_return,
-        {{ dbt.datediff(
+        cast({{ dbt.datediff(
             'cast(index_episodes.index_discharged_at as date)',
             'patients.date_of_death',
             'day'
-        ) }} as days_to_death
+        ) }} as {{ dbt.type_bigint() }}) as days_to_death
     from index_episodes
     inner join patients on index_episodes.subject_id = patients.subject_id
     inner join closing_stays

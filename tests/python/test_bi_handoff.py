@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy
 from conftest import DBT, segmentation_rebuilt_on_a_copy
 
+from mimic_segments.publishing import failures
 from mimic_segments.reporting import export
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +41,8 @@ def test_parquet_export_matches_the_marts(built: dict[str, str], tmp_path: Path)
         marts = {
             name: connection.execute(f"select count(*) from marts.{name}").fetchone()[0]
             for (name,) in connection.execute(
-                # the export writes tables; a mart view (patient_cluster_assignments) is read
-                # through the table it selects from
+                # the export writes the tables (a view such as patient_cluster_assignments is
+                # a stand-in for the tables it reads)
                 "select table_name from information_schema.tables"
                 " where table_schema = 'marts' and table_type = 'BASE TABLE'"
             ).fetchall()
@@ -245,7 +246,10 @@ def test_public_marts_have_enforced_contracts(built: dict[str, str], dbt: Callab
     sql_marts = [
         node
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["schema"] == "marts" and node["language"] == "sql"
+        if node["resource_type"] == "model"
+        and node["schema"] == "marts"
+        and node["language"] == "sql"
+        and node["config"]["materialized"] == "table"
     ]
     assert {n["name"] for n in sql_marts} >= {
         "patient_features",
@@ -278,12 +282,11 @@ def test_not_null_constraints_are_enforced_by_the_database(
     declared = {
         (node["name"], column["name"])
         for node in manifest["nodes"].values()
-        # SQL marts: built under an enforced contract (Python marts: matches_declared_contract)
-        # (a view holds no constraint: patient_cluster_assignments' columns are its table's)
+        # SQL marts: built under an enforced contract (Python marts: unenforced_contract)
         if node["resource_type"] == "model"
         and node["schema"] == "marts"
         and node["language"] == "sql"
-        and node["config"]["materialized"] != "view"
+        and node["config"]["materialized"] == "table"
         for column in node["columns"].values()
         if any(c["type"] == "not_null" for c in column.get("constraints", []))
     }
@@ -305,15 +308,15 @@ def test_not_null_constraints_are_enforced_by_the_database(
         scratch.execute("insert into patient_features (subject_id) values (null)")
 
 
-def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_range(
+def test_column_tests_catch_nulls_a_wrong_type_repeats_and_values_out_of_range(
     built: dict[str, str], tmp_path: Path
 ) -> None:
-    """`matches_declared_contract` stands in for the contract dbt does not enforce on Python
-    models and seeds, and checks the uniqueness, ranges and value lists columns declare in
-    `meta`: on a copy of the built database with nulls in two tables, one retyped column,
-    repeated values, values below their range and one outside its list, exactly those fail,
-    each naming the column (and for the row rules, counting the rows), and so does the check
-    declared on the table that reads the nulled column."""
+    """`unenforced_contract` stands in for the contract dbt does not enforce on Python models
+    and seeds, and dbt's own column tests check uniqueness, ranges and value lists: on a copy
+    of the built database with nulls in two tables, one retyped column, repeated values,
+    values below their range and one outside its list, exactly those tests fail, each naming
+    the model, the column and the offending rows' keys, and so does the check on the table
+    that reads the nulled column."""
     copy = tmp_path / "tampered.duckdb"
     shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], copy)
     with duckdb.connect(str(copy)) as con:
@@ -327,25 +330,30 @@ def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_ran
         )
         # and a seed (dbt builds seeds without a contract too)
         con.execute("update raw.persona_catalogue set description = null where catalogue_order = 1")
-        # declared meta: {accepted_range: {min_value: 1}} and {accepted_values: {values: [...]}}
+        # accepted_range (min_value: 1) and accepted_values
         con.execute("update raw.persona_catalogue set outreach_priority = 0 where catalogue_order <= 2")
         con.execute("update raw.persona_catalogue set persona_kind = 'other' where catalogue_order = 3")
-        # declared meta: {unique: true}: two rows repeat the first row's value
+        # unique: two rows repeat the first row's value
         con.execute(
             "update raw.persona_catalogue set care_management_action ="
             " (select care_management_action from raw.persona_catalogue where catalogue_order = 1)"
             " where catalogue_order in (2, 3)"
         )
-    env = {**built, "MIMIC_SEGMENTS_DEV_DB": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
+        (repeated,) = con.execute(
+            "select care_management_action from raw.persona_catalogue where catalogue_order = 1"
+        ).fetchone()
+    target = tmp_path / "target"
+    env = {**built, "MIMIC_SEGMENTS_DEV_DB": str(copy), "DBT_TARGET_PATH": str(target)}
     result = subprocess.run(
         [
             str(DBT),
             "test",
             "--select",
-            "test_name:matches_declared_contract",
-            "--store-failures",
-            "--target-path",
-            str(tmp_path / "target"),
+            "segment_centroids segment_personas persona_catalogue patient_nearest_centroid",
+            "--indirect-selection",
+            "cautious",
+            "--exclude",
+            "test_type:singular test_type:unit",
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -354,52 +362,45 @@ def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_ran
         check=False,
     )
     assert result.returncode == 1, result.stdout[-3000:]
+    located = {
+        (node.model, node.name.split("_" + (node.model or ""))[0], node.column): node
+        for node in failures.locate_failures(target, copy)
+    }
+    assert sorted(located) == [
+        ("patient_nearest_centroid", "expression_is_true", None),
+        ("persona_catalogue", "accepted_range", "outreach_priority"),
+        ("persona_catalogue", "accepted_values", "persona_kind"),
+        ("persona_catalogue", "unenforced_contract", None),
+        ("persona_catalogue", "unique", "care_management_action"),
+        ("segment_centroids", "unenforced_contract", None),
+        ("segment_personas", "unenforced_contract", None),
+    ]
     with duckdb.connect(str(copy), read_only=True) as con:
-        found = sorted(
-            row
-            for schema, table in con.execute(
-                "select schema_name, table_name from duckdb_tables()"
-                " where table_name like 'contract\\_%' escape '\\'"
-                # not the broken checks' own rows (their tables end in __<check number>)
-                " and not regexp_matches(table_name, '__[0-9]+$')"
-            ).fetchall()
-            for row in con.execute(
-                f"select '{table}', column_name, declared, found from {schema}.{table}"
-            ).fetchall()
-        )
-        # the broken check kept its rows: every scored patient
-        (check_number,) = con.execute(
-            "select check_number from audit.contract_patient_nearest_centroid where check_number is not null"
-        ).fetchone()
-        (kept,) = con.execute(
-            f"select count(*) from audit.contract_patient_nearest_centroid__{check_number}"
-        ).fetchone()
-    assert kept == scored
-    assert nulled >= 2 and scored == 100
-    assert found == [
+
+        def rows(key: tuple[str, str, str | None], columns: str = "*") -> list[tuple]:
+            relation = located[key].failures_relation
+            return con.execute(f"select {columns} from {relation} order by all").fetchall()
+
         # a check declared on the next table sees the nulled feature too: every patient was
         # scored on one feature more than the centroids now name
-        (
-            "contract_patient_nearest_centroid",
-            "",
-            "expression_is_true(expression=num_features_scored = (select count(distinct feature_name)"
-            ' from "tampered"."marts"."segment_centroids"))',
-            f"{scored} failing rows",
-        ),
-        (
-            "contract_persona_catalogue",
-            "care_management_action",
-            "unique",
-            "2 repeated rows",
-        ),
-        ("contract_persona_catalogue", "description", "not null", "1 null rows"),
-        ("contract_persona_catalogue", "outreach_priority", ">= 1", "2 rows outside"),
-        (
-            "contract_persona_catalogue",
-            "persona_kind",
-            "in ('clustered', 'rule_defined')",
-            "1 rows outside",
-        ),
-        ("contract_segment_centroids", "feature_name", "not null", f"{nulled} null rows"),
-        ("contract_segment_personas", "persona_name", "varchar", "integer"),
-    ]
+        assert len(rows(("patient_nearest_centroid", "expression_is_true", None))) == scored == 100
+        assert rows(("persona_catalogue", "accepted_range", "outreach_priority"), "catalogue_order") == [
+            (1,),
+            (2,),
+        ]
+        assert rows(("persona_catalogue", "accepted_values", "persona_kind")) == [("other", 1)]
+        assert rows(("persona_catalogue", "unique", "care_management_action")) == [(repeated, 3)]
+        assert rows(("persona_catalogue", "unenforced_contract", None)) == [
+            ("description", "not null", "null", "catalogue_order=1")
+        ]
+        centroid_nulls = rows(("segment_centroids", "unenforced_contract", None))
+        assert nulled >= 2 and len(centroid_nulls) == nulled
+        assert {row[:3] for row in centroid_nulls} == {("feature_name", "not null", "null")}
+        assert all(row[3].startswith("cluster_id=") for row in centroid_nulls)
+        assert rows(("segment_personas", "unenforced_contract", None)) == [
+            ("persona_name", "varchar", "integer", None)
+        ]
+    # the publish step's report shows each with its first rows
+    report = located[("persona_catalogue", "unenforced_contract", None)].describe()
+    assert "model:  persona_catalogue" in report
+    assert "column_name=description, declared=not null, found=null, failing_key=catalogue_order=1" in report

@@ -22,6 +22,8 @@ from conftest import REPO_ROOT, assert_same_values, dbt_result
 from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb
 from postgres_helpers import REQUIRED, connect, frame_from_postgres, skip_without_server
 
+from mimic_segments.publishing import failures, schema_swap
+
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 # dbt-postgres (the `postgres` extra) brings psycopg2; without it, skip unless required
@@ -180,26 +182,33 @@ def test_the_swap_refuses_to_drop_a_readers_view(swap_schemas: list[str]) -> Non
             }
 
 
-def test_a_broken_declared_check_keeps_its_rows_on_postgres(
+def test_a_fan_out_fails_its_tests_and_keeps_their_rows_on_postgres(
     postgres_built: dict[str, str], tmp_path: Path
 ) -> None:
-    """The test materialization's failure path in a PostgreSQL transaction: a fan-out (one
-    patient's row twice) breaks both reconciliations declared on the contract test; each keeps
-    its row in audit.<test>__<check number>, and a passing run drops both tables again."""
+    """dbt's store_failures in a PostgreSQL transaction: a fan-out (one patient's row twice)
+    breaks both reconciliations and the grain of the model; each test keeps its rows in its
+    own audit table, the publish step's report names model, column and rows (read through the
+    warehouse connection), and a passing run leaves those tables empty."""
     model = "int_admissions_aggregated_to_patients"
-    test = f"contract_{model}"
-    env = dict(postgres_built, DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "logs"))
+    target = tmp_path / "target"
+    env = dict(postgres_built, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(tmp_path / "logs"))
 
-    def contract_test() -> subprocess.CompletedProcess[str]:
-        return dbt_result(env, "test", "--target", "postgres", "--select", test)
+    def model_tests() -> subprocess.CompletedProcess[str]:
+        return dbt_result(
+            env,
+            "test",
+            "--target",
+            "postgres",
+            "--select",
+            model,
+            "--exclude",
+            "test_type:unit test_type:singular",
+        )
 
-    def audit_tables() -> list[str]:
+    def rows(relation: str, columns: str = "*") -> list[tuple]:
         with connect() as connection, connection.cursor() as cursor:
-            cursor.execute(
-                "select tablename from pg_tables where schemaname = 'audit' and tablename like %s order by 1",
-                (f"{test}%",),
-            )
-            return [name for (name,) in cursor.fetchall()]
+            cursor.execute(f"select {columns} from {relation} order by 1")
+            return cursor.fetchall()
 
     with connect() as connection, connection.cursor() as cursor:
         cursor.execute(f"alter table intermediate.{model} rename to {model}__original")
@@ -208,32 +217,83 @@ def test_a_broken_declared_check_keeps_its_rows_on_postgres(
             f" (select * from intermediate.{model}__original order by subject_id limit 1)"
         )
         cursor.execute(
-            f"select num_admissions from intermediate.{model}__original order by subject_id limit 1"
+            "select subject_id, num_admissions"
+            f" from intermediate.{model}__original order by subject_id limit 1"
         )
-        (doubled,) = cursor.fetchone()
+        (patient, doubled) = cursor.fetchone()
     try:
-        failed = contract_test()
+        failed = model_tests()
         assert failed.returncode == 1, failed.stdout[-3000:]
-        assert audit_tables() == [test, f"{test}__1", f"{test}__2"]
-        with connect() as connection, connection.cursor() as cursor:
-            cursor.execute(f"select check_number from audit.{test} where check_number is not null order by 1")
-            assert cursor.fetchall() == [(1,), (2,)]
-            cursor.execute(f"select model_total - compare_total from audit.{test}__1")
-            assert cursor.fetchall() == [(doubled,)]
+        with connect() as connection:
+            located = failures.locate_failures(
+                target, None, first_rows=schema_swap.first_rows_reader(connection)
+            )
+        located = [node for node in located if node.model == model]
+        by_column = {(node.name.split("_" + model)[0], node.column): node for node in located}
+        assert sorted(by_column) == [
+            ("column_sum_matches", "num_admissions"),
+            ("column_sum_matches", "total_length_of_stay_days"),
+            ("unique", "subject_id"),
+        ]
+        admissions = by_column[("column_sum_matches", "num_admissions")]
+        assert rows(admissions.failures_relation or "", "model_total - compare_total") == [(doubled,)]
+        grain = by_column[("unique", "subject_id")]
+        assert rows(grain.failures_relation or "", "unique_field") == [(patient,)]
+        report = grain.describe()
+        assert f"model:  {model}" in report and "column: subject_id" in report
+        assert f"unique_field={patient}, n_records=2" in report, report
     finally:
         with connect() as connection, connection.cursor() as cursor:
             cursor.execute(f"drop table intermediate.{model}")
             cursor.execute(f"alter table intermediate.{model}__original rename to {model}")
-    passed = contract_test()
+    passed = model_tests()
     assert passed.returncode == 0, passed.stdout[-3000:]
-    assert audit_tables() == []
+    for node in located:
+        assert rows(node.failures_relation or "") == []
+
+
+def test_a_null_is_refused_by_the_contract_on_postgres(
+    postgres_built: dict[str, str], tmp_path: Path
+) -> None:
+    """PostgreSQL enforces the contract's not_null constraints: a staging model whose query
+    yields a NULL in a constrained column fails, the published table is left as it was, and
+    the report names the model, the column and the row's key."""
+    model = "stg_mimic__patients"
+    target = tmp_path / "target"
+    env = dict(postgres_built, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(tmp_path / "logs"))
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("select min(subject_id), count(*) from raw.patients")
+        (patient, patients) = cursor.fetchone()
+        cursor.execute("select anchor_year from raw.patients where subject_id = %s", (patient,))
+        (anchor_year,) = cursor.fetchone()
+        cursor.execute("update raw.patients set anchor_year = null where subject_id = %s", (patient,))
+    try:
+        failed = dbt_result(env, "run", "--target", "postgres", "--select", model)
+        assert failed.returncode == 1, failed.stdout[-3000:]
+        assert "violates not-null constraint" in failed.stdout
+        with connect() as connection:
+            (located,) = failures.locate_failures(
+                target, None, first_rows=schema_swap.first_rows_reader(connection)
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(f"select count(*) from staging.{model} where anchor_year is null")
+                assert cursor.fetchone() == (0,)
+                cursor.execute(f"select count(*) from staging.{model}")
+                assert cursor.fetchone() == (patients,)
+        assert (located.name, located.column) == (model, "anchor_year")
+        assert len(located.first_rows) == 1 and located.first_rows[0].startswith(f"subject_id={patient}, ")
+    finally:
+        with connect() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "update raw.patients set anchor_year = %s where subject_id = %s", (anchor_year, patient)
+            )
 
 
 def test_an_empty_seed_stops_its_staging_model_naming_the_file(
     postgres_built: dict[str, str], tmp_path: Path
 ) -> None:
     """A MIMIC-IV table with no rows fails its staging model on PostgreSQL too, with the file
-    and "no rows" (the pre-hook check_mimic_table_has_rows), before the view is replaced."""
+    and "no rows" (the pre-hook check_mimic_table_has_rows), before the table is replaced."""
     env = dict(postgres_built, DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "logs"))
     with connect() as connection, connection.cursor() as cursor:
         cursor.execute("alter table raw.patients rename to patients__original")

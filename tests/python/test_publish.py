@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -290,23 +291,57 @@ def test_release_vars_are_json_with_the_path_as_given() -> None:
         dbt_run.release_vars({})
 
 
-def test_a_broken_declared_checks_row_names_the_table_of_its_rows_not_its_sql() -> None:
-    relation = '"mimic_segments"."audit"."contract_int_x"'
-    assert failures.check_relation(relation, 3) == '"mimic_segments"."audit"."contract_int_x__3"'
-    assert failures.check_relation("audit.contract_int_x", 12) == "audit.contract_int_x__12"
-    columns = ["column_name", "declared", "found", "check_number", "failing_rows_sql"]
-    check = ["n", "column_sum_matches(compare_expression=count(*))", "1 failing rows", 3, "select 1\nfrom x"]
-    assert failures.format_failing_row(columns, check, relation) == (
-        "column_name=n, declared=column_sum_matches(compare_expression=count(*)), found=1 failing rows, "
-        'check_number=3, rows: select * from "mimic_segments"."audit"."contract_int_x__3"'
+def test_a_null_refused_by_a_constraint_is_reported_with_its_column_and_rows(tmp_path: Path) -> None:
+    """An enforced contract's not_null constraint fails the model with the database's message,
+    which names the table and column but no row: the report adds the rows (and their keys)
+    the model's query would have inserted with that NULL."""
+    database = tmp_path / "candidate.duckdb"
+    with duckdb.connect(str(database)) as db:
+        db.execute(
+            "create table admissions as"
+            " select * from (values (1, 'a'), (2, null), (3, null)) t(hadm_id, insurance)"
+        )
+    # the messages of DuckDB and PostgreSQL both name the column
+    assert (
+        failures.refused_null_column(
+            "Runtime Error in model stg_x (models/stg_x.sql)\n"
+            "  Constraint Error: NOT NULL constraint failed: stg_x__dbt_tmp.insurance"
+        )
+        == "insurance"
     )
-    rule = ["n", "not null", "2 null rows", None, None]
-    assert failures.format_failing_row(columns, rule, relation) == (
-        "column_name=n, declared=not null, found=2 null rows, check_number=null"
+    assert (
+        failures.refused_null_column(
+            'null value in column "insurance" of relation "stg_x__dbt_tmp" violates not-null constraint'
+        )
+        == "insurance"
     )
-    # any other test's rows are shown as they are
-    shown = failures.format_failing_row(["hadm_id", "reasons"], [7, "a, b"], relation)
-    assert shown == "hadm_id=7, reasons=a, b"
+    assert failures.refused_null_column("Conversion Error: not a time") is None
+    target = tmp_path / "target"
+    target.mkdir()
+    model = "model.mimic_segments.stg_x"
+    (target / "manifest.json").write_text(
+        json.dumps({"nodes": {model: {"name": "stg_x", "resource_type": "model"}}, "sources": {}})
+    )
+    (target / "run_results.json").write_text(
+        json.dumps(
+            {
+                "results": [
+                    {
+                        "unique_id": model,
+                        "status": "error",
+                        "message": "Constraint Error: NOT NULL constraint failed: stg_x__dbt_tmp.insurance",
+                        "compiled_code": "select hadm_id, insurance from admissions;",
+                    }
+                ]
+            }
+        )
+    )
+    (failed,) = failures.locate_failures(target, database)
+    assert failed.column == "insurance"
+    assert failed.first_rows == ("hadm_id=2, insurance=null", "hadm_id=3, insurance=null")
+    report = failed.describe()
+    assert "- model stg_x: error" in report and "column: insurance" in report
+    assert "hadm_id=2, insurance=null" in report
 
 
 def test_failures_of_an_earlier_dbt_run_are_not_reported_as_this_one(

@@ -11,6 +11,7 @@ missing pyspark or Java is a failure; otherwise it is skipped and `make test` st
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -89,29 +90,25 @@ def test_the_sql_scorer_assigns_every_patient_as_python_does(spark_built: dict[s
     assert_same_values(by_python[columns], by_sql[columns])
 
 
-def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, str]) -> None:
-    """The test materialization's failure path on Spark, with a check whose SQL holds quotes
-    (Spark's own escaping, macro text_literal): a shorter return-curve horizon, given to the test
-    alone, breaks the check that follow-up ends within it; its rows land in
-    audit.<test>__<check number>, exactly those DuckDB counts, and a passing run drops the table."""
+def test_a_broken_check_keeps_its_rows_on_spark(spark_built: dict[str, str]) -> None:
+    """dbt's store_failures on Spark, with a check whose `where` holds quotes: a shorter
+    return-curve horizon, given to the tests alone, breaks the check that follow-up ends within
+    it; its rows land in its audit table, exactly those DuckDB counts, and a passing run leaves
+    the table empty."""
     model = "int_patients_followed_for_return"
-    test = f"contract_{model}"
     document = yaml.safe_load(
         (REPO_ROOT / "models" / "intermediate" / "_int_return_curves__models.yml").read_text()
     )
-    (checks,) = [
-        spec["matches_declared_contract"]["arguments"]["checks"]
+    (check,) = [
+        spec["expression_is_true"]["arguments"]
         for node in document["models"]
         if node["name"] == model
         for spec in node["data_tests"]
-        if isinstance(spec, dict) and "matches_declared_contract" in spec
+        if isinstance(spec, dict)
+        and "return_curve_horizon_days"
+        in spec.get("expression_is_true", {}).get("arguments", {}).get("expression", "")
     ]
-    (number,) = [
-        index
-        for index, check in enumerate(checks, start=1)
-        if "return_curve_horizon_days" in check.get("expression_is_true", {}).get("expression", "")
-    ]
-    assert "'" in checks[number - 1]["expression_is_true"]["where"]
+    assert "'" in check["where"]
     horizon = 10
     with duckdb.connect(spark_built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         (beyond,) = connection.execute(
@@ -119,21 +116,52 @@ def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, 
             f" and not (follow_up_days between 0 and {horizon} and follow_up_days <= days_to_end_of_data)"
         ).fetchone()
     assert beyond > 0
+    target = Path(spark_built["DBT_TARGET_PATH"])
 
-    def contract_test(*args: str) -> subprocess.CompletedProcess[str]:
-        return dbt_result(spark_built, "test", "--target", "spark", "--select", test, *args)
+    def model_tests(*args: str) -> subprocess.CompletedProcess[str]:
+        return dbt_result(
+            spark_built,
+            "test",
+            "--target",
+            "spark",
+            "--select",
+            model,
+            "--exclude",
+            "test_type:unit test_type:singular",
+            *args,
+        )
 
-    kept = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse" / "audit.db" / f"{test}__{number}"
-    failed = contract_test("--vars", f"{{return_curve_horizon_days: {horizon}}}")
+    failed = model_tests("--vars", f"{{return_curve_horizon_days: {horizon}}}")
     assert failed.returncode == 1, failed.stdout[-3000:]
-    with duckdb.connect() as connection:
-        (rows,) = connection.execute(
-            "select count(*) from read_parquet(?)", [str(kept / "*.parquet")]
-        ).fetchone()
-    assert rows == beyond
-    passed = contract_test()
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    (broken,) = [
+        nodes[result["unique_id"]]
+        for result in results
+        if result["status"] == "fail" and nodes[result["unique_id"]]["config"].get("where") == check["where"]
+    ]
+    kept = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse" / "audit.db" / broken["alias"]
+
+    def stored_rows() -> int:
+        if not any(kept.glob("*.parquet")):
+            return 0
+        with duckdb.connect() as connection:
+            (rows,) = connection.execute(
+                "select count(*) from read_parquet(?)", [str(kept / "*.parquet")]
+            ).fetchone()
+        return rows
+
+    assert stored_rows() == beyond
+    passed = model_tests()
     assert passed.returncode == 0, passed.stdout[-3000:]
-    assert not kept.exists()
+    assert stored_rows() == 0
+    # Spark enforces no constraint: the contracted models' unenforced_contract tests are enabled
+    checked = {
+        node["attached_node"].split(".")[-1]
+        for node in nodes.values()
+        if node["resource_type"] == "test" and node["test_metadata"].get("name") == "unenforced_contract"
+    }
+    assert {"stg_mimic__admissions", model, "patient_features", "segment_centroids"} <= checked
 
 
 def test_an_empty_seed_stops_its_staging_model_naming_the_file(spark_built: dict[str, str]) -> None:

@@ -101,22 +101,33 @@ def _source_files(manifest: dict[str, Any], node: dict[str, Any]) -> tuple[str, 
     return tuple(files)
 
 
-def check_relation(relation: str, check_number: int) -> str:
-    """Where a contract test's broken declared check keeps its rows: the test's audit relation
-    with ``__<check number>`` appended to its name (macros/materializations/test.sql)."""
-    suffix = f"__{check_number}"
-    return f'{relation[:-1]}{suffix}"' if relation.endswith('"') else relation + suffix
+def format_failing_row(columns: Sequence[str], row: Sequence[Any]) -> str:
+    """One stored failing row as ``column=value, ...``."""
+    return ", ".join(f"{c}={'null' if v is None else v}" for c, v in zip(columns, row, strict=True))
 
 
-def format_failing_row(columns: Sequence[str], row: Sequence[Any], relation: str) -> str:
-    """One stored failing row as ``column=value, ...``. A contract test's row for a declared
-    check carries the SQL that selects the check's rows (``failing_rows_sql``): shown instead
-    is the table holding those rows."""
-    values = dict(zip(columns, row, strict=True))
-    shown = [f"{c}={'null' if v is None else v}" for c, v in values.items() if c != "failing_rows_sql"]
-    if "failing_rows_sql" in values and values.get("check_number") is not None:
-        shown.append(f"rows: select * from {check_relation(relation, int(values['check_number']))}")
-    return ", ".join(shown)
+# A NULL refused by a not_null constraint of an enforced contract: DuckDB's message, then
+# PostgreSQL's. Both name the table and the column, neither the row.
+NOT_NULL_REFUSED = (
+    re.compile(r"NOT NULL constraint failed: [^\s.]+\.\"?(\w+)"),
+    re.compile(r'null value in column "(\w+)"[^\n]*violates not-null constraint'),
+)
+
+
+def refused_null_column(message: str) -> str | None:
+    """The column whose not_null constraint refused a row, if ``message`` says so."""
+    for pattern in NOT_NULL_REFUSED:
+        found = pattern.search(message)
+        if found:
+            return found.group(1)
+    return None
+
+
+def refused_rows_query(compiled_code: str, column: str) -> str:
+    """The rows a model's query would have inserted with a NULL in ``column``, as a relation
+    a first-rows reader can select from: the model's compiled query, filtered."""
+    query = compiled_code.strip().rstrip(";")
+    return f'(select * from ({query}) as model_rows where "{column}" is null) as refused_rows'
 
 
 def duckdb_first_rows(database: Path) -> FirstRowsReader:
@@ -130,7 +141,7 @@ def duckdb_first_rows(database: Path) -> FirstRowsReader:
             with duckdb.connect(str(database), read_only=True) as connection:
                 cursor = connection.execute(f"select * from {relation} limit {FIRST_ROWS}")
                 columns = [d[0] for d in cursor.description or []]
-                return tuple(format_failing_row(columns, row, relation) for row in cursor.fetchall())
+                return tuple(format_failing_row(columns, row) for row in cursor.fetchall())
         except duckdb.Error:
             return ()
 
@@ -171,6 +182,14 @@ def locate_failures(
         else:
             files = _source_files(manifest, node)
         relation = node.get("relation_name") if node.get("resource_type") == "test" else None
+        column = node.get("column_name")
+        shown: tuple[str, ...] = first_rows(relation) if relation else ()
+        # a model whose contract's not_null constraint refused a row: the database names the
+        # column, the model's own query filtered on it shows the rows (and their keys)
+        refused = refused_null_column(result.get("message") or "")
+        if node.get("resource_type") == "model" and refused and result.get("compiled_code"):
+            column = refused
+            shown = first_rows(refused_rows_query(result["compiled_code"], refused))
         failed.append(
             FailedNode(
                 unique_id=result["unique_id"],
@@ -178,10 +197,10 @@ def locate_failures(
                 status=result["status"],
                 message=result.get("message") or "",
                 model=model,
-                column=node.get("column_name"),
+                column=column,
                 files=files,
                 failures_relation=relation,
-                first_rows=first_rows(relation) if relation else (),
+                first_rows=shown,
             )
         )
     return failed

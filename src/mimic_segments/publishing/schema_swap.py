@@ -216,7 +216,7 @@ def first_rows_reader(connection: Any) -> Callable[[str], tuple[str, ...]]:
         if found is None:
             return ()
         columns, rows = found
-        return tuple(format_failing_row(columns, row, relation) for row in rows)
+        return tuple(format_failing_row(columns, row) for row in rows)
 
     return first_rows
 
