@@ -1,4 +1,5 @@
 """One-off: the meta rule dialect and matches_declared_contract -> dbt's own tests/contracts."""
+
 from __future__ import annotations
 
 import re
@@ -10,13 +11,21 @@ import duckdb
 import yaml
 
 DB = "/tmp/i30-base.duckdb"
-TYPES = {"BIGINT": "bigint", "VARCHAR": "varchar", "DOUBLE": "double precision", "INTEGER": "integer",
-         "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "HUGEINT": "hugeint",
-         "DECIMAL(18,3)": "decimal(18,3)"}
+TYPES = {
+    "BIGINT": "bigint",
+    "VARCHAR": "varchar",
+    "DOUBLE": "double precision",
+    "INTEGER": "integer",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "HUGEINT": "hugeint",
+    "DECIMAL(18,3)": "decimal(18,3)",
+}
 
 con = duckdb.connect(DB, read_only=True)
 actual: dict[str, dict[str, str]] = {}
-for schema, table, column, dtype in con.execute(
+for _schema, table, column, dtype in con.execute(
     "select table_schema, table_name, column_name, data_type from information_schema.columns"
     " where table_schema in ('staging','intermediate','marts','raw') order by table_name, ordinal_position"
 ).fetchall():
@@ -33,7 +42,12 @@ def scalar(value) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     s = str(value)
-    if PLAIN.match(s) and ": " not in s and not s.endswith(":") and s.lower() not in ("true", "false", "null", "yes", "no", "on", "off"):
+    if (
+        PLAIN.match(s)
+        and ": " not in s
+        and not s.endswith(":")
+        and s.lower() not in ("true", "false", "null", "yes", "no", "on", "off")
+    ):
         return s
     if '"' not in s and "\\" not in s:
         return '"' + s + '"'
@@ -51,13 +65,15 @@ def emit(key: str, value, indent: int) -> list[str]:
         return [f"{pad}{key}: [{', '.join(scalar(v) for v in value)}]"]
     if isinstance(value, str) and "\n" in value.strip():
         text = " ".join(value.split())
-        lines = textwrap.wrap(text, width=max(40, 96 - indent - 2), break_long_words=False, break_on_hyphens=False)
+        lines = textwrap.wrap(
+            text, width=max(40, 96 - indent - 2), break_long_words=False, break_on_hyphens=False
+        )
         return [f"{pad}{key}: >-"] + [f"{pad}  {line}" for line in lines]
     return [f"{pad}{key}: {scalar(value)}"]
 
 
 def render_check(check: dict, indent: int, columns: set[str]) -> list[str]:
-    (name, args), = check.items()
+    ((name, args),) = check.items()
     args = dict(args or {})
     label = args.pop("name", None)
     where = args.pop("where", None)
@@ -93,7 +109,7 @@ def convert_column_meta(line: str) -> list[str] | None:
     rest = body
     if rest.startswith("unique: true"):
         tests.append("unique")
-        rest = rest[len("unique: true"):].lstrip(", ")
+        rest = rest[len("unique: true") :].lstrip(", ")
     m2 = re.match(r"^accepted_range: (\{.*\})$", rest)
     m3 = re.match(r"^accepted_values: (\{.*\})$", rest)
     if m2:
@@ -116,17 +132,23 @@ def convert(path: Path, layer: str) -> None:
     out: list[str] = []
     i = 0
     current = None
-    current_kind = None
-    pending_contract_entry = None
     while i < len(lines):
         line = lines[i]
         m = re.match(r"^  - name: (\w+)\s*$", line)
         if m:
             current = m.group(1)
         # the contract test entry
-        if re.match(r"^      - matches_declared_contract:?\s*$", line) or line.strip() == "- matches_declared_contract":
+        if (
+            re.match(r"^      - matches_declared_contract:?\s*$", line)
+            or line.strip() == "- matches_declared_contract"
+        ):
             node = nodes[current]
-            spec = next(t for t in node["data_tests"] if t == "matches_declared_contract" or (isinstance(t, dict) and "matches_declared_contract" in t))
+            spec = next(
+                t
+                for t in node["data_tests"]
+                if t == "matches_declared_contract"
+                or (isinstance(t, dict) and "matches_declared_contract" in t)
+            )
             spec = spec["matches_declared_contract"] if isinstance(spec, dict) else {}
             checks = ((spec or {}).get("arguments") or {}).get("checks") or []
             config = (spec or {}).get("config")
@@ -137,7 +159,9 @@ def convert(path: Path, layer: str) -> None:
                 block.append(lines[j])
                 j += 1
             # trailing blank/comment lines belong to what follows
-            while block and (not block[-1].strip() or (block[-1].lstrip().startswith("#") and leading(block[-1]) <= 6)):
+            while block and (
+                not block[-1].strip() or (block[-1].lstrip().startswith("#") and leading(block[-1]) <= 6)
+            ):
                 j -= 1
                 block.pop()
             # comments preceding each check item
@@ -159,14 +183,17 @@ def convert(path: Path, layer: str) -> None:
                     comments.append(acc)
                     acc = []
             if len(comments) != len(checks):
-                print(f"WARN {path}:{current}: {len(comments)} comment groups vs {len(checks)} checks", file=sys.stderr)
+                print(
+                    f"WARN {path}:{current}: {len(comments)} comment groups vs {len(checks)} checks",
+                    file=sys.stderr,
+                )
                 comments = [[] for _ in checks]
             entry = contract_entry(current, layer, node)
             out += entry
             if config:
                 print(f"NOTE {path}:{current}: contract test had config {config}", file=sys.stderr)
             cols = {c["name"] for c in node.get("columns") or []}
-            for check, cmts in zip(checks, comments):
+            for check, cmts in zip(checks, comments, strict=False):
                 out += [f"      {c}" for c in cmts]
                 out += render_check(check, 6, cols)
             i = j
@@ -182,8 +209,22 @@ def convert(path: Path, layer: str) -> None:
             start = len(out) - 1
             while start >= 0 and not re.match(r"^\s*- name: ", out[start]):
                 start -= 1
-            existing = next((k for k in range(start, len(out)) if out[k].strip() == "data_tests:" and leading(out[k]) == indent), None)
-            after = next((k for k in range(i + 1, j) if lines[k].strip() == "data_tests:" and leading(lines[k]) == indent), None)
+            existing = next(
+                (
+                    k
+                    for k in range(start, len(out))
+                    if out[k].strip() == "data_tests:" and leading(out[k]) == indent
+                ),
+                None,
+            )
+            after = next(
+                (
+                    k
+                    for k in range(i + 1, j)
+                    if lines[k].strip() == "data_tests:" and leading(lines[k]) == indent
+                ),
+                None,
+            )
             new_items = [f"{' ' * (indent + 2)}- {t}" for t in meta]
             if existing is not None:
                 k = existing + 1
@@ -194,7 +235,7 @@ def convert(path: Path, layer: str) -> None:
                 continue
             if after is not None:
                 # move meta tests into the data_tests list below
-                segment = lines[i + 1:j]
+                segment = lines[i + 1 : j]
                 idx = after - (i + 1)
                 k = idx + 1
                 while k < len(segment) and leading(segment[k]) > indent:
@@ -203,7 +244,7 @@ def convert(path: Path, layer: str) -> None:
                 out += segment
                 i = j
                 continue
-            out += lines[i + 1:j]
+            out += lines[i + 1 : j]
             out.append(f"{' ' * indent}data_tests:")
             out += new_items
             i = j
@@ -220,9 +261,11 @@ def convert(path: Path, layer: str) -> None:
 
 def contract_entry(name: str, layer: str, node: dict) -> list[str]:
     if layer in ("intermediate", "marts") and name not in NOT_CONTRACTED:
-        return ["      # the contract's constraints, tested where the engine does not enforce them (Spark)",
-                "      - unenforced_contract:",
-                f"          config: {{enabled: \"{SPARK_ONLY}\"}}"]
+        return [
+            "      # the contract's constraints, tested where the engine does not enforce them (Spark)",
+            "      - unenforced_contract:",
+            f'          config: {{enabled: "{SPARK_ONLY}"}}',
+        ]
     return ["      - unenforced_contract"]
 
 
@@ -264,20 +307,30 @@ def add_fallback_where_missing(text: str, layer: str) -> str:
     lines = text.split("\n")
     for key in ("models", "seeds"):
         for node in doc.get(key) or []:
-            constrained = any(any(c.get("type") == "not_null" for c in col.get("constraints") or []) for col in node.get("columns") or [])
+            constrained = any(
+                any(c.get("type") == "not_null" for c in col.get("constraints") or [])
+                for col in node.get("columns") or []
+            )
             tests = node.get("data_tests") or []
-            has = any(t == "unenforced_contract" or (isinstance(t, dict) and "unenforced_contract" in t) for t in tests)
+            has = any(
+                t == "unenforced_contract" or (isinstance(t, dict) and "unenforced_contract" in t)
+                for t in tests
+            )
             if not constrained or has:
                 continue
             start = lines.index(f"  - name: {node['name']}")
             k = start + 1
-            while k < len(lines) and not lines[k].startswith("  - name: ") and lines[k] not in ("    data_tests:", "    columns:"):
+            while (
+                k < len(lines)
+                and not lines[k].startswith("  - name: ")
+                and lines[k] not in ("    data_tests:", "    columns:")
+            ):
                 k += 1
             entry = contract_entry(node["name"], layer, node)
             if lines[k] == "    data_tests:":
-                lines[k + 1:k + 1] = entry
+                lines[k + 1 : k + 1] = entry
             elif lines[k] == "    columns:":
-                lines[k:k] = ["    data_tests:"] + entry
+                lines[k:k] = ["    data_tests:", *entry]
             else:
                 print(f"NO PLACE for fallback {node['name']}", file=sys.stderr)
     return "\n".join(lines)
@@ -286,6 +339,8 @@ def add_fallback_where_missing(text: str, layer: str) -> str:
 if __name__ == "__main__":
     for arg in sys.argv[1:]:
         p = Path(arg)
-        layer = "seeds" if p.parts[0] == "seeds" else "python" if p.parts[0] == "python_models" else p.parts[1]
+        layer = (
+            "seeds" if p.parts[0] == "seeds" else "python" if p.parts[0] == "python_models" else p.parts[1]
+        )
         convert(p, layer)
         print("converted", p)
