@@ -3,8 +3,9 @@ declared_check, docs block `declared_checks`) run in that one test node, and sti
 
 Each test breaks one relation of a copy of the real demo build the way a bug would (a fan-out,
 a lost filter), re-runs only that model's contract test, and reads what it stored in schema
-audit: the check that caught it, named as declared, and how many rows it returned; and each
-broken check's rows in a table of their own, which a later passing run drops again.
+audit: the check that caught it, named as declared, how many rows it returned, and the SQL that
+selects those rows, which finds exactly the rows the bug broke. A later passing run leaves the
+test's audit table empty (dbt's own store_failures).
 """
 
 from __future__ import annotations
@@ -51,17 +52,20 @@ def run_contract_test(built: dict[str, str], work: Path, model: str) -> subproce
     return dbt_result(env, "test", "--select", f"contract_{model}")
 
 
-def audit_tables(database: Path, model: str) -> list[str]:
-    """The audit tables of `model`'s contract test: its failures and its broken checks' rows."""
+def stored_rows(database: Path, model: str) -> int:
+    """How many rows `model`'s contract test stored in its audit table (dbt's store_failures)."""
     with duckdb.connect(str(database), read_only=True) as db:
-        return [
-            name
-            for (name,) in db.execute(
-                "select table_name from information_schema.tables where table_schema = 'audit'"
-                " and (table_name = ? or starts_with(table_name, ?)) order by table_name",
-                [f"contract_{model}", f"contract_{model}__"],
-            ).fetchall()
-        ]
+        return db.execute(f"select count(*) from audit.contract_{model}").fetchone()[0]
+
+
+def rows_of_check(database: Path, model: str, number: int, select: str) -> list[tuple]:
+    """`select` (e.g. `subject_id`) over the rows breaking `model`'s declared check `number`,
+    from the SQL the contract test stored for it, sorted."""
+    with duckdb.connect(str(database), read_only=True) as db:
+        (sql,) = db.execute(
+            f"select failing_rows_sql from audit.contract_{model} where check_number = ?", [number]
+        ).fetchone()
+        return sorted(db.execute(f"select {select} from ({sql}) as breaking_rows").fetchall())
 
 
 def contract_test_on_a_copy(
@@ -120,36 +124,33 @@ def test_a_fan_out_fails_the_reconciliations_and_the_grain(built: dict[str, str]
             2,
         ),
     ]
-    # each broken reconciliation's own row, as its separate test would have stored it: the
-    # model's total is the other side's plus the doubled patient's admissions (and days)
+    # each broken reconciliation's row, from the SQL stored for it: the model's total is the
+    # other side's plus the doubled patient's admissions (and days)
     with duckdb.connect(str(copy), read_only=True) as db:
         (doubled_admissions, doubled_days) = db.execute(
             f"select num_admissions, total_length_of_stay_days from intermediate.{model}__original"
             " order by subject_id limit 1"
         ).fetchone()
-        reconciled = [
-            db.execute(f"select model_total - compare_total from audit.contract_{model}__{number}").fetchall()
-            for number in (1, 2)
-        ]
+    reconciled = [rows_of_check(copy, model, number, "model_total - compare_total") for number in (1, 2)]
     assert reconciled[0] == [(doubled_admissions,)]
     assert len(reconciled[1]) == 1 and reconciled[1][0][0] == pytest.approx(doubled_days)
-    assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__1", f"contract_{model}__2"]
-    # the publish step's report of this failure points at each broken check's rows
+    # the publish step's report of this failure gives each broken check's query on one line
     (failed,) = failures.locate_failures(tmp_path / "target", copy)
     report = failed.describe()
-    for number in (1, 2):
-        relation = failures.check_relation(failed.failures_relation or "", number)
-        assert f"rows: select * from {relation}" in report, report
-        with duckdb.connect(str(copy), read_only=True) as db:
-            shown = db.execute(f"select model_total - compare_total from {relation}").fetchall()
-        assert shown == reconciled[number - 1]
+    with duckdb.connect(str(copy), read_only=True) as db:
+        stored_sql = db.execute(
+            f"select failing_rows_sql from audit.contract_{model} where check_number is not null order by 1"
+        ).fetchall()
+    assert len(stored_sql) == 2
+    for (sql,) in stored_sql:
+        assert f"its rows: {failures.one_line(sql)}" in report, report
     assert "failing_rows_sql" not in report
 
-    # mended, the test passes and leaves no audit table of the failure behind
+    # mended, the test passes and its audit table is left empty
     restore(copy, "intermediate", model)
     passed = run_contract_test(built, tmp_path, model)
     assert passed.returncode == 0, passed.stdout[-3000:]
-    assert audit_tables(copy, model) == []
+    assert stored_rows(copy, model) == 0
 
 
 def test_a_check_with_where_reads_only_its_rows(
@@ -183,13 +184,11 @@ def test_a_check_with_where_reads_only_its_rows(
     ]
     # its rows: exactly the patients who returned, whose return lost its admission id
     with duckdb.connect(str(copy), read_only=True) as db:
-        kept = db.execute(f"select subject_id from audit.contract_{model}__2 order by 1").fetchall()
         returned_patients = db.execute(
             f"select subject_id from intermediate.{model}__original"
             " where return_hadm_id is not null order by 1"
         ).fetchall()
-    assert kept == returned_patients
-    assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__2"]
+    assert rows_of_check(copy, model, 2, "subject_id") == returned_patients
 
 
 def test_a_named_check_leads_its_failure_row_with_its_name(built: dict[str, str], tmp_path: Path) -> None:
@@ -221,18 +220,14 @@ def test_a_named_check_leads_its_failure_row_with_its_name(built: dict[str, str]
             1,
         ),
     ]
-    with duckdb.connect(str(copy), read_only=True) as db:
-        assert db.execute(
-            f"select model_total - compare_total from audit.contract_{model}__7"
-        ).fetchall() == [(1,)]
-    assert audit_tables(copy, model) == [f"contract_{model}", f"contract_{model}__1", f"contract_{model}__7"]
+    assert rows_of_check(copy, model, 7, "model_total - compare_total") == [(1,)]
 
 
-def test_a_quoted_check_keeps_its_rows_and_a_passing_run_drops_every_table_of_them(
+def test_a_quoted_check_stores_a_query_that_runs_and_a_passing_run_empties_the_table(
     built: dict[str, str], tmp_path: Path
 ) -> None:
-    """A check whose SQL holds quotes survives the trip through its text literal; tables of
-    checks an earlier, longer list left are dropped too."""
+    """A check whose SQL holds quotes survives the trip through its text literal: the stored
+    query runs and selects the broken rows."""
     model = "int_patients_followed_for_return"
     (spec,) = [
         test["matches_declared_contract"]
@@ -260,22 +255,15 @@ def test_a_quoted_check_keeps_its_rows_and_a_passing_run_drops_every_table_of_th
             f"select subject_id, end_of_data_assumption from intermediate.{model}__original"
             " where outcome = 'censored' order by 1, 2"
         ).fetchall()
-        kept = db.execute(
-            f"select subject_id, end_of_data_assumption from audit.contract_{model}__{number} order by 1, 2"
-        ).fetchall()
     assert len(censored) > 0
     assert stored == [
         ("", f"expression_is_true(expression={quoted})", f"{len(censored)} failing rows", number)
     ]
-    assert kept == censored
-    # a table of a check the list no longer has, as a longer list would have left it
-    stale = f"audit.contract_{model}__{len(checks) + 1}"
-    with duckdb.connect(str(copy)) as db:
-        db.execute(f"create table {stale} as select 1 as leftover")
+    assert rows_of_check(copy, model, number, "subject_id, end_of_data_assumption") == censored
     restore(copy, "intermediate", model)
     passed = run_contract_test(built, tmp_path, model)
     assert passed.returncode == 0, passed.stdout[-3000:]
-    assert audit_tables(copy, model) == []
+    assert stored_rows(copy, model) == 0
 
 
 def test_text_literals_read_back_as_the_text_on_every_engine() -> None:
@@ -320,8 +308,6 @@ def test_text_literals_read_back_as_the_text_on_every_engine() -> None:
 def test_every_contract_test_is_named_after_its_table() -> None:
     """`contract_<model>`: the name the audit table and dbt's log show (docs block declared_checks)."""
     named: dict[str, str] = {}
-    # the longest audit table each test can write: its last check's rows
-    longest: dict[str, str] = {}
     for path in (
         sorted(REPO_ROOT.glob("models/**/*.yml"))
         + sorted(REPO_ROOT.glob("seeds/**/*.yml"))
@@ -335,9 +321,7 @@ def test_every_contract_test_is_named_after_its_table() -> None:
                 ):
                     spec = test["matches_declared_contract"] if isinstance(test, dict) else {}
                     named[node["name"]] = spec.get("name", "")
-                    checks = (spec.get("arguments") or {}).get("checks") or []
-                    longest[node["name"]] = f"{spec.get('name', '')}__{len(checks)}"
     assert len(named) > 50
     assert {model: name for model, name in named.items() if name != f"contract_{model}"} == {}
-    # PostgreSQL cuts identifiers at 63 bytes: two checks' tables must not share a name
-    assert {model: name for model, name in longest.items() if len(name.encode()) > 63} == {}
+    # PostgreSQL cuts identifiers at 63 bytes: two tests' audit tables must not share a name
+    assert {model: name for model, name in named.items() if len(name.encode()) > 63} == {}

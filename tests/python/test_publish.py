@@ -290,15 +290,19 @@ def test_release_vars_are_json_with_the_path_as_given() -> None:
         dbt_run.release_vars({})
 
 
-def test_a_broken_declared_checks_row_names_the_table_of_its_rows_not_its_sql() -> None:
+def test_a_broken_declared_checks_row_ends_with_the_query_for_its_rows_on_one_line() -> None:
     relation = '"mimic_segments"."audit"."contract_int_x"'
-    assert failures.check_relation(relation, 3) == '"mimic_segments"."audit"."contract_int_x__3"'
-    assert failures.check_relation("audit.contract_int_x", 12) == "audit.contract_int_x__12"
     columns = ["column_name", "declared", "found", "check_number", "failing_rows_sql"]
-    check = ["n", "column_sum_matches(compare_expression=count(*))", "1 failing rows", 3, "select 1\nfrom x"]
+    check = [
+        "n",
+        "column_sum_matches(compare_expression=count(*))",
+        "1 failing rows",
+        3,
+        "select 1\n    from x\n\twhere a = 'b  c'",
+    ]
     assert failures.format_failing_row(columns, check, relation) == (
         "column_name=n, declared=column_sum_matches(compare_expression=count(*)), found=1 failing rows, "
-        'check_number=3, rows: select * from "mimic_segments"."audit"."contract_int_x__3"'
+        "check_number=3, its rows: select 1 from x where a = 'b  c'"
     )
     rule = ["n", "not null", "2 null rows", None, None]
     assert failures.format_failing_row(columns, rule, relation) == (

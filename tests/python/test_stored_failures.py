@@ -1,9 +1,10 @@
-"""Stored test failures (macros/materializations/test.sql, docs block `stored_failures`).
+"""Stored test failures (dbt's own store_failures, docs block `stored_failures`).
 
-Every data test is configured with store_failures. The project's test materialization counts a
-test from its query and writes an audit table only for a test that found rows; a later build
-in which the test passes drops it. So schema `audit` lists exactly the last build's failures
-and warnings, and a passing test costs one query. Checked on the real demo build.
+Every data test is configured with store_failures: dbt's test materialization writes each
+test's rows to a table of schema `audit`, named after the test, on every run. A passing test
+leaves its table empty, and a later build in which a failing test passes empties it again, so
+the non-empty tables of `audit` are exactly the last build's failures and warnings. Checked on
+the real demo build.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def audit_tables(database: str) -> dict[str, int]:
-    """Each table of schema audit and its row count."""
+    """Each table of schema audit that holds rows, and its row count."""
     with duckdb.connect(database, read_only=True) as db:
         names = [
             name
@@ -27,15 +28,34 @@ def audit_tables(database: str) -> dict[str, int]:
                 "select table_name from information_schema.tables where table_schema = 'audit'"
             ).fetchall()
         ]
-        return {name: db.execute(f'select count(*) from audit."{name}"').fetchone()[0] for name in names}
+        counts = {name: db.execute(f'select count(*) from audit."{name}"').fetchone()[0] for name in names}
+        return {name: count for name, count in counts.items() if count}
 
 
-def test_a_build_whose_tests_all_pass_stores_nothing(built: dict[str, str]) -> None:
+def test_every_data_test_of_the_build_has_its_audit_table(built: dict[str, str]) -> None:
+    """dbt's store_failures writes a table per test that ran, passing or not, named after it."""
+    manifest = json.loads((Path(built["DBT_TARGET_PATH"]) / "manifest.json").read_text())
+    ran = {
+        node["alias"]
+        for node in manifest["nodes"].values()
+        # the prospective check's tests are disabled on the demo, with their models
+        if node["resource_type"] == "test" and node["config"]["enabled"]
+    }
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as db:
+        tables = {
+            name
+            for (name,) in db.execute(
+                "select table_name from information_schema.tables where table_schema = 'audit'"
+            ).fetchall()
+        }
+    assert len(ran) > 50 and ran <= tables, sorted(ran - tables)
+
+
+def test_a_build_whose_tests_all_pass_stores_no_row(built: dict[str, str]) -> None:
     manifest = json.loads((Path(built["DBT_TARGET_PATH"]) / "manifest.json").read_text())
     data_tests = [node for node in manifest["nodes"].values() if node["resource_type"] == "test"]
     storing = [node for node in data_tests if node["config"].get("store_failures")]
-    # every data test stores its failures (dbt_project.yml); dbt's built-in materialization
-    # would leave an empty audit table for each of them (75 in the full build)
+    # every data test stores its failures (dbt_project.yml), each in a table of its own
     assert storing == data_tests and len(storing) > 50
     assert audit_tables(built["MIMIC_SEGMENTS_DEV_DB"]) == {}
 
@@ -53,7 +73,7 @@ def test_a_warning_keeps_its_rows_until_a_build_in_which_it_passes(
         warned = db.execute("select check_name, observed_value from audit.data_quality_warnings").fetchall()
     assert warned == [("admissions_per_patient_typical", pytest.approx(2.75))]
 
-    # the same test passes with the default thresholds: its stale rows go
+    # the same test passes with the default thresholds: its table is emptied
     passed = run_dbt(env, "build", "--select", "data_quality_checks")
     assert "WARN=0" in passed.stdout and "ERROR=0" in passed.stdout
     assert audit_tables(env["MIMIC_SEGMENTS_DEV_DB"]) == {}

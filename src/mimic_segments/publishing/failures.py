@@ -101,21 +101,21 @@ def _source_files(manifest: dict[str, Any], node: dict[str, Any]) -> tuple[str, 
     return tuple(files)
 
 
-def check_relation(relation: str, check_number: int) -> str:
-    """Where a contract test's broken declared check keeps its rows: the test's audit relation
-    with ``__<check number>`` appended to its name (macros/materializations/test.sql)."""
-    suffix = f"__{check_number}"
-    return f'{relation[:-1]}{suffix}"' if relation.endswith('"') else relation + suffix
+def one_line(sql: str) -> str:
+    """``sql`` on one line, to copy: each line break and the indentation around it become one
+    space (spaces within a line, as in a text literal, are kept)."""
+    return re.sub(r"\s*\n\s*", " ", sql).strip()
 
 
 def format_failing_row(columns: Sequence[str], row: Sequence[Any], relation: str) -> str:
     """One stored failing row as ``column=value, ...``. A contract test's row for a declared
-    check carries the SQL that selects the check's rows (``failing_rows_sql``): shown instead
-    is the table holding those rows."""
+    check carries the SQL that selects the rows breaking the check (``failing_rows_sql``,
+    docs block ``declared_checks``): it is shown last, on one line, as the query to run for
+    them. ``relation`` is the audit relation the row was read from."""
     values = dict(zip(columns, row, strict=True))
     shown = [f"{c}={'null' if v is None else v}" for c, v in values.items() if c != "failing_rows_sql"]
-    if "failing_rows_sql" in values and values.get("check_number") is not None:
-        shown.append(f"rows: select * from {check_relation(relation, int(values['check_number']))}")
+    if values.get("failing_rows_sql"):
+        shown.append(f"its rows: {one_line(str(values['failing_rows_sql']))}")
     return ", ".join(shown)
 
 
