@@ -367,7 +367,8 @@ def test_contract_check_catches_nulls_a_wrong_type_repeats_and_values_out_of_ran
         )
         # the broken check's stored query selects its rows: every scored patient
         (failing_rows_sql,) = con.execute(
-            "select failing_rows_sql from audit.contract_patient_nearest_centroid where check_number is not null"
+            "select failing_rows_sql from audit.contract_patient_nearest_centroid"
+            " where check_number is not null"
         ).fetchone()
         (kept,) = con.execute(f"select count(*) from ({failing_rows_sql}) as breaking_rows").fetchone()
     assert kept == scored
