@@ -53,9 +53,9 @@ TABLES = (
 )
 # (table, new column name) -> the column's name when the digest was taken.
 RENAMED: Mapping[tuple[str, str], str] = {}
-# new word -> old word, in column names and text values. Version 0.2.0 made the readmission window
-# a var: readmissions_30d became early_readmissions (and scaled_, mean_, median_, zscore_ forms).
-RENAMED_WORDS: Mapping[str, str] = {"early_readmissions": "readmissions_30d"}
+# new word -> old word, in column names and text values. Empty: the digest was last taken after
+# the 0.2.0 renames (readmissions_30d became early_readmissions), so it holds the new names.
+RENAMED_WORDS: Mapping[str, str] = {}
 
 
 def _old_spelling(text: str) -> str:
