@@ -79,7 +79,7 @@ def failed_tests(work: Path, model: str) -> dict[tuple[str, str | None], dict]:
             continue
         metadata = node.get("test_metadata") or {}
         named = node["name"] if not node["name"].startswith(metadata.get("name", "")) else metadata["name"]
-        failed[(named, node.get("column_name"))] = {**node, "failures": result["failures"]}
+        failed[(named, failures.tested_column(node))] = {**node, "failures": result["failures"]}
     return failed
 
 
@@ -136,7 +136,8 @@ def test_a_fan_out_fails_the_reconciliations_and_the_grain(built: dict[str, str]
     assert len(located) == 3
     for node in failed.values():
         report = located[node["name"]].describe()
-        assert f"    model:  {model}" in report and f"    column: {node['column_name']}" in report, report
+        column = failures.tested_column(node)
+        assert f"    model:  {model}" in report and f"    column: {column}" in report, report
         assert f"all failing rows: select * from {node['relation_name']}" in report
         assert "first failing rows (1 shown)" in report, report
     assert f"unique_field={patient}" in located[failed[("unique", "subject_id")]["name"]].describe()

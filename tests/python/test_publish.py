@@ -344,6 +344,24 @@ def test_a_null_refused_by_a_constraint_is_reported_with_its_column_and_rows(tmp
     assert "hadm_id=2, insurance=null" in report
 
 
+def test_a_model_level_tests_column_is_its_column_name_argument() -> None:
+    """dbt sets a test's column_name only when it is declared under a column; a model-level
+    reconciliation names its column in its arguments, and the report shows that one."""
+    under_a_column = {"column_name": "subject_id", "test_metadata": {"name": "unique", "kwargs": {}}}
+    reconciliation = {
+        "column_name": None,
+        "test_metadata": {"name": "column_sum_matches", "kwargs": {"column_name": "num_admissions"}},
+    }
+    row_rule = {
+        "column_name": None,
+        "test_metadata": {"name": "expression_is_true", "kwargs": {"expression": "a"}},
+    }
+    assert failures.tested_column(under_a_column) == "subject_id"
+    assert failures.tested_column(reconciliation) == "num_admissions"
+    assert failures.tested_column(row_rule) is None
+    assert failures.tested_column({"resource_type": "model"}) is None
+
+
 def test_failures_of_an_earlier_dbt_run_are_not_reported_as_this_one(
     project: Path, fake_dbt: list[str]
 ) -> None:

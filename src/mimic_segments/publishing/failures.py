@@ -87,6 +87,15 @@ def failure_report(
     return "\n".join(report)
 
 
+def tested_column(node: dict[str, Any]) -> str | None:
+    """The column a test checks: dbt's ``column_name`` for a test declared under a column, else
+    the ``column_name`` argument of a model-level test (``column_sum_matches``: the column it
+    reconciles), which dbt does not copy to the node's ``column_name``."""
+    kwargs = (node.get("test_metadata") or {}).get("kwargs") or {}
+    column = node.get("column_name") or kwargs.get("column_name")
+    return str(column) if column else None
+
+
 def _source_files(manifest: dict[str, Any], node: dict[str, Any]) -> tuple[str, ...]:
     files = []
     for parent in node.get("depends_on", {}).get("nodes", []):
@@ -182,7 +191,7 @@ def locate_failures(
         else:
             files = _source_files(manifest, node)
         relation = node.get("relation_name") if node.get("resource_type") == "test" else None
-        column = node.get("column_name")
+        column = tested_column(node)
         shown: tuple[str, ...] = first_rows(relation) if relation else ()
         # a model whose contract's not_null constraint refused a row: the database names the
         # column, the model's own query filtered on it shows the rows (and their keys)
