@@ -90,10 +90,11 @@ def test_the_sql_scorer_assigns_every_patient_as_python_does(spark_built: dict[s
 
 
 def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, str]) -> None:
-    """The test materialization's failure path on Spark, with a check whose SQL holds quotes
-    (Spark's own escaping, macro text_literal): a shorter return-curve horizon, given to the test
-    alone, breaks the check that follow-up ends within it; its rows land in
-    audit.<test>__<check number>, exactly those DuckDB counts, and a passing run drops the table."""
+    """A contract test's failure on Spark, with a check whose SQL holds quotes (Spark's own
+    escaping, macro text_literal): a shorter return-curve horizon, given to the test alone,
+    breaks the check that follow-up ends within it. dbt's store_failures keeps the test's rows
+    in audit.<test>: the check's number, the count Spark found (exactly DuckDB's) and the query
+    that selects its rows, which selects them again; a passing run leaves the table empty."""
     model = "int_patients_followed_for_return"
     test = f"contract_{model}"
     document = yaml.safe_load(
@@ -123,17 +124,36 @@ def test_a_broken_declared_check_keeps_its_rows_on_spark(spark_built: dict[str, 
     def contract_test(*args: str) -> subprocess.CompletedProcess[str]:
         return dbt_result(spark_built, "test", "--target", "spark", "--select", test, *args)
 
-    kept = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse" / "audit.db" / f"{test}__{number}"
+    warehouse = Path(spark_built["MIMIC_SEGMENTS_SPARK_DIR"]) / "warehouse"
+
+    def stored() -> list[tuple[int | None, str | None, str | None]]:
+        files = sorted((warehouse / "audit.db" / test).glob("*.parquet"))
+        if not files:
+            return []
+        with duckdb.connect() as connection:
+            return connection.execute(
+                "select check_number, found, failing_rows_sql from read_parquet(?) order by check_number",
+                [[str(file) for file in files]],
+            ).fetchall()
+
     failed = contract_test("--vars", f"{{return_curve_horizon_days: {horizon}}}")
     assert failed.returncode == 1, failed.stdout[-3000:]
+    ((check_number, found, failing_rows_sql),) = stored()
+    assert (check_number, found) == (number, f"{beyond} failing rows")
+    assert "outcome <> 'not_followed'" in failing_rows_sql
+    # the stored query, run over the model's Parquet table (intermediate models are tables on
+    # Spark), selects those rows again
     with duckdb.connect() as connection:
-        (rows,) = connection.execute(
-            "select count(*) from read_parquet(?)", [str(kept / "*.parquet")]
+        connection.execute("create schema intermediate")
+        parquet = warehouse / "intermediate.db" / model / "*.parquet"
+        connection.execute(f"create view intermediate.{model} as select * from read_parquet('{parquet}')")
+        (selected,) = connection.execute(
+            f"select count(*) from ({failing_rows_sql}) as breaking_rows"
         ).fetchone()
-    assert rows == beyond
+    assert selected == beyond
     passed = contract_test()
     assert passed.returncode == 0, passed.stdout[-3000:]
-    assert not kept.exists()
+    assert stored() == []
 
 
 def test_an_empty_seed_stops_its_staging_model_naming_the_file(spark_built: dict[str, str]) -> None:
