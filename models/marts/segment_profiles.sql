@@ -112,7 +112,11 @@ per_segment as (
     select
         {%- for feature in profile.numeric %}
         {{ fixed_point_mean(feature) }} as mean_{{ feature }},
-        percentile_cont(0.5) within group (order by {{ feature }}) as median_{{ feature }},
+        -- the median in floating point: on a fixed-point input DuckDB returns the midpoint of
+        -- two middle values at the input's scale (6 digits, cut), PostgreSQL and Spark in full
+        percentile_cont(0.5) within group (
+            order by cast({{ feature }} as {{ type_double() }})
+        ) as median_{{ feature }},
         {%- endfor %}
         {%- for flag in profile.flags %}
         -- in floating point: a 1.0 literal is a decimal, whose average Spark cuts at 5 digits

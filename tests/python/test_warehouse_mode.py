@@ -229,6 +229,7 @@ def test_build_metadata_names_the_warehouse_relations(warehouse_built: dict[str,
         ("diagnoses_icd", f"{WAREHOUSE}.mimiciv_hosp.diagnoses_icd", None, None, 4506),
         ("icustays", f"{WAREHOUSE}.mimiciv_icu.icustays", None, None, 140),
         ("patients", f"{WAREHOUSE}.mimiciv_hosp.patients", None, None, 100),
+        ("transfers", f"{WAREHOUSE}.mimiciv_hosp.transfers", None, None, 1190),
     ]
     assert sources[1][4] > 100_000  # the whole ICD-9 + ICD-10 dictionary
 
