@@ -20,14 +20,14 @@ personas as (
 
     select
         segment_key,
-        persona_name
+        segment_name
     from {{ ref('segments') }}
 
 )
 
 select
     mix.segment_key,
-    personas.persona_name,
+    personas.segment_name,
     mix.attribute_name,
     mix.category,
     mix.num_patients,

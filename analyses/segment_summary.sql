@@ -10,7 +10,7 @@ profiles as (
     select
         segment_key,
         segment_kind,
-        persona_name,
+        segment_name,
         care_management_action,
         num_patients,
         share_of_registry,
@@ -22,7 +22,7 @@ profiles as (
         mean_total_icu_days,
         mean_charlson_comorbidity_index,
         mean_num_chronic_conditions,
-        readmission_rate,
+        early_readmission_rate,
         rate_in_hospital_death,
         rate_died_within_1y_of_last_discharge
     from {{ ref('segment_profiles_wide') }}
@@ -32,7 +32,7 @@ profiles as (
 select
     segment_key,
     segment_kind,
-    persona_name,
+    segment_name,
     care_management_action,
     num_patients,
     round(100.0 * share_of_registry, 1) as pct_of_registry,
@@ -44,7 +44,7 @@ select
     round(mean_total_icu_days, 1) as mean_icu_days,
     round(mean_charlson_comorbidity_index, 1) as mean_charlson_index,
     round(mean_num_chronic_conditions, 1) as mean_chronic_conditions,
-    round(100.0 * readmission_rate, 1) as pct_early_readmitted,
+    round(100.0 * early_readmission_rate, 1) as pct_early_readmitted,
     round(100.0 * rate_in_hospital_death, 1) as pct_died_in_hospital,
     round(100.0 * rate_died_within_1y_of_last_discharge, 1) as pct_died_within_1y
 from profiles

@@ -68,7 +68,7 @@ READMISSION_DEFINITIONS = ("inpatient", "all_stays")
 # ED visits arriving in the 365 days from a visit, itself included (max_ed_visits_in_365_days)
 ED_WINDOW_SECONDS = 365 * 86_400
 
-# The columns of marts.patient_features, in order.
+# The columns of segmentation.patient_features, in order.
 FEATURE_COLUMNS = (
     "subject_id",
     "num_admissions",

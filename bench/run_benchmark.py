@@ -362,7 +362,7 @@ def _dbt_features(db_path: Path) -> pd.DataFrame:
         built = [
             row[0]
             for row in con.execute(
-                "select column_name from information_schema.columns where table_schema = 'marts'"
+                "select column_name from information_schema.columns where table_schema = 'segmentation'"
                 " and table_name = 'patient_features' order by ordinal_position"
             ).fetchall()
         ]
@@ -372,13 +372,13 @@ def _dbt_features(db_path: Path) -> pd.DataFrame:
             lacking = [c for c in built if c not in FEATURE_COLUMNS]
             extra = [c for c in FEATURE_COLUMNS if c not in built]
             raise SystemExit(
-                f"marts.patient_features and bench/approaches.py disagree: the benchmark lacks "
+                f"segmentation.patient_features and bench/approaches.py disagree: the benchmark lacks "
                 f"{lacking or 'nothing'} and computes {extra or 'nothing'} more (or the order differs); "
                 "add the feature to FEATURE_COLUMNS and to both approaches"
             )
         return con.execute(
-            f"select {columns}, c.cluster_id from marts.patient_features f "
-            "left join marts.patient_clusters c using (subject_id) order by f.subject_id"
+            f"select {columns}, c.cluster_id from segmentation.patient_features f "
+            "left join segmentation.patient_clusters c using (subject_id) order by f.subject_id"
         ).df()
 
 
@@ -388,7 +388,7 @@ def _dbt_features_if_built(db_path: Path) -> pd.DataFrame | None:
         return None
     with duckdb.connect(str(db_path), read_only=True) as con:
         (tables,) = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'marts' "
+            "select count(*) from information_schema.tables where table_schema = 'segmentation' "
             "and table_name in ('patient_features', 'patient_clusters')"
         ).fetchone() or (0,)
     return _dbt_features(db_path) if tables == 2 else None

@@ -163,7 +163,8 @@
     {%- if this.identifier == 'segment_profiles_wide' -%}
         {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == 'segments' -%}
             {%- for name, column in node.columns.items() -%}
-                {%- do described.update({name: column.description}) -%}
+                {#- as a tooltip, as the BI marts' own comments (macro persist_tooltips) -#}
+                {%- do described.update({name: tooltip(column.description)}) -%}
             {%- endfor -%}
         {%- endfor -%}
     {%- endif -%}

@@ -1,4 +1,4 @@
-"""Check `marts.admission_comorbidities` against MIT-LCP mimic-code's Charlson concept.
+"""Check `segmentation.admission_comorbidities` against MIT-LCP mimic-code's Charlson concept.
 
 The reference is MIT-LCP mimic-code's ``mimic-iv/concepts/comorbidity/charlson.sql``
 (BigQuery dialect) or one of its generated translations (``concepts_duckdb`` /
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import duckdb
 
-PROJECT_RELATION = "project.marts.admission_comorbidities"
+PROJECT_RELATION = "project.segmentation.admission_comorbidities"
 
 # reference column -> admission_comorbidities column (booleans are compared as 0/1)
 COLUMN_MAP: dict[str, str] = {
@@ -202,7 +202,7 @@ def _columns(connection: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
 def format_report(report: ParityReport, reference_path: Path, db_path: Path) -> str:
     lines = [
         f"Charlson parity: {reference_path}",
-        f"  vs marts.admission_comorbidities in {db_path}",
+        f"  vs segmentation.admission_comorbidities in {db_path}",
         f"admissions: reference {report.reference_rows}, project {report.project_rows}, "
         f"compared {report.compared}, only in reference {report.only_in_reference}, "
         f"only in project {report.only_in_project}",

@@ -26,6 +26,6 @@ select
     files.source_file,
     files.size_bytes,
     files.sha256,
-    row_counts.staged_rows
+    row_counts.staged_rows as num_staged_rows
 from files
 inner join row_counts on files.source_table = row_counts.source_table

@@ -190,11 +190,11 @@ select
     source_file,
     column_name,
     observed_value,
-    min_allowed,
-    max_allowed,
-    failing_rows,
+    min_allowed as min_allowed_value,
+    max_allowed as max_allowed_value,
+    failing_rows as num_failing_rows,
     first_failing_keys,
-    failing_rows_query,
+    failing_rows_query as failing_rows_sql,
     description,
     case
         when check_kind in ('plausibility', 'consistency') then failing_rows = 0
@@ -202,5 +202,5 @@ select
             observed_value is not null
             and (min_allowed is null or observed_value >= min_allowed)
             and (max_allowed is null or observed_value <= max_allowed)
-    end as passed
+    end as has_passed
 from all_checks

@@ -15,7 +15,7 @@ segments as (
         subject_id,
         segment_key,
         segment_kind,
-        persona_name,
+        segment_name,
         care_management_action,
         outreach_priority
     from {{ ref('patient_segments') }}
@@ -59,7 +59,7 @@ joined as (
         segments.subject_id,
         segments.segment_key,
         segments.segment_kind,
-        segments.persona_name as segment_name,
+        segments.segment_name,
         segments.outreach_priority,
         segments.care_management_action,
         last_index_discharges.lace_score,
@@ -121,7 +121,7 @@ select
     days_since_last_ed_visit,
     days_since_last_contact,
     num_admissions,
-    early_readmissions,
+    early_readmissions as num_early_readmissions,
     num_ed_visits,
     charlson_comorbidity_index,
     age_at_last_admission,

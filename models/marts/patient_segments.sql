@@ -144,7 +144,7 @@ select
     segmented.segment_key,
     segmented.segment_kind,
     segmented.cluster_id,
-    segmented.persona_name,
+    segmented.persona_name as segment_name,
     segmented.catalogue_persona_name,
     catalogue.care_management_action,
     catalogue.outreach_priority,

@@ -57,7 +57,7 @@ select
     index_discharges.num_charlson_conditions,
     index_discharges.lace_charlson_score,
     index_discharges.lace_comorbidity_points,
-    index_discharges.ed_visits_in_6_months_before,
+    index_discharges.ed_visits_in_6_months_before as num_ed_visits_in_6_months_before,
     index_discharges.lace_ed_visit_points,
     index_discharges.is_ed_history_possibly_incomplete,
     index_discharges.lace_score,

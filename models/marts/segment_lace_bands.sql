@@ -9,7 +9,7 @@ segments as (
 
     select
         segment_key,
-        persona_name,
+        segment_name,
         num_patients as segment_patients
     from {{ ref('segments') }}
 
@@ -95,7 +95,7 @@ grid as (
 
     select
         segments.segment_key,
-        segments.persona_name,
+        segments.segment_name,
         bands.band_order,
         bands.lace_risk_band,
         segments.segment_patients,
@@ -117,9 +117,9 @@ grid as (
 
 select
     cast(segment_key as {{ dbt.type_string() }}) as segment_key,
-    cast(persona_name as {{ dbt.type_string() }}) as persona_name,
+    cast(segment_name as {{ dbt.type_string() }}) as segment_name,
     cast(lace_risk_band as {{ dbt.type_string() }}) as lace_risk_band,
-    cast(band_order as {{ dbt.type_bigint() }}) as band_order,
+    cast(band_order as {{ dbt.type_bigint() }}) as lace_risk_band_order,
     cast(num_patients as {{ dbt.type_bigint() }}) as num_patients,
     cast(num_patients as {{ type_double() }}) / nullif(segment_patients, 0) as share_of_segment_patients,
     cast(mean_lace_score as {{ type_double() }}) as mean_lace_score,

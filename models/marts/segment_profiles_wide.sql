@@ -13,7 +13,7 @@ segments as (
         segment_key,
         segment_kind,
         cluster_id,
-        persona_name,
+        segment_name,
         catalogue_persona_name,
         care_management_action,
         outreach_priority,
@@ -25,7 +25,7 @@ segments as (
         runner_up_persona_name,
         persona_match_margin,
         is_weak_persona_match,
-        readmission_rate,
+        early_readmission_rate,
         top_diagnoses
     from {{ ref('segments') }}
 
@@ -67,7 +67,7 @@ select
     segments.segment_key,
     segments.segment_kind,
     segments.cluster_id,
-    segments.persona_name,
+    segments.segment_name,
     segments.catalogue_persona_name,
     segments.care_management_action,
     segments.outreach_priority,
@@ -79,7 +79,7 @@ select
     segments.runner_up_persona_name,
     segments.persona_match_margin,
     segments.is_weak_persona_match,
-    segments.readmission_rate,
+    segments.early_readmission_rate,
     segments.top_diagnoses
 from segments
 left join pivoted on segments.segment_key = pivoted.segment_key

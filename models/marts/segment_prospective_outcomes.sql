@@ -29,7 +29,7 @@ segments as (
     select
         subject_id,
         segment_key,
-        persona_name
+        segment_name
     from {{ ref('patient_segments') }}
 
 ),
@@ -40,7 +40,7 @@ patients as (
     select
         followed_up.subject_id,
         segments.segment_key,
-        segments.persona_name,
+        segments.segment_name,
         case
             when followed_up.prior_year_admissions >= 3 then '3+'
             else cast(followed_up.prior_year_admissions as {{ dbt.type_string() }})
@@ -69,13 +69,13 @@ outcomes_long as (
         '{{ group_type }}' as group_type,
         {%- if group_type == 'segment' %}
         segment_key as group_key,
-        persona_name as group_label,
+        segment_name as group_label,
         {%- elif group_type == 'lace_band' %}
         lace_band_group as group_key,
         lace_band_group_label as group_label,
         {%- elif group_type == 'segment_lace_band' %}
         segment_key || ':' || lace_band_group as group_key,
-        persona_name || ', ' || lace_band_group_label as group_label,
+        segment_name || ', ' || lace_band_group_label as group_label,
         {%- else %}
         prior_year_admissions_group as group_key,
         prior_year_admissions_group || ' admission(s) in the prior year' as group_label,

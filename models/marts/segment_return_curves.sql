@@ -32,7 +32,7 @@ segment_labels as (
 
     select
         segment_key,
-        persona_name
+        segment_name
     from {{ ref('segments') }}
 
 ),
@@ -322,16 +322,16 @@ estimates as (
         at_risk.end_of_data_assumption,
         at_risk.end_of_data_assumption = 'earliest' as is_primary_assumption,
         at_risk.segment_key,
-        coalesce(segment_labels.persona_name, 'All patients') as segment_label,
+        coalesce(segment_labels.segment_name, 'All patients') as segment_name,
         at_risk.follow_up_day,
-        cast(at_risk.patients_indexed as {{ dbt.type_bigint() }}) as patients_indexed,
-        cast(at_risk.n_at_risk as {{ dbt.type_bigint() }}) as n_at_risk,
-        cast(at_risk.n_returned as {{ dbt.type_bigint() }}) as n_returned,
-        cast(at_risk.n_died as {{ dbt.type_bigint() }}) as n_died,
-        cast(at_risk.n_censored as {{ dbt.type_bigint() }}) as n_censored,
-        cast(at_risk.cumulative_returned as {{ dbt.type_bigint() }}) as cumulative_returned,
-        cast(at_risk.cumulative_died as {{ dbt.type_bigint() }}) as cumulative_died,
-        cast(at_risk.cumulative_censored as {{ dbt.type_bigint() }}) as cumulative_censored,
+        cast(at_risk.patients_indexed as {{ dbt.type_bigint() }}) as num_patients_indexed,
+        cast(at_risk.n_at_risk as {{ dbt.type_bigint() }}) as num_at_risk,
+        cast(at_risk.n_returned as {{ dbt.type_bigint() }}) as num_returned,
+        cast(at_risk.n_died as {{ dbt.type_bigint() }}) as num_died,
+        cast(at_risk.n_censored as {{ dbt.type_bigint() }}) as num_censored,
+        cast(at_risk.cumulative_returned as {{ dbt.type_bigint() }}) as num_returned_cumulative,
+        cast(at_risk.cumulative_died as {{ dbt.type_bigint() }}) as num_died_cumulative,
+        cast(at_risk.cumulative_censored as {{ dbt.type_bigint() }}) as num_censored_cumulative,
         {%- for cause in ['return', 'death'] %}
         variances.incidence_{{ cause }} as cumulative_incidence_{{ cause }},
         case
@@ -364,16 +364,16 @@ intervals as (
         end_of_data_assumption,
         is_primary_assumption,
         segment_key,
-        segment_label,
+        segment_name,
         follow_up_day,
-        patients_indexed,
-        n_at_risk,
-        n_returned,
-        n_died,
-        n_censored,
-        cumulative_returned,
-        cumulative_died,
-        cumulative_censored,
+        num_patients_indexed,
+        num_at_risk,
+        num_returned,
+        num_died,
+        num_censored,
+        num_returned_cumulative,
+        num_died_cumulative,
+        num_censored_cumulative,
         {%- for cause in ['return', 'death'] %}
         cumulative_incidence_{{ cause }},
         cumulative_incidence_{{ cause }}_se,

@@ -11,7 +11,7 @@ patients as (
         segment_key,
         segment_kind,
         cluster_id,
-        persona_name,
+        segment_name,
         catalogue_persona_name,
         care_management_action,
         outreach_priority
@@ -60,7 +60,7 @@ sized as (
         patients.segment_key,
         patients.segment_kind,
         patients.cluster_id,
-        patients.persona_name,
+        patients.segment_name,
         patients.catalogue_persona_name,
         patients.care_management_action,
         patients.outreach_priority,
@@ -74,7 +74,7 @@ sized as (
         patients.segment_key,
         patients.segment_kind,
         patients.cluster_id,
-        patients.persona_name,
+        patients.segment_name,
         patients.catalogue_persona_name,
         patients.care_management_action,
         patients.outreach_priority
@@ -95,7 +95,7 @@ select
     sized.segment_key,
     sized.segment_kind,
     sized.cluster_id,
-    sized.persona_name,
+    sized.segment_name,
     sized.catalogue_persona_name,
     sized.care_management_action,
     sized.outreach_priority,
@@ -110,7 +110,7 @@ select
     personas.runner_up_persona_name,
     personas.persona_match_margin,
     personas.is_weak_persona_match,
-    sized.readmission_rate,
+    sized.readmission_rate as early_readmission_rate,
     top_diagnoses.top_diagnoses
 from sized
 cross join totals

@@ -11,6 +11,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from mimic_segments.reporting import marts_digest
+
 # The marts of the SQL layer compared, with their keys and their rows on the demo.
 COMPARED: dict[str, list[str]] = {
     "patient_features": ["subject_id"],
@@ -38,7 +40,15 @@ def sorted_by(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.sort_values(keys).reset_index(drop=True)
 
 
+def schema_in_duckdb(database: str, table: str) -> str:
+    """The schema (`marts` or `segmentation`) the DuckDB build put a mart in: the other engines'
+    builds put it in the same one."""
+    with duckdb.connect(database, read_only=True) as connection:
+        return marts_digest.mart_schema(connection, table)
+
+
 def frame_from_duckdb(database: str, table: str, keys: list[str]) -> pd.DataFrame:
     with duckdb.connect(database, read_only=True) as connection:
-        frame = connection.execute(f"select * from marts.{table}").df()
+        relation = f"{marts_digest.mart_schema(connection, table)}.{table}"
+        frame = connection.execute(f"select * from {relation}").df()
     return sorted_by(frame, keys)

@@ -44,9 +44,11 @@ def skip_without_server() -> None:
         pytest.skip(f"no PostgreSQL server (make test-postgres starts one): {error}")
 
 
-def frame_from_postgres(table: str, keys: list[str], database: str | None = None) -> pd.DataFrame:
+def frame_from_postgres(
+    table: str, keys: list[str], database: str | None = None, schema: str = "marts"
+) -> pd.DataFrame:
     with connect(database) as connection, connection.cursor() as cursor:
-        cursor.execute(f"select * from marts.{table}")
+        cursor.execute(f"select * from {schema}.{table}")
         columns = [column.name for column in cursor.description]
         frame = pd.DataFrame(cursor.fetchall(), columns=columns)
     return sorted_by(frame, keys)

@@ -144,10 +144,10 @@ def test_a_good_release_is_published_with_its_build_metadata(published: Path, go
             "select source_mode, source_release, git_commit, project_version from marts.build_metadata"
         ).fetchone()
         files = connection.execute(
-            "select source_table, source_file, size_bytes, sha256, staged_rows from marts.build_sources"
+            "select source_table, source_file, size_bytes, sha256, num_staged_rows from marts.build_sources"
         ).fetchall()
         checks = connection.execute(
-            "select count(*), count(*) filter (where passed) from marts.data_quality_checks"
+            "select count(*), count(*) filter (where has_passed) from marts.data_quality_checks"
         ).fetchone()
     assert (mode, release_dir) == ("release", str(good_release))
     # the publisher records the commit it built (prod target); the version is the project's
@@ -256,7 +256,7 @@ def test_quarantine_leaves_the_defective_admission_out_and_publishes(
         ).fetchone()
         staged = connection.execute("select count(*) from staging.stg_mimic__admissions").fetchone()
         check = connection.execute(
-            "select severity, failing_rows, first_failing_keys, passed from marts.data_quality_checks"
+            "select severity, num_failing_rows, first_failing_keys, has_passed from marts.data_quality_checks"
             " where check_name = 'admissions_quarantined'"
         ).fetchone()
     with gzip.open(release / "hosp" / "admissions.csv.gz", "rt") as handle:

@@ -50,8 +50,10 @@ def test_parquet_export_matches_the_marts(built: dict[str, str], tmp_path: Path)
         for name, rows in marts.items():
             parquet = out / f"{name}.parquet"
             assert connection.execute(f"select count(*) from '{parquet}'").fetchone()[0] == rows
-    assert {"patient_features", "patient_clusters", "segment_profiles"} <= set(marts)
-    assert f"patient_features.parquet  {marts['patient_features']:,} rows" in result.stdout
+    # the BI schema only: the segmentation internals are not exported
+    assert {"patient_segments", "segments", "segment_profiles"} <= set(marts)
+    assert not {"patient_features", "patient_clusters"} & set(marts)
+    assert f"patient_segments.parquet  {marts['patient_segments']:,} rows" in result.stdout
 
 
 def test_export_without_a_database_says_what_to_run(tmp_path: Path) -> None:
@@ -98,7 +100,7 @@ def test_segment_summary(built: dict[str, str], compiled_analyses: Path) -> None
     assert sum(int(r["num_patients"]) for r in rows) == 100
     assert sum(float(r["pct_of_registry"]) for r in rows) == pytest.approx(100.0, abs=0.2)
     assert sum(float(r["pct_of_admitted"]) for r in rows) == pytest.approx(100.0, abs=0.2)
-    assert len({r["persona_name"] for r in rows}) == 4
+    assert len({r["segment_name"] for r in rows}) == 4
     assert all(-1 <= float(r["persona_fit"]) <= 1 for r in rows)
     assert all(r["care_management_action"] for r in rows)
     for row in rows:
@@ -175,7 +177,8 @@ def assert_outreach_list_is_complete(
     or ED visit is recent."""
     expected = read_through_sqlalchemy(
         database,
-        "select s.subject_id from marts.patient_segments s join marts.patient_features f using (subject_id)"
+        "select s.subject_id from marts.patient_segments s join segmentation.patient_features f "
+        "using (subject_id)"
         f" where s.outreach_priority <= {max_priority} and not f.is_known_deceased"
         f" and (f.days_since_last_admission <= {recent_days} or f.days_since_last_ed_visit <= {recent_days})"
         " order by 1",
@@ -192,7 +195,9 @@ def six_segments(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 def test_outreach_list_works_for_any_k(six_segments: dict[str, str]) -> None:
     database = six_segments["MIMIC_SEGMENTS_DEV_DB"]
     rows = outreach_list(database)
-    naming = read_through_sqlalchemy(database, "select distinct naming_rule from marts.segment_personas")
+    naming = read_through_sqlalchemy(
+        database, "select distinct naming_rule from segmentation.segment_personas"
+    )
     assert naming == [{"naming_rule": "descriptive"}]  # six segments: no catalogue name is a segment name
     assert rows, "the outreach list is empty at k = 6"
     assert_outreach_list_is_complete(
@@ -230,12 +235,12 @@ def test_chronic_condition_coverage_runs(built: dict[str, str], compiled_analyse
 def test_marts_carry_their_descriptions_as_comments(db: duckdb.DuckDBPyConnection) -> None:
     missing = db.execute(
         "select table_name, column_name from duckdb_columns()"
-        " where schema_name = 'marts' and (comment is null or comment = '')"
+        " where schema_name in ('marts', 'segmentation') and (comment is null or comment = '')"
     ).fetchall()
     assert missing == []
     tables_without = db.execute(
         "select table_name from duckdb_tables()"
-        " where schema_name = 'marts' and (comment is null or comment = '')"
+        " where schema_name in ('marts', 'segmentation') and (comment is null or comment = '')"
     ).fetchall()
     assert tables_without == []
 
@@ -247,7 +252,7 @@ def test_public_marts_have_enforced_contracts(built: dict[str, str], dbt: Callab
         node
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model"
-        and node["schema"] == "marts"
+        and node["schema"] in ("marts", "segmentation")
         and node["language"] == "sql"
         and node["config"]["materialized"] == "table"
     ]
@@ -263,7 +268,7 @@ def test_public_marts_have_enforced_contracts(built: dict[str, str], dbt: Callab
     sql_marts.remove(wide)
     for node in sql_marts:
         assert node["config"]["contract"]["enforced"], node["name"]
-        assert node["access"] == "public", node["name"]
+        assert node["access"] == ("public" if node["schema"] == "marts" else "protected"), node["name"]
         assert all(column.get("data_type") for column in node["columns"].values()), node["name"]
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     assert set(exposures) == {"care_management_segment_dashboard", "high_risk_outreach_list"}
@@ -284,7 +289,7 @@ def test_not_null_constraints_are_enforced_by_the_database(
         for node in manifest["nodes"].values()
         # SQL marts: built under an enforced contract (Python marts: unenforced_contract)
         if node["resource_type"] == "model"
-        and node["schema"] == "marts"
+        and node["schema"] in ("marts", "segmentation")
         and node["language"] == "sql"
         and node["config"]["materialized"] == "table"
         for column in node["columns"].values()
@@ -294,16 +299,17 @@ def test_not_null_constraints_are_enforced_by_the_database(
     enforced = set(
         db.execute(
             "select table_name, column_name from duckdb_columns()"
-            " where schema_name = 'marts' and not is_nullable"
+            " where schema_name in ('marts', 'segmentation') and not is_nullable"
         ).fetchall()
     )
     assert declared <= enforced, sorted(declared - enforced)
     # and DuckDB refuses a null there (on a scratch copy of the table's definition)
     scratch = duckdb.connect()
     ddl = db.execute(
-        "select sql from duckdb_tables() where schema_name = 'marts' and table_name = 'patient_features'"
+        "select sql from duckdb_tables() where schema_name = 'segmentation' and table_name = "
+        "'patient_features'"
     ).fetchone()[0]
-    scratch.execute(ddl.replace("marts.patient_features", "patient_features", 1))
+    scratch.execute(ddl.replace("segmentation.patient_features", "patient_features", 1))
     with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
         scratch.execute("insert into patient_features (subject_id) values (null)")
 
@@ -321,12 +327,13 @@ def test_column_tests_catch_nulls_a_wrong_type_repeats_and_values_out_of_range(
     shutil.copyfile(built["MIMIC_SEGMENTS_DEV_DB"], copy)
     with duckdb.connect(str(copy)) as con:
         nulled = con.execute(
-            "update marts.segment_centroids set feature_name = null where feature_position = 1"
+            "update segmentation.segment_centroids set feature_name = null where feature_position = 1"
         ).fetchone()[0]
         # every demo patient is admitted, so all 100 are scored against the centroids
-        (scored,) = con.execute("select count(*) from marts.patient_nearest_centroid").fetchone()
+        (scored,) = con.execute("select count(*) from segmentation.patient_nearest_centroid").fetchone()
         con.execute(
-            "alter table marts.segment_personas alter persona_name type integer using length(persona_name)"
+            "alter table segmentation.segment_personas alter persona_name type integer using "
+            "length(persona_name)"
         )
         # and a seed (dbt builds seeds without a contract too)
         con.execute("update raw.persona_catalogue set description = null where catalogue_order = 1")

@@ -32,7 +32,8 @@ def test_build_metadata_names_the_build_that_wrote_the_file(
 def test_build_sources_match_the_data_steps_manifest(db: duckdb.DuckDBPyConnection) -> None:
     manifest = json.loads((REPO_ROOT / "seeds" / "mimic_demo" / ".manifest.json").read_text())
     rows = db.execute(
-        "select source_table, size_bytes, sha256, staged_rows from marts.build_sources order by source_table"
+        "select source_table, size_bytes, sha256, num_staged_rows from marts.build_sources order "
+        "by source_table"
     ).fetchall()
     assert [(table, staged) for table, _, _, staged in rows] == [
         ("admissions", 275),
@@ -49,7 +50,9 @@ def test_build_sources_match_the_data_steps_manifest(db: duckdb.DuckDBPyConnecti
 
 def test_every_data_quality_check_passes_on_the_demo(db: duckdb.DuckDBPyConnection) -> None:
     checks = dict(
-        db.execute("select check_name, observed_value from marts.data_quality_checks where passed").fetchall()
+        db.execute(
+            "select check_name, observed_value from marts.data_quality_checks where has_passed"
+        ).fetchall()
     )
     # 15 checks, transfers' row check, and 3 derived-column consistency checks
     assert db.execute("select count(*) from marts.data_quality_checks").fetchone() == (19,)

@@ -82,7 +82,7 @@ def build_project_db(path: Path, mart_rows: list[tuple[int, int, bool, int, int]
         other = ", ".join(f"false as {parity.COLUMN_MAP[c]}" for c in OTHER_FLAGS)
         values = ", ".join(f"({s}, {h}, {str(mi).lower()}, {a}, {i})" for s, h, mi, a, i in mart_rows)
         con.execute(
-            "create table marts.admission_comorbidities as select subject_id, hadm_id,"
+            "create table segmentation.admission_comorbidities as select subject_id, hadm_id,"
             f" has_myocardial_infarction, {other}, charlson_age_points, charlson_comorbidity_index"
             f" from (values {values}) t(subject_id, hadm_id, has_myocardial_infarction,"
             " charlson_age_points, charlson_comorbidity_index)"

@@ -60,9 +60,9 @@ def scalar(db: duckdb.DuckDBPyConnection, sql: str) -> object:
         ("intermediate.int_diagnoses_distinct_per_admission", 4506),
         # one row per patient and code: a code coded in several admissions of a patient is one
         ("intermediate.int_diagnoses_classified_chronic", 3223),
-        ("marts.admission_comorbidities", 275),
-        ("marts.patient_features", 100),
-        ("marts.patient_clusters", 100),
+        ("segmentation.admission_comorbidities", 275),
+        ("segmentation.patient_features", 100),
+        ("segmentation.patient_clusters", 100),
     ],
 )
 def test_real_demo_row_counts(db: duckdb.DuckDBPyConnection, relation: str, rows: int) -> None:
@@ -72,7 +72,7 @@ def test_real_demo_row_counts(db: duckdb.DuckDBPyConnection, relation: str, rows
 def test_features_reconcile_with_the_source_tables(db: duckdb.DuckDBPyConnection) -> None:
     totals = db.execute(
         "select sum(num_admissions), sum(icu_stay_count), round(sum(total_icu_days), 6),"
-        " count(distinct subject_id) from marts.patient_features"
+        " count(distinct subject_id) from segmentation.patient_features"
     ).fetchone()
     # 515.113067... is the sum of icustays.los in the demo release.
     assert totals == (275, 140, pytest.approx(515.113067, abs=1e-6), 100)
@@ -101,19 +101,20 @@ def test_icd9_leading_zeros_survive(db: duckdb.DuckDBPyConnection) -> None:
 
 def test_each_patient_in_exactly_one_of_four_clusters(db: duckdb.DuckDBPyConnection) -> None:
     per_patient = db.execute(
-        "select f.subject_id, count(c.subject_id) as n from marts.patient_features f"
-        " left join marts.patient_clusters c using (subject_id) group by f.subject_id having n <> 1"
+        "select f.subject_id, count(c.subject_id) as n from segmentation.patient_features f"
+        " left join segmentation.patient_clusters c using (subject_id) group by f.subject_id having n <> 1"
     ).fetchall()
     assert per_patient == []
-    assert scalar(db, "select count(distinct cluster_id) from marts.patient_clusters") == 4
-    assert scalar(db, "select min(cluster_id) from marts.patient_clusters") == 0
+    assert scalar(db, "select count(distinct cluster_id) from segmentation.patient_clusters") == 4
+    assert scalar(db, "select min(cluster_id) from segmentation.patient_clusters") == 0
     assert scalar(db, "select sum(num_patients) from marts.segments") == 100
     assert scalar(db, "select sum(share_of_registry) from marts.segments") == pytest.approx(1.0)
 
 
 def test_days_since_last_admission_is_within_each_patient_timeline(db: duckdb.DuckDBPyConnection) -> None:
     low, high = db.execute(
-        "select min(days_since_last_admission), max(days_since_last_admission) from marts.patient_features"
+        "select min(days_since_last_admission), max(days_since_last_admission) from "
+        "segmentation.patient_features"
     ).fetchone()
     # Within a patient's own timeline the gap is at most the span of the release (2008-2019).
     assert 0 <= low <= high <= 12 * 366
@@ -138,13 +139,13 @@ NEW_FEATURES = [
 def test_all_100_patients_carry_the_clinical_features(db: duckdb.DuckDBPyConnection) -> None:
     # Every demo patient has an admission and a coded diagnosis, so none of these is NULL.
     not_null = ", ".join(f"count({c})" for c in NEW_FEATURES)
-    assert db.execute(f"select {not_null} from marts.patient_features").fetchone() == (100,) * len(
+    assert db.execute(f"select {not_null} from segmentation.patient_features").fetchone() == (100,) * len(
         NEW_FEATURES
     )
     # The rate is undefined for the 5 patients whose only stay ended in death; the median gap
     # for the 55 patients with fewer than two inpatient hospital episodes.
-    assert scalar(db, "select count(readmission_rate) from marts.patient_features") == 95
-    assert scalar(db, "select count(median_days_between_admissions) from marts.patient_features") == 45
+    assert scalar(db, "select count(readmission_rate) from segmentation.patient_features") == 95
+    assert scalar(db, "select count(median_days_between_admissions) from segmentation.patient_features") == 45
 
 
 def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection) -> None:
@@ -152,7 +153,7 @@ def test_retention_reconciles_with_the_admissions(db: duckdb.DuckDBPyConnection)
         "select sum(early_readmissions), sum(readmission_index_stays), sum(num_ed_visits),"
         " round(sum(emergency_admission_share * num_admissions), 6),"
         " count(*) filter (where in_hospital_death),"
-        " count(*) filter (where died_within_1y_of_last_discharge) from marts.patient_features"
+        " count(*) filter (where died_within_1y_of_last_discharge) from segmentation.patient_features"
     ).fetchone()
     admissions = db.execute(
         "select count(*) filter (where is_early_readmission),"
@@ -225,30 +226,36 @@ def test_a_seven_day_window_counts_seven_day_readmissions(
         flagged = seven.execute(
             "select hadm_id from intermediate.int_admissions_sequenced where is_early_readmission order by 1"
         ).fetchall()
-        total = seven.execute("select sum(early_readmissions) from marts.patient_features").fetchone()[0]
+        total = seven.execute("select sum(early_readmissions) from segmentation.patient_features").fetchone()[
+            0
+        ]
     assert flagged == within_7 and 0 < len(flagged) < 44
     assert total == len(flagged)
 
 
 def test_charlson_per_admission_and_per_patient(db: duckdb.DuckDBPyConnection) -> None:
-    assert scalar(db, "select count(distinct hadm_id) from marts.admission_comorbidities") == 275
-    assert scalar(db, "select sum(charlson_comorbidity_index) from marts.admission_comorbidities") == 1282
+    assert scalar(db, "select count(distinct hadm_id) from segmentation.admission_comorbidities") == 275
+    assert (
+        scalar(db, "select sum(charlson_comorbidity_index) from segmentation.admission_comorbidities") == 1282
+    )
     # ICD-10 E1010 (type 1 diabetes with ketoacidosis) is diabetes without chronic complication
     assert db.execute(
-        "select distinct c.has_diabetes_without_chronic_complication from marts.admission_comorbidities c"
+        "select distinct c.has_diabetes_without_chronic_complication from "
+        "segmentation.admission_comorbidities c"
         " join staging.stg_mimic__diagnoses_icd d using (hadm_id) where d.icd_code = 'E1010'"
     ).fetchall() == [(True,)]
     # per patient: conditions pooled, so never below any of the patient's admissions
     assert (
         scalar(
             db,
-            "select count(*) from marts.admission_comorbidities a join marts.patient_features p"
+            "select count(*) from segmentation.admission_comorbidities a join segmentation.patient_features p"
             " using (subject_id) where a.charlson_condition_score > p.charlson_condition_score",
         )
         == 0
     )
     assert db.execute(
-        "select sum(charlson_condition_score), sum(charlson_comorbidity_index) from marts.patient_features"
+        "select sum(charlson_condition_score), sum(charlson_comorbidity_index) from "
+        "segmentation.patient_features"
     ).fetchone() == (321, 514)
 
 
@@ -284,7 +291,7 @@ def test_chronic_condition_coverage_per_icd_version(db: duckdb.DuckDBPyConnectio
 def test_clusters_use_the_configured_features_and_profiles_the_outcomes(
     db: duckdb.DuckDBPyConnection,
 ) -> None:
-    columns = {row[0] for row in db.execute("describe marts.patient_clusters").fetchall()}
+    columns = {row[0] for row in db.execute("describe segmentation.patient_clusters").fetchall()}
     for feature in [
         "charlson_condition_score",
         "num_chronic_conditions",
@@ -294,7 +301,8 @@ def test_clusters_use_the_configured_features_and_profiles_the_outcomes(
         assert f"scaled_{feature}" in columns
     assert "scaled_in_hospital_death" not in columns and "scaled_charlson_comorbidity_index" not in columns
     pooled = db.execute(
-        "select sum(readmission_rate * (select sum(readmission_index_stays) from marts.patient_features f"
+        "select sum(readmission_rate * (select sum(readmission_index_stays) from "
+        "segmentation.patient_features f"
         " join marts.patient_segments c using (subject_id) where c.segment_key = s.segment_key))"
         " from marts.segments s"
     ).fetchone()
@@ -311,7 +319,8 @@ RERUN_MODELS = list(marts_digest.TABLES)
 
 
 def test_rerun_gives_identical_tables(built: dict[str, str], dbt: Callable[..., object]) -> None:
-    relations = [f"marts.{model}" for model in RERUN_MODELS]
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
+        relations = [f"{marts_digest.mart_schema(connection, model)}.{model}" for model in RERUN_MODELS]
     before = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DEV_DB"], r) for r in relations}
     dbt("run", "--select", *RERUN_MODELS)
     after = {r: _table_fingerprint(built["MIMIC_SEGMENTS_DEV_DB"], r) for r in relations}

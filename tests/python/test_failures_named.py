@@ -152,7 +152,7 @@ def test_an_icu_los_a_third_of_a_second_off_builds(published: Path, demo_release
     assert "WARN=0 ERROR=0" in output
     with duckdb.connect(str(database), read_only=True) as connection:
         checks = connection.execute(
-            "select check_name, passed, failing_rows from marts.data_quality_checks"
+            "select check_name, has_passed, num_failing_rows from marts.data_quality_checks"
             " where check_kind = 'consistency' order by check_name"
         ).fetchall()
     assert checks == [
@@ -173,7 +173,7 @@ def test_an_icu_los_minutes_off_warns_naming_the_rows(work: Path, demo_release: 
     assert "Got 3 results, configured to warn if != 0" in output
     with duckdb.connect(str(database), read_only=True) as connection:
         check = connection.execute(
-            "select severity, source_file, column_name, round(observed_value), failing_rows,"
+            "select severity, source_file, column_name, round(observed_value), num_failing_rows,"
             " first_failing_keys, passed from marts.data_quality_checks"
             " where check_name = 'icu_los_agrees_with_timestamps'"
         ).fetchone()
@@ -222,7 +222,7 @@ def test_a_hospital_expire_flag_without_deathtime_warns(work: Path, demo_release
     assert "Warning in test admissions_hospital_expire_flag_agrees_with_deathtime" in output
     with duckdb.connect(str(database), read_only=True) as connection:
         check = connection.execute(
-            "select severity, source_file, column_name, failing_rows, first_failing_keys"
+            "select severity, source_file, column_name, num_failing_rows, first_failing_keys"
             " from marts.data_quality_checks where check_name = 'hospital_expire_flag_agrees_with_deathtime'"
         ).fetchone()
     assert check == (

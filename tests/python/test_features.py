@@ -144,7 +144,7 @@ def test_a_new_clustering_input_is_one_catalogue_line(built: dict[str, str], tmp
     assert "WARN=0" in result.stdout
     with duckdb.connect(env["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as db:
         model = db.execute(
-            "select feature_name, transform from marts.segment_centroids"
+            "select feature_name, transform from segmentation.segment_centroids"
             " where cluster_id = 0 order by feature_position"
         ).fetchall()
         assert len(model) == 11 and ("num_ed_visits", "log1p") in model
@@ -153,5 +153,7 @@ def test_a_new_clustering_input_is_one_catalogue_line(built: dict[str, str], tmp
             " and column_name = 'scaled_num_ed_visits'"
         ).fetchone()
         assert comment is not None and "ED visits" in comment[0]
-        scored = db.execute("select min(num_features_scored) from marts.patient_nearest_centroid").fetchone()
+        scored = db.execute(
+            "select min(num_features_scored) from segmentation.patient_nearest_centroid"
+        ).fetchone()
         assert scored == (11,)

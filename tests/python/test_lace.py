@@ -84,7 +84,7 @@ COMPARED = [
     "num_charlson_conditions",
     "lace_charlson_score",
     "lace_comorbidity_points",
-    "ed_visits_in_6_months_before",
+    "num_ed_visits_in_6_months_before",
     "lace_ed_visit_points",
     "is_ed_history_possibly_incomplete",
     "lace_score",
@@ -233,7 +233,7 @@ def recomputed_lace() -> pd.DataFrame:
                 "num_charlson_conditions": len(episode_conditions),
                 "lace_charlson_score": charlson,
                 "lace_comorbidity_points": points[2],
-                "ed_visits_in_6_months_before": ed,
+                "num_ed_visits_in_6_months_before": ed,
                 "lace_ed_visit_points": points[3],
                 "is_ed_history_possibly_incomplete": int(anchor["anchor_year_group"][:4])
                 + look_back.year

@@ -15,11 +15,19 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 from conftest import REPO_ROOT, assert_same_values, dbt_result
-from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb
+from engine_comparison import (
+    COMPARED,
+    DEMO_ROWS,
+    SEGMENT_MARTS,
+    SEGMENT_ROWS,
+    frame_from_duckdb,
+    schema_in_duckdb,
+)
 from postgres_helpers import REQUIRED, connect, frame_from_postgres, skip_without_server
 
 from mimic_segments.publishing import failures, schema_swap
@@ -31,13 +39,24 @@ if not REQUIRED:
     pytest.importorskip("psycopg2")
 
 ROWS = {**DEMO_ROWS, **SEGMENT_ROWS}
+BI_ROLE = "mimic_segments_bi_reader"
 
 
 @pytest.fixture(scope="module")
 def postgres_built(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     skip_without_server()
     work: Path = tmp_path_factory.mktemp("postgres")
-    env = dict(built, DBT_TARGET_PATH=str(work / "target"), DBT_LOG_PATH=str(work / "logs"))
+    # the role a BI tool connects as: the build grants it the schema `marts` (var bi_reader_roles)
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute(f"select 1 from pg_roles where rolname = '{BI_ROLE}'")
+        if cursor.fetchone() is None:
+            cursor.execute(f"create role {BI_ROLE} nologin")
+    env = dict(
+        built,
+        DBT_TARGET_PATH=str(work / "target"),
+        DBT_LOG_PATH=str(work / "logs"),
+        DBT_VARS=f"{{bi_reader_roles: [{BI_ROLE}]}}",
+    )
     result = publish_on_postgres(env, "build")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     # both dbt builds passed every test without a warning
@@ -61,7 +80,8 @@ def publish_on_postgres(env: dict[str, str], *args: str) -> subprocess.Completed
 def test_postgres_matches_duckdb(postgres_built: dict[str, str], table: str) -> None:
     keys = {**COMPARED, **SEGMENT_MARTS}[table]
     on_duckdb = frame_from_duckdb(postgres_built["MIMIC_SEGMENTS_DEV_DB"], table, keys)
-    on_postgres = frame_from_postgres(table, keys)
+    schema = schema_in_duckdb(postgres_built["MIMIC_SEGMENTS_DEV_DB"], table)
+    on_postgres = frame_from_postgres(table, keys, schema=schema)
     assert len(on_duckdb) == ROWS.get(table, len(on_duckdb)) and len(on_duckdb) > 0
     assert_same_values(on_duckdb, on_postgres)
 
@@ -70,9 +90,10 @@ def test_the_sql_scorer_assigns_every_patient_as_python_does(postgres_built: dic
     """The segment assignment across engines: DuckDB's Python scorer, PostgreSQL's SQL scorer."""
     with duckdb.connect(postgres_built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
         by_python = connection.execute(
-            "select subject_id, cluster_id, distance_to_centroid from marts.patient_clusters order by 1"
+            "select subject_id, cluster_id, distance_to_centroid from "
+            "segmentation.patient_clusters order by 1"
         ).df()
-    by_sql = frame_from_postgres("patient_nearest_centroid", ["subject_id"])
+    by_sql = frame_from_postgres("patient_nearest_centroid", ["subject_id"], schema="segmentation")
     by_sql = by_sql[["subject_id", "cluster_id", "distance_to_centroid"]].reset_index(drop=True)
     assert len(by_sql) == 100 and by_sql["cluster_id"].nunique() == 4
     assert_same_values(by_python, by_sql)
@@ -312,3 +333,46 @@ def test_an_empty_seed_stops_its_staging_model_naming_the_file(
     with connect() as connection, connection.cursor() as cursor:
         cursor.execute("select count(*) from staging.stg_mimic__patients")
         assert cursor.fetchone()[0] == 100
+
+
+def _as_bi_reader(sql: str) -> list[tuple[Any, ...]] | str:
+    """``sql`` run as the BI role: its rows, or the error PostgreSQL refused it with."""
+    import psycopg2
+
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute(f"set role {BI_ROLE}")
+        try:
+            cursor.execute(sql)
+        except psycopg2.errors.InsufficientPrivilege as refused:
+            return str(refused).splitlines()[0]
+        return cursor.fetchall()
+
+
+def test_the_bi_role_reads_the_bi_schema_after_a_rebuild_and_nothing_else(
+    postgres_built: dict[str, str],
+) -> None:
+    """dbt's grants give the role SELECT on each BI table and view, and the on-run-end hook
+    USAGE on the candidate schema: a rebuild publishes new schemas by renaming, and the role
+    reads them with no grant by hand; staging, intermediate, the seeds and the segmentation
+    internals stay closed to it."""
+    first = _build_id("marts")
+    rebuilt = publish_on_postgres(postgres_built, "build")
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:] + rebuilt.stderr[-3000:]
+    second = _build_id("marts")
+    assert second not in (None, first)
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_schema in ('marts', 'segmentation', 'intermediate', 'staging', 'raw')"
+        )
+        relations = cursor.fetchall()
+    bi = [name for schema, name in relations if schema == "marts"]
+    assert {"segments", "outreach_list", "segment_return_curves_primary", "build_metadata"} <= set(bi)
+    for name in bi:
+        assert isinstance(_as_bi_reader(f"select count(*) from marts.{name}"), list), name
+    assert _as_bi_reader("select build_id from marts.build_metadata") == [(second,)]
+    closed = {schema: name for schema, name in relations if schema != "marts"}
+    assert {"segmentation", "intermediate", "staging"} <= set(closed)
+    for schema, name in closed.items():
+        refused = _as_bi_reader(f"select count(*) from {schema}.{name}")
+        assert refused == f"permission denied for schema {schema}", (schema, refused)

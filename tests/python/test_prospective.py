@@ -84,7 +84,9 @@ def build(work: Path, name: str, release: Path, year: int) -> Path:
 
 def features(database: Path) -> dict[int, tuple[object, ...]]:
     with duckdb.connect(str(database), read_only=True) as connection:
-        rows = connection.execute("select * from marts.patient_features order by subject_id").fetchall()
+        rows = connection.execute(
+            "select * from segmentation.patient_features order by subject_id"
+        ).fetchall()
     return {int(row[0]): tuple(row) for row in rows}
 
 

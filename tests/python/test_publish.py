@@ -47,9 +47,12 @@ if reader:  # a BI reader connecting while the build runs
     print(f"reader during build saw {seen}")
 with duckdb.connect(os.environ["MIMIC_SEGMENTS_CANDIDATE_DB"]) as connection:
     connection.execute("create schema marts")
+    connection.execute("create schema segmentation")
     build_id = os.environ["FAKE_BUILD_ID"]
     connection.execute("create table marts.build_metadata as select ? as build_id", [build_id])
-    connection.execute("create table marts.patient_features as select range as subject_id from range(100)")
+    connection.execute(
+        "create table segmentation.patient_features as select range as subject_id from range(100)"
+    )
 print("args:", " ".join(sys.argv[1:]))
 sys.exit(1 if os.environ.get("FAKE_FAIL") else 0)
 """
@@ -133,7 +136,7 @@ def test_bi_connection_through_sqlalchemy_before_during_and_after_a_rebuild(
     database = project / "mimic_segments.duckdb"
     run_build(project, database, fake_dbt, "build-1")
     query = sqlalchemy.text(
-        "select build_id, (select count(*) from marts.patient_features) from marts.build_metadata"
+        "select build_id, (select count(*) from segmentation.patient_features) from marts.build_metadata"
     )
     engine = sqlalchemy.create_engine(
         f"duckdb:///{database}", connect_args={"read_only": True}, poolclass=sqlalchemy.pool.NullPool

@@ -117,14 +117,16 @@ def test_builds_from_the_release_files_without_seeding(db: duckdb.DuckDBPyConnec
 
 def test_patient_features_reconcile_with_the_files(db: duckdb.DuckDBPyConnection, release: Path) -> None:
     totals = db.execute(
-        "select count(*), sum(num_admissions), sum(icu_stay_count) from marts.patient_features"
+        "select count(*), sum(num_admissions), sum(icu_stay_count) from segmentation.patient_features"
     ).fetchone()
     assert totals == (
         PATIENTS,
         file_rows(release / "hosp" / "admissions.csv.gz"),
         file_rows(release / "icu" / "icustays.csv.gz"),
     )
-    assert db.execute("select count(distinct cluster_id) from marts.patient_clusters").fetchone() == (4,)
+    assert db.execute("select count(distinct cluster_id) from segmentation.patient_clusters").fetchone() == (
+        4,
+    )
     # ICD-9 codes keep their leading zeros through the typed external source
     assert db.execute(
         "select count(*) > 0 from staging.stg_mimic__diagnoses_icd"
@@ -153,7 +155,7 @@ def test_segments_describe_the_hospital_population(db: duckdb.DuckDBPyConnection
     assert len(rule) == PATIENTS - len(admitted)
     # both scorers scored exactly the admitted patients
     for model in ("patient_clusters", "patient_nearest_centroid", "int_patients_prepared_for_segmentation"):
-        schema = "intermediate" if model.startswith("int_") else "marts"
+        schema = "intermediate" if model.startswith("int_") else "segmentation"
         ids = {row[0] for row in db.execute(f"select subject_id from {schema}.{model}").fetchall()}
         assert ids == admitted, model
     # counts reconcile: segment sizes sum to the registry and to the clustering population
@@ -165,10 +167,11 @@ def test_segments_describe_the_hospital_population(db: duckdb.DuckDBPyConnection
     assert sizes[2:] == (pytest.approx(1.0), pytest.approx(1.0))
     # the scaler was fitted on the admitted: the mean of log1p(num_admissions) is theirs
     scaler = db.execute(
-        "select distinct scaler_mean from marts.segment_centroids where feature_name = 'num_admissions'"
+        "select distinct scaler_mean from segmentation.segment_centroids where feature_name = "
+        "'num_admissions'"
     ).fetchall()
     admitted_mean = db.execute(
-        "select avg(ln(1 + num_admissions)) from marts.patient_features where num_admissions > 0"
+        "select avg(ln(1 + num_admissions)) from segmentation.patient_features where num_admissions > 0"
     ).fetchone()[0]
     assert len(scaler) == 1 and scaler[0][0] == pytest.approx(admitted_mean, abs=1e-12)
 
@@ -384,12 +387,12 @@ def test_the_demo_read_as_a_release_gives_the_demo_seeds_features(built: dict[st
             return connection.execute(sql).fetchall()
 
     admitted_only = f"where subject_id < {added[0]} order by subject_id"
-    features = f"select * from marts.patient_features {admitted_only}"
+    features = f"select * from segmentation.patient_features {admitted_only}"
     from_release = table(env["MIMIC_SEGMENTS_DEV_DB"], features)
     assert len(from_release) == 100
     assert from_release == table(built["MIMIC_SEGMENTS_DEV_DB"], features)
     segments = (
-        "select subject_id, segment_key, persona_name, distance_to_centroid"
+        "select subject_id, segment_key, segment_name, distance_to_centroid"
         f" from marts.patient_segments {admitted_only}"
     )
     assert table(env["MIMIC_SEGMENTS_DEV_DB"], segments) == table(built["MIMIC_SEGMENTS_DEV_DB"], segments)

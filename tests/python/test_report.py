@@ -100,10 +100,10 @@ def add_rule_defined_segment(database: Path, weak_segment: str) -> None:
         connection.execute(
             """
             insert into marts.segments (
-                segment_key, segment_kind, cluster_id, persona_name, catalogue_persona_name,
+                segment_key, segment_kind, cluster_id, segment_name, catalogue_persona_name,
                 care_management_action, outreach_priority, num_patients, share_of_registry,
                 share_of_clustered_population, naming_rule, persona_match_score, runner_up_persona_name,
-                persona_match_margin, is_weak_persona_match, readmission_rate, top_diagnoses
+                persona_match_margin, is_weak_persona_match, early_readmission_rate, top_diagnoses
             )
             select persona_key, 'rule_defined', null, persona_name, persona_name, care_management_action,
                 outreach_priority, ?, 0.0, null, 'rule', null, null, null, null, null, null
@@ -212,7 +212,7 @@ def test_report_shows_the_demo_population(rendered, db: duckdb.DuckDBPyConnectio
     assert 'class="card rule-defined"' not in page
     # sizes table: one row per segment, both shares (equal on the demo)
     for name, n, share in db.execute(
-        "select persona_name, num_patients, share_of_registry from marts.segments"
+        "select segment_name, num_patients, share_of_registry from marts.segments"
     ).fetchall():
         row = (
             f"<tr><td>{escape(name)}</td><td>clustered</td><td class='num'>{n}</td>"
@@ -231,7 +231,7 @@ def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.
         ).fetchall()
     ]
     segments = db.execute(
-        "select segment_key, persona_name, care_management_action, persona_match_score,"
+        "select segment_key, segment_name, care_management_action, persona_match_score,"
         " runner_up_persona_name, persona_match_margin, is_weak_persona_match from marts.segments"
     ).fetchall()
     assert sorted(s[1] for s in segments) == sorted(clustered_personas)
@@ -268,7 +268,7 @@ def test_report_shows_personas_fit_actions_and_diagnostics(rendered, db: duckdb.
     # which build it shows, and that the demo raised no data-quality warning
     build_id, failed = db.execute(
         "select (select build_id from marts.build_metadata),"
-        " (select count(*) from marts.data_quality_checks where not passed)"
+        " (select count(*) from marts.data_quality_checks where not has_passed)"
     ).fetchone()
     assert f"<tr><td>Build</td><td>{build_id}</td></tr>" in page
     assert failed == 0 and "Every data-quality check passed." in page
@@ -279,7 +279,7 @@ def test_report_shows_lace_per_segment(rendered, db: duckdb.DuckDBPyConnection) 
     segment_lace_bands, with the mean score of the scored and their index discharges."""
     _, page = rendered
     assert "<h2>LACE readmission risk per segment</h2>" in page
-    bands = db.execute("select * from marts.segment_lace_bands order by segment_key, band_order").df()
+    bands = db.execute("select * from marts.segment_lace_bands order by segment_key, lace_risk_band_order").df()
     # the demo: 95 of the 100 patients have an index discharge; 217 discharges in all
     assert int(bands.loc[bands["lace_risk_band"] != "none", "num_patients"].sum()) == 95
     assert int(bands["num_index_discharges"].sum()) == 217
@@ -289,7 +289,7 @@ def test_report_shows_lace_per_segment(rendered, db: duckdb.DuckDBPyConnection) 
             "num_patients"
         ].sum()
         row = (
-            f"<tr><td>{escape(rows['persona_name'].iloc[0])}</td>"
+            f"<tr><td>{escape(rows['segment_name'].iloc[0])}</td>"
             f"<td class='num'>{int(rows['num_patients'].sum())}</td>"
             + "".join(
                 f"<td class='num'>{report_text.pct(share)}</td>"
@@ -335,7 +335,7 @@ def test_rule_defined_segment_gets_population_share_and_its_own_card(with_rule_d
     # clustered segments show both shares, and the card order is clustered first
     with duckdb.connect(str(database), read_only=True) as connection:
         clustered = connection.execute(
-            "select persona_name, num_patients, share_of_registry, share_of_clustered_population,"
+            "select segment_name, num_patients, share_of_registry, share_of_clustered_population,"
             " is_weak_persona_match from marts.segments where segment_kind = 'clustered'"
         ).fetchall()
     for name, n, registry_share, clustered_share, _ in clustered:
@@ -375,7 +375,7 @@ def test_demographic_mix_and_sizes_figures_draw_every_segment(with_rule_defined)
     assert rows == [
         "All patients (registry)",
         "Admitted patients (clustered)",
-        *data.clustered["persona_name"],
+        *data.clustered["segment_name"],
         f"{RULE_NAME} (rule-defined)",
     ]
     legend = [t.get_text() for t in mix.axes[0].get_legend().get_texts()]
@@ -385,7 +385,7 @@ def test_demographic_mix_and_sizes_figures_draw_every_segment(with_rule_defined)
 def test_persona_fit_notes() -> None:
     segment = pd.Series(
         {
-            "persona_name": "Persona A",
+            "segment_name": "Persona A",
             "persona_match_score": 0.31,
             "runner_up_persona_name": "Persona B",
             "persona_match_margin": -0.2,

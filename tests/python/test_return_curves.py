@@ -53,12 +53,12 @@ def test_demo_index_population_is_every_patient_discharged_alive(db: duckdb.Duck
         discharged_alive,
     )
     day0 = db.execute(
-        "select segment_key, patients_indexed, n_at_risk from marts.segment_return_curves"
+        "select segment_key, num_patients_indexed, num_at_risk from marts.segment_return_curves"
         " where follow_up_day = 0 and is_primary_assumption"
     ).df()
     overall = day0.set_index("segment_key").loc[return_curves.OVERALL]
-    assert overall["patients_indexed"] == overall["n_at_risk"] == discharged_alive
-    assert day0.query("segment_key != 'overall'")["patients_indexed"].sum() == discharged_alive
+    assert overall["num_patients_indexed"] == overall["num_at_risk"] == discharged_alive
+    assert day0.query("segment_key != 'overall'")["num_patients_indexed"].sum() == discharged_alive
 
 
 def test_demo_returns_and_deaths_are_counted_from_the_admissions(db: duckdb.DuckDBPyConnection) -> None:
@@ -124,7 +124,7 @@ def test_demo_returns_and_deaths_are_counted_from_the_admissions(db: duckdb.Duck
     ).fetchone()
     assert expected == (30, 7)  # of 95 patients indexed on the demo
     at_horizon = db.execute(
-        "select cumulative_returned, cumulative_died, cumulative_censored, patients_indexed,"
+        "select num_returned_cumulative, num_died_cumulative, num_censored_cumulative, num_patients_indexed,"
         " cumulative_incidence_return"
         " from marts.segment_return_curves"
         f" where follow_up_day = {HORIZON} and is_primary_assumption and segment_key = 'overall'"
@@ -150,7 +150,7 @@ def test_demo_curves_do_not_depend_on_the_end_of_data_assumption(db: duckdb.Duck
     ).fetchall()
     assert censored_early == [(10020306, a, 327) for a in ("earliest", "latest", "midpoint")]
     curves = return_curves.read_curves(db)
-    columns = ["segment_key", "follow_up_day", "cumulative_incidence_return", "n_at_risk"]
+    columns = ["segment_key", "follow_up_day", "cumulative_incidence_return", "num_at_risk"]
     by_assumption = {
         a: curves.loc[curves["end_of_data_assumption"] == a, columns].reset_index(drop=True)
         for a in return_curves.ASSUMPTIONS
@@ -177,7 +177,7 @@ def synthetic_follow_up(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Data
     subject = 0
     for index in range(12):
         key = f"cluster_{index}"
-        segments.append({"segment_key": key, "persona_name": f"Segment {index}"})
+        segments.append({"segment_key": key, "segment_name": f"Segment {index}"})
         size = int(rng.integers(1, 41))
         days = rng.choice([0, 1, 2, 3, 7, 30, 90, 364, 365], size=size)
         outcome_weights = {

@@ -28,7 +28,7 @@ def rows(db: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_diagnostics_cover_every_k_of_the_range(db: duckdb.DuckDBPyConnection) -> None:
-    table = db.execute("select * from marts.segmentation_diagnostics order by k").df()
+    table = db.execute("select * from segmentation.segmentation_diagnostics order by k").df()
     assert table["k"].tolist() == [2, 3, 4, 5, 6, 7, 8]
     assert table.loc[table["is_chosen"], "k"].tolist() == [4]
     assert (table["selection_mode"] == "fixed").all()
@@ -48,7 +48,7 @@ def test_four_named_personas_one_each(db: duckdb.DuckDBPyConnection) -> None:
     personas = db.execute(
         "select p.cluster_id, p.persona_name, p.naming_rule, p.persona_match_score, p.persona_match_margin,"
         " p.is_weak_persona_match, count(c.subject_id) as n"
-        " from marts.segment_personas p join marts.patient_clusters c using (cluster_id)"
+        " from segmentation.segment_personas p join segmentation.patient_clusters c using (cluster_id)"
         " group by all order by p.cluster_id"
     ).df()
     assert sorted(personas["persona_name"]) == CATALOGUE
@@ -69,13 +69,13 @@ def test_four_named_personas_one_each(db: duckdb.DuckDBPyConnection) -> None:
 def test_sql_scoring_agrees_with_python_for_every_patient(db: duckdb.DuckDBPyConnection) -> None:
     disagreements = rows(
         db,
-        "select p.subject_id, p.cluster_id, s.cluster_id from marts.patient_clusters p"
-        " full outer join marts.patient_nearest_centroid s using (subject_id)"
+        "select p.subject_id, p.cluster_id, s.cluster_id from segmentation.patient_clusters p"
+        " full outer join segmentation.patient_nearest_centroid s using (subject_id)"
         " where p.cluster_id is distinct from s.cluster_id"
         " or abs(p.distance_to_centroid - s.distance_to_centroid) > 1e-9",
     )
     assert disagreements == []
-    scored = rows(db, "select count(*), min(num_features_scored) from marts.patient_nearest_centroid")
+    scored = rows(db, "select count(*), min(num_features_scored) from segmentation.patient_nearest_centroid")
     assert scored == [(100, NUM_FEATURES)]
 
 
@@ -84,22 +84,23 @@ def test_centroids_hold_the_model(db: duckdb.DuckDBPyConnection) -> None:
         db,
         "select count(*), count(distinct cluster_id), count(distinct feature_name),"
         " count(distinct (feature_name, transform, scaler_mean, scaler_scale))"
-        " from marts.segment_centroids",
+        " from segmentation.segment_centroids",
     )
     assert summary == [(4 * NUM_FEATURES, 4, NUM_FEATURES, NUM_FEATURES)]
     sizes = rows(
         db,
         "select c.cluster_id, c.cluster_size, count(p.subject_id) from"
-        " (select distinct cluster_id, cluster_size from marts.segment_centroids) c"
-        " join marts.patient_clusters p using (cluster_id)"
+        " (select distinct cluster_id, cluster_size from segmentation.segment_centroids) c"
+        " join segmentation.patient_clusters p using (cluster_id)"
         " group by all having c.cluster_size <> count(p.subject_id)",
     )
     assert sizes == []
     # the scaler's mean of log1p(num_admissions) is the mean over all 100 demo patients
     mean = rows(
         db,
-        "select distinct c.scaler_mean - (select avg(ln(1 + num_admissions)) from marts.patient_features)"
-        " from marts.segment_centroids c where c.feature_name = 'num_admissions'",
+        "select distinct c.scaler_mean - (select avg(ln(1 + num_admissions)) from "
+        "segmentation.patient_features)"
+        " from segmentation.segment_centroids c where c.feature_name = 'num_admissions'",
     )
     assert abs(mean[0][0]) < 1e-12
 
@@ -114,7 +115,7 @@ def test_segments_and_profiles_are_complete(db: duckdb.DuckDBPyConnection) -> No
     assert segments["share_of_clustered_population"].tolist() == pytest.approx(
         segments["share_of_registry"].tolist()
     )
-    assert sorted(segments["persona_name"]) == CATALOGUE
+    assert sorted(segments["segment_name"]) == CATALOGUE
     assert segments["care_management_action"].notna().all()
     assert segments["top_diagnoses"].str.count("; ").eq(2).all()
 
@@ -156,7 +157,7 @@ def test_segments_and_profiles_are_complete(db: duckdb.DuckDBPyConnection) -> No
 def test_patient_segments_carry_persona_and_action(db: duckdb.DuckDBPyConnection) -> None:
     summary = rows(
         db,
-        "select count(*), count(distinct persona_name), count(care_management_action),"
+        "select count(*), count(distinct segment_name), count(care_management_action),"
         " count(*) filter (where insurance = 'Unknown'),"
         " count(*) filter (where segment_kind = 'clustered'), count(cluster_id),"
         " count(distance_to_centroid), count(outreach_priority) from marts.patient_segments",
@@ -179,23 +180,25 @@ def auto_build(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
 
 def test_auto_k_with_demographics_end_to_end(auto_build: Path) -> None:
     with duckdb.connect(str(auto_build), read_only=True) as db:
-        diagnostics = db.execute("select * from marts.segmentation_diagnostics order by k").df()
+        diagnostics = db.execute("select * from segmentation.segmentation_diagnostics order by k").df()
         chosen = diagnostics.loc[diagnostics["is_chosen"], "k"].item()
         assert diagnostics.loc[diagnostics["is_auto_choice"], "k"].item() == chosen
         assert (diagnostics["selection_mode"] == "auto").all()
         reason = diagnostics.loc[diagnostics["is_chosen"], "selection_reason"].item()
         assert reason.startswith("chosen by the auto rule")
-        features = [r[0] for r in rows(db, "select distinct feature_name from marts.segment_centroids")]
+        features = [
+            r[0] for r in rows(db, "select distinct feature_name from segmentation.segment_centroids")
+        ]
         assert {"age_years", "is_female"} <= set(features) and len(features) == NUM_FEATURES + 2
-        assert rows(db, "select count(distinct cluster_id) from marts.patient_clusters") == [(chosen,)]
-        personas = db.execute("select * from marts.segment_personas").df()
+        assert rows(db, "select count(distinct cluster_id) from segmentation.patient_clusters") == [(chosen,)]
+        personas = db.execute("select * from segmentation.segment_personas").df()
         assert len(personas) == chosen
         expected_rule = "catalogue assignment" if chosen == 4 else "descriptive"
         assert (personas["naming_rule"] == expected_rule).all()
         # the build above ran the parity test; check it here too with 8 features
         assert rows(
             db,
-            "select count(*) from marts.patient_clusters p"
-            " join marts.patient_nearest_centroid s using (subject_id)"
+            "select count(*) from segmentation.patient_clusters p"
+            " join segmentation.patient_nearest_centroid s using (subject_id)"
             f" where p.cluster_id = s.cluster_id and s.num_features_scored = {NUM_FEATURES + 2}",
         ) == [(100,)]

@@ -23,7 +23,15 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO_ROOT, assert_same_values, dbt_result
-from engine_comparison import COMPARED, DEMO_ROWS, SEGMENT_MARTS, SEGMENT_ROWS, frame_from_duckdb, sorted_by
+from engine_comparison import (
+    COMPARED,
+    DEMO_ROWS,
+    SEGMENT_MARTS,
+    SEGMENT_ROWS,
+    frame_from_duckdb,
+    schema_in_duckdb,
+    sorted_by,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
@@ -61,9 +69,11 @@ def spark_built(built: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     return env
 
 
-def _frame_from_spark(spark_dir: str, table: str, keys: list[str]) -> pd.DataFrame:
-    """The mart as Spark wrote it: the Parquet files of the managed table `marts.<table>`."""
-    files = Path(spark_dir) / "warehouse" / "marts.db" / table
+def _frame_from_spark(built: dict[str, str], table: str, keys: list[str]) -> pd.DataFrame:
+    """The mart as Spark wrote it: the Parquet files of the managed table `<schema>.<table>`,
+    in the schema the DuckDB build put it."""
+    spark_dir, database = built["MIMIC_SEGMENTS_SPARK_DIR"], built["MIMIC_SEGMENTS_DEV_DB"]
+    files = Path(spark_dir) / "warehouse" / f"{schema_in_duckdb(database, table)}.db" / table
     assert any(files.glob("*.parquet")), f"no Parquet files in {files}"
     with duckdb.connect() as connection:
         frame = connection.execute("select * from read_parquet(?)", [str(files / "*.parquet")]).df()
@@ -74,7 +84,7 @@ def _frame_from_spark(spark_dir: str, table: str, keys: list[str]) -> pd.DataFra
 def test_spark_matches_duckdb(spark_built: dict[str, str], table: str) -> None:
     keys = {**COMPARED, **SEGMENT_MARTS}[table]
     on_duckdb = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DEV_DB"], table, keys)
-    on_spark = _frame_from_spark(spark_built["MIMIC_SEGMENTS_SPARK_DIR"], table, keys)
+    on_spark = _frame_from_spark(spark_built, table, keys)
     assert len(on_duckdb) == {**DEMO_ROWS, **SEGMENT_ROWS}.get(table, len(on_duckdb)) and len(on_duckdb) > 0
     assert_same_values(on_duckdb, on_spark)
 
@@ -83,9 +93,7 @@ def test_the_sql_scorer_assigns_every_patient_as_python_does(spark_built: dict[s
     """The segment assignment across engines: DuckDB's Python scorer, Spark's SQL scorer."""
     columns = ["subject_id", "cluster_id", "distance_to_centroid"]
     by_python = frame_from_duckdb(spark_built["MIMIC_SEGMENTS_DEV_DB"], "patient_clusters", ["subject_id"])
-    by_sql = _frame_from_spark(
-        spark_built["MIMIC_SEGMENTS_SPARK_DIR"], "patient_nearest_centroid", ["subject_id"]
-    )
+    by_sql = _frame_from_spark(spark_built, "patient_nearest_centroid", ["subject_id"])
     assert len(by_sql) == 100 and by_sql["cluster_id"].nunique() == 4
     assert_same_values(by_python[columns], by_sql[columns])
 

@@ -41,7 +41,7 @@ def _table(connection: duckdb.DuckDBPyConnection, relation: str, keys: list[str]
 def test_the_plan_names_the_python_models_relations_and_settings(built: dict[str, str]) -> None:
     plan = warehouse.plan_from_manifest(_manifest(built))
     assert plan.inputs.endswith('"intermediate"."int_patients_prepared_for_segmentation"')
-    assert plan.outputs["segment_centroids"].relation.endswith('"marts"."segment_centroids"')
+    assert plan.outputs["segment_centroids"].relation.endswith('"segmentation"."segment_centroids"')
     assert plan.outputs["segment_centroids"].column_types["centroid_scaled"] == "double precision"
     assert json.loads(plan.settings_config)["k"] == 4
 
@@ -85,11 +85,11 @@ def test_the_fit_writes_what_the_python_models_wrote(
             assert_same_values(_table(by_dbt, relation, keys), _table(by_fit, relation, keys))
             declared = by_dbt.execute(
                 "select column_name, data_type from information_schema.columns"
-                f" where table_schema = 'marts' and table_name = '{name}' order by ordinal_position"
+                f" where table_schema = 'segmentation' and table_name = '{name}' order by ordinal_position"
             ).fetchall()
             found = by_fit.execute(
                 "select column_name, data_type from information_schema.columns"
-                f" where table_schema = 'marts' and table_name = '{name}' order by ordinal_position"
+                f" where table_schema = 'segmentation' and table_name = '{name}' order by ordinal_position"
             ).fetchall()
             assert found == declared, name
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DBT, REPO_ROOT, assert_same_values, run_dbt
-from engine_comparison import COMPARED, DEMO_ROWS, frame_from_duckdb
+from engine_comparison import COMPARED, DEMO_ROWS, frame_from_duckdb, schema_in_duckdb
 from postgres_helpers import REQUIRED, connect, frame_from_postgres, skip_without_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -209,7 +209,8 @@ def test_the_loaded_tables_have_mimic_codes_types(warehouse_built: dict[str, str
 def test_warehouse_mode_matches_the_seeded_demo(warehouse_built: dict[str, str], table: str) -> None:
     keys = COMPARED[table]
     on_duckdb = frame_from_duckdb(warehouse_built["MIMIC_SEGMENTS_DEV_DB"], table, keys)
-    on_warehouse = frame_from_postgres(table, keys, database=WAREHOUSE)
+    schema = schema_in_duckdb(warehouse_built["MIMIC_SEGMENTS_DEV_DB"], table)
+    on_warehouse = frame_from_postgres(table, keys, database=WAREHOUSE, schema=schema)
     assert len(on_duckdb) == DEMO_ROWS[table]
     assert_same_values(on_duckdb, on_warehouse)
 
@@ -220,7 +221,7 @@ def test_build_metadata_names_the_warehouse_relations(warehouse_built: dict[str,
     ]
     sources = query(
         WAREHOUSE,
-        "select source_table, source_file, size_bytes, sha256, staged_rows from marts.build_sources"
+        "select source_table, source_file, size_bytes, sha256, num_staged_rows from marts.build_sources"
         " order by source_table",
     )
     assert sources == [
@@ -320,7 +321,7 @@ def test_data_quality_errors_name_the_warehouse_relation(
     assert "Failure in test data_quality_errors" in output
     failures = query(
         defects,
-        "select check_name, source_file, column_name, failing_rows, first_failing_keys"
+        "select check_name, source_file, column_name, num_failing_rows, first_failing_keys"
         " from audit.data_quality_errors order by check_name",
     )
     assert failures == [

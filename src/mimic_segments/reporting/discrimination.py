@@ -8,7 +8,7 @@ grouping and outcome this module gives
 - the **concentration index** of the grouping (``prospective.concentration_index``, from the
   rows of ``marts.segment_prospective_outcomes``), for every outcome;
 - for the binary outcomes (death, LACE's own outcome), the **C-statistic**: the area under the
-  ROC curve of the grouping's *ordinal score* (``marts.patient_prospective_scores``,
+  ROC curve of the grouping's *ordinal score* (``segmentation.patient_prospective_scores``,
   ``ordinal_score_<grouping>``: the rank the grouping gives a patient at the index, fitted to
   no outcome; macro ``prospective_ordinal_score``), by scikit-learn's ``roc_auc_score``, with a
   95 % percentile interval from a stratified bootstrap (positives and negatives resampled

@@ -33,7 +33,10 @@ from mimic_segments import PROJECT_ROOT
 
 REPO_ROOT = PROJECT_ROOT
 DEFAULT_DIGEST = REPO_ROOT / "docs" / "marts_digest.json"
-SCHEMA = "marts"
+# The schemas of the marts layer: `marts`, what BI reads, and `segmentation`, the models behind
+# the segments (features, the fitted model, the SQL scorer). Which table is in which is dbt's
+# to say (dbt_project.yml); readers look it up (``mart_schema``).
+SCHEMAS = ("marts", "segmentation")
 # The marts whose values are the project's results. Not the per-build tables (build id, time).
 TABLES = (
     "patient_features",
@@ -52,7 +55,22 @@ TABLES = (
     "segment_return_curves",
 )
 # (table, new column name) -> the column's name when the digest was taken.
-RENAMED: Mapping[tuple[str, str], str] = {}
+RENAMED: Mapping[tuple[str, str], str] = {
+    ("patient_segments", "segment_name"): "persona_name",
+    ("segments", "segment_name"): "persona_name",
+    ("segments", "early_readmission_rate"): "readmission_rate",
+    ("segment_profiles_wide", "segment_name"): "persona_name",
+    ("segment_profiles_wide", "early_readmission_rate"): "readmission_rate",
+    ("segment_return_curves", "segment_name"): "segment_label",
+    ("segment_return_curves", "num_patients_indexed"): "patients_indexed",
+    ("segment_return_curves", "num_at_risk"): "n_at_risk",
+    ("segment_return_curves", "num_returned"): "n_returned",
+    ("segment_return_curves", "num_died"): "n_died",
+    ("segment_return_curves", "num_censored"): "n_censored",
+    ("segment_return_curves", "num_returned_cumulative"): "cumulative_returned",
+    ("segment_return_curves", "num_died_cumulative"): "cumulative_died",
+    ("segment_return_curves", "num_censored_cumulative"): "cumulative_censored",
+}
 # new word -> old word, in column names and text values. Empty: the digest was last taken after
 # the 0.2.0 renames (readmissions_30d became early_readmissions), so it holds the new names.
 RENAMED_WORDS: Mapping[str, str] = {}
@@ -79,9 +97,21 @@ def _canonical(value: object) -> str:
     return repr(value)
 
 
+def mart_schema(connection: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The schema of the marts layer (``SCHEMAS``) that holds ``table`` in this database."""
+    found = connection.execute(
+        "select table_schema from information_schema.tables where table_name = ? and "
+        "list_contains(?, table_schema)",
+        [table, list(SCHEMAS)],
+    ).fetchall()
+    if len(found) != 1:
+        raise LookupError(f"{table}: expected in one of the schemas {SCHEMAS}, found in {found}")
+    return str(found[0][0])
+
+
 def table_digest(connection: duckdb.DuckDBPyConnection, table: str) -> dict[str, object]:
     """Row count and one digest per column, rows in the order of all columns' canonical text."""
-    relation = f'"{SCHEMA}"."{table}"'
+    relation = f'"{mart_schema(connection, table)}"."{table}"'
     cursor = connection.execute(f"select * from {relation}")
     columns = [d[0] for d in cursor.description]
     rows = sorted(tuple(_canonical(v) for v in row) for row in cursor.fetchall())

@@ -92,12 +92,12 @@ class ReportData:
     def cluster_names(self) -> dict[int, str]:
         """Clustered segments' persona names by cluster_id (for the clustering figures)."""
         clustered = self.clustered
-        return dict(zip(clustered["cluster_id"].astype(int), clustered["persona_name"], strict=True))
+        return dict(zip(clustered["cluster_id"].astype(int), clustered["segment_name"], strict=True))
 
     @property
     def segment_names(self) -> dict[str, str]:
         """Every segment's persona name by segment_key."""
-        return dict(zip(self.segments["segment_key"], self.segments["persona_name"], strict=True))
+        return dict(zip(self.segments["segment_key"], self.segments["segment_name"], strict=True))
 
 
 def feature_label(name: str) -> str:
@@ -133,7 +133,8 @@ def load_report_data(database: Path) -> ReportData:
         present = {
             row[0]
             for row in connection.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts'"
+                "select table_name from information_schema.tables where table_schema in ('marts', "
+                "'segmentation')"
             ).fetchall()
         }
         missing = [t for t in REQUIRED_TABLES if t not in present]
@@ -159,11 +160,13 @@ def load_report_data(database: Path) -> ReportData:
             pivot_profiles(profiles[list(PROFILE_COLUMNS)]), on="segment_key", how="left", validate="1:1"
         )
         # the weak-match threshold the build used, stored with the flags it produced
-        thresholds = read("select cluster_id, persona_min_match_score from marts.segment_personas")
+        thresholds = read("select cluster_id, persona_min_match_score from segmentation.segment_personas")
         segments = segments.merge(thresholds, on="cluster_id", how="left", validate="m:1")
         return ReportData(
-            diagnostics=read("select * from marts.segmentation_diagnostics order by k"),
-            centroids=read("select * from marts.segment_centroids order by cluster_id, feature_position"),
+            diagnostics=read("select * from segmentation.segmentation_diagnostics order by k"),
+            centroids=read(
+                "select * from segmentation.segment_centroids order by cluster_id, feature_position"
+            ),
             segments=segments,
             top_diagnoses=read(
                 "select * from marts.segment_top_diagnoses order by segment_key, diagnosis_rank"
@@ -171,7 +174,7 @@ def load_report_data(database: Path) -> ReportData:
             demographic_mix=read(
                 "select * from marts.segment_demographic_mix order by segment_key, attribute_name, category"
             ),
-            patients=read("select * from marts.patient_clusters order by subject_id"),
+            patients=read("select * from segmentation.patient_clusters order by subject_id"),
             catalogue=read("select * from raw.persona_catalogue order by catalogue_order"),
             build=(
                 read("select * from marts.build_metadata").iloc[0].to_dict()
@@ -181,7 +184,7 @@ def load_report_data(database: Path) -> ReportData:
             quality_warnings=(
                 read(
                     "select check_name, severity, model_name, column_name, observed_value, description"
-                    " from marts.data_quality_checks where not passed order by check_name"
+                    " from marts.data_quality_checks where not has_passed order by check_name"
                 )
                 if "data_quality_checks" in present
                 else pd.DataFrame()
@@ -193,7 +196,7 @@ def load_report_data(database: Path) -> ReportData:
             ),
             return_curves=return_curves.read_curves(connection),
             lace_bands=(
-                read("select * from marts.segment_lace_bands order by segment_key, band_order")
+                read("select * from marts.segment_lace_bands order by segment_key, lace_risk_band_order")
                 if "segment_lace_bands" in present
                 else pd.DataFrame()
             ),

@@ -69,7 +69,7 @@ def figure_segment_sizes(segments: pd.DataFrame) -> Figure:
     bars = ax.barh(
         [
             name if kind == CLUSTERED else f"{name} (rule-defined)"
-            for name, kind in zip(ordered["persona_name"], ordered["segment_kind"], strict=True)
+            for name, kind in zip(ordered["segment_name"], ordered["segment_kind"], strict=True)
         ],
         ordered["num_patients"],
         color=[
@@ -116,7 +116,7 @@ def figure_lace_per_segment(lace_bands: pd.DataFrame, segments: pd.DataFrame) ->
     """Stacked horizontal bars: each segment's share of patients per LACE band (segment_lace_bands),
     segments in the report's order, with the mean score of the scored patients."""
     order = [key for key in segments["segment_key"] if key in set(lace_bands["segment_key"])][::-1]
-    names = dict(zip(segments["segment_key"], segments["persona_name"], strict=True))
+    names = dict(zip(segments["segment_key"], segments["segment_name"], strict=True))
     fig = Figure(figsize=(10, 0.6 * len(order) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     left = np.zeros(len(order))
@@ -363,7 +363,7 @@ def figure_demographic_mix(mix: pd.DataFrame, segments: pd.DataFrame) -> Figure:
     baselines = [REGISTRY_ROW, CLUSTERED_ROW] if has_rule_defined else [REGISTRY_ROW]
     labels = [
         name if kind == CLUSTERED else f"{name} (rule-defined)"
-        for name, kind in zip(shown["persona_name"], shown["segment_kind"], strict=True)
+        for name, kind in zip(shown["segment_name"], shown["segment_kind"], strict=True)
     ]
     keys = [*baselines, *shown["segment_key"]]  # row index: unique even if two names were equal
     fig = Figure(figsize=(15, 0.55 * len(keys) * 2 + 3.2), layout="constrained")

@@ -101,7 +101,7 @@ def size_row(segment: Any) -> dict[str, Any]:
     """A segment's row of the sizes table (``segment``: a row of ``marts.segments``)."""
     is_clustered = segment.segment_kind == CLUSTERED
     return {
-        "name": str(segment.persona_name),
+        "name": str(segment.segment_name),
         "kind": "clustered" if is_clustered else "rule-defined",
         "patients": f"{int(segment.num_patients):,}",
         "share_of_registry": pct(segment.share_of_registry),
@@ -137,7 +137,7 @@ def card(data: ReportData, segment: pd.Series, scaled: pd.DataFrame | None) -> d
         action = persona.get("care_management_action")
     description = None if persona is None else persona.get("action_description")
     shown = {
-        "name": str(segment["persona_name"]),
+        "name": str(segment["segment_name"]),
         "key": str(segment["segment_key"]),
         "action": str(action) if action else None,
         "action_description": None if is_missing(description) else str(description),
@@ -158,7 +158,7 @@ def card(data: ReportData, segment: pd.Series, scaled: pd.DataFrame | None) -> d
     naming = None
     if segment.get("naming_rule") == "descriptive":
         naming = "descriptive"
-    elif segment["persona_name"] != segment["catalogue_persona_name"]:
+    elif segment["segment_name"] != segment["catalogue_persona_name"]:
         naming = "closest"
     return {
         **shown,
@@ -225,8 +225,8 @@ def return_table(curves: pd.DataFrame, segment_order: Sequence[str]) -> dict[str
     table = return_curves.milestone_rows(curves, segment_order, days)
     rows = [
         {
-            "label": str(row["segment_label"]),
-            "patients": f"{row['patients_indexed']:,}",
+            "label": str(row["segment_name"]),
+            "patients": f"{row['num_patients_indexed']:,}",
             "returned": [
                 f"{pct_one_decimal(row[f'cumulative_incidence_return_{d}'])} "
                 f"({pct_one_decimal(row[f'cumulative_incidence_return_lower_{d}'])} to "
@@ -246,7 +246,7 @@ def lace_table(lace_bands: pd.DataFrame, segments: pd.DataFrame) -> dict[str, An
     (marts.segment_lace_bands); None without that mart."""
     if lace_bands.empty:
         return None
-    names = dict(zip(segments["segment_key"], segments["persona_name"], strict=True))
+    names = dict(zip(segments["segment_key"], segments["segment_name"], strict=True))
     rows = []
     for key in [k for k in segments["segment_key"] if k in set(lace_bands["segment_key"])]:
         bands = lace_bands[lace_bands["segment_key"] == key].set_index("lace_risk_band")

@@ -93,7 +93,7 @@ def segment_numbers(segment: pd.Series) -> list[tuple[str, str]]:
         ("mean_charlson_comorbidity_index", "Charlson index (mean)", one),
         ("mean_num_chronic_conditions", "Chronic conditions (mean)", one),
         ("rate_has_chronic_condition", "Has a chronic condition", pct),
-        ("readmission_rate", "Early (30-day by default) readmission rate", pct),
+        ("early_readmission_rate", "Early (30-day by default) readmission rate", pct),
         ("rate_in_hospital_death", "Died in hospital", pct),
         ("rate_died_within_1y_of_last_discharge", "Died within 1 year of last discharge", pct),
     ]
@@ -138,7 +138,7 @@ def weak_match_text(segment: pd.Series) -> str:
     fit = f"fit {score:+.2f}" if score is not None else "fit"
     return (
         f"the persona's {fit} is below var persona_min_match_score "
-        f"({weak_match_threshold(segment):.2f}), so the name \u201c{segment['persona_name']}\u201d and its "
+        f"({weak_match_threshold(segment):.2f}), so the name \u201c{segment['segment_name']}\u201d and its "
         "suggested action describe this segment poorly. Read the segment's profile (what it stands out "
         "for, its numbers and diagnoses) before acting on the persona."
     )

@@ -34,7 +34,7 @@ OVERALL = "overall"
 Z_95 = 1.959963984540054
 # statsmodels' outcome codes: 0 censored, 1 the event of interest, 2 the competing event
 STATUS = {"censored": 0, "return": 1, "death": 2}
-COUNT_COLUMNS = ("patients_indexed", "n_at_risk", "n_returned", "n_died", "n_censored")
+COUNT_COLUMNS = ("num_patients_indexed", "num_at_risk", "num_returned", "num_died", "num_censored")
 ESTIMATE_COLUMNS = tuple(
     f"{estimate}{suffix}"
     for estimate in (
@@ -103,10 +103,10 @@ def _statsmodels_curve(
     survival = _step(km.surv_times, km.surv_prob, days, before=1.0)
     survival_se = _step(km.surv_times, km.surv_prob_se, days, before=0.0)
     out: dict[str, np.ndarray] = {
-        "patients_indexed": np.full(len(days), len(time)),
-        "n_at_risk": len(time) - np.searchsorted(np.sort(time), days, side="left"),
+        "num_patients_indexed": np.full(len(days), len(time)),
+        "num_at_risk": len(time) - np.searchsorted(np.sort(time), days, side="left"),
     }
-    for outcome, column in (("return", "n_returned"), ("death", "n_died"), ("censored", "n_censored")):
+    for outcome, column in (("return", "num_returned"), ("death", "num_died"), ("censored", "num_censored")):
         on_day = time[status == STATUS[outcome]].astype(int)
         out[column] = np.bincount(on_day, minlength=len(days))[: len(days)]
     # statsmodels estimates one curve per cause code up to the largest code present: code the
@@ -223,11 +223,11 @@ def milestones(curves: pd.DataFrame, days: Sequence[int] = MILESTONE_DAYS) -> pd
         row: dict[str, object] = {
             "end_of_data_assumption": assumption,
             "segment_key": segment_key,
-            "segment_label": by_day["segment_label"].iloc[0],
-            "patients_indexed": int(by_day["patients_indexed"].iloc[0]),
-            "returned": int(by_day["cumulative_returned"].max()),
-            "died": int(by_day["cumulative_died"].max()),
-            "censored": int(by_day["cumulative_censored"].max()),
+            "segment_name": by_day["segment_name"].iloc[0],
+            "num_patients_indexed": int(by_day["num_patients_indexed"].iloc[0]),
+            "returned": int(by_day["num_returned_cumulative"].max()),
+            "died": int(by_day["num_died_cumulative"].max()),
+            "censored": int(by_day["num_censored_cumulative"].max()),
         }
         for day in days:
             if day in by_day.index:
@@ -237,7 +237,7 @@ def milestones(curves: pd.DataFrame, days: Sequence[int] = MILESTONE_DAYS) -> pd
                     "cumulative_incidence_return_upper",
                     "cumulative_incidence_death",
                     "km_return_probability_death_censored",
-                    "n_at_risk",
+                    "num_at_risk",
                 ):
                     row[f"{column}_{day}"] = by_day.loc[day, column]
         rows.append(row)
@@ -291,7 +291,7 @@ def figure_return_curves(
             0.06 if is_overall else 0.14,
             linewidth=2.4 if is_overall else 1.8,
             linestyle="--" if is_overall else "-",
-            label=f"{curve['segment_label'].iloc[0]} (n = {int(curve['patients_indexed'].iloc[0]):,})",
+            label=f"{curve['segment_name'].iloc[0]} (n = {int(curve['num_patients_indexed'].iloc[0]):,})",
         )
     left.set_title(
         "Returned to hospital by day t (death competing)", loc="left", fontsize=12, fontweight="bold"

@@ -118,7 +118,7 @@ def collect(
         readmissions = {READMISSION_MODES[0]: read_readmissions(db), **readmissions}
         registry, admitted, never = db.execute(
             "select count(*), count(*) filter (where num_admissions > 0),"
-            " count(*) filter (where num_admissions = 0) from marts.patient_features"
+            " count(*) filter (where num_admissions = 0) from segmentation.patient_features"
         ).fetchone()
         segments = db.execute(
             "select segment_key, segment_kind, persona_name, catalogue_persona_name, num_patients,"
@@ -128,16 +128,17 @@ def collect(
         ).df()
         # a clustered segment must never hold a patient without an admission
         never_in_clusters = db.execute(
-            "select count(*) from marts.patient_segments s join marts.patient_features f using (subject_id)"
+            "select count(*) from marts.patient_segments s join segmentation.patient_features f "
+            "using (subject_id)"
             " where s.segment_kind = 'clustered' and f.num_admissions = 0"
         ).fetchone()[0]
         registry_rows = db.execute("select count(*) from marts.patient_segments").fetchone()[0]
         threshold = db.execute(
-            "select distinct persona_min_match_score from marts.segment_personas"
+            "select distinct persona_min_match_score from segmentation.segment_personas"
         ).fetchall()
         diagnostics = db.execute(
             "select k, fit_sample_size, silhouette, stability_mean_ari, smallest_cluster_share,"
-            " is_eligible, is_auto_choice, is_chosen from marts.segmentation_diagnostics order by k"
+            " is_eligible, is_auto_choice, is_chosen from segmentation.segmentation_diagnostics order by k"
         ).df()
         # the bucket's position orders the columns; its name labels them
         cases = " ".join(
@@ -149,7 +150,7 @@ def collect(
         counts = db.execute(
             "select segment_key, bucket, count(*) as patients from ("
             f" select s.segment_key, case {cases} end as bucket"
-            " from marts.patient_segments s join marts.patient_features f using (subject_id)"
+            " from marts.patient_segments s join segmentation.patient_features f using (subject_id)"
             ") as bucketed group by segment_key, bucket order by segment_key, bucket"
         ).df()
         names = [name for name, _, _ in ADMISSION_BUCKETS]
@@ -280,7 +281,7 @@ def render_findings(findings: Findings) -> list[str]:
             [
                 f"`{s.segment_key}`",
                 s.segment_kind,
-                s.persona_name,
+                s.segment_name,
                 f"{int(s.num_patients):,}",
                 _share(s.share_of_registry),
                 _share(s.share_of_clustered_population),
@@ -388,7 +389,7 @@ def render_ed_use_segments(findings: Findings) -> list[str]:
         [
             [
                 f"`{r.segment_key}`",
-                r.persona_name,
+                r.segment_name,
                 f"{int(r.num_patients):,}",
                 _share(r.share_of_registry),
                 _share(r.num_patients / never) if never else "-",
@@ -536,7 +537,7 @@ def render_return_curves(findings: Findings) -> list[str]:
         [
             [
                 f"`{key}`",
-                f"{int(row['patients_indexed']):,}",
+                f"{int(row['num_patients_indexed']):,}",
                 f"{int(row['returned']):,}",
                 f"{int(row['died']):,}",
                 f"{int(row['censored']):,}",
@@ -577,7 +578,7 @@ def render_return_curves(findings: Findings) -> list[str]:
             [
                 [
                     f"`{assumption}`",
-                    f"{int(overall.loc[assumption, 'patients_indexed']):,}",
+                    f"{int(overall.loc[assumption, 'num_patients_indexed']):,}",
                     count(assumption, "not_followed"),
                     count(assumption, "censored", "end_of_data"),
                     f"{int(overall.loc[assumption, 'returned']):,}",

@@ -30,7 +30,7 @@ segments as (
     select
         subject_id,
         segment_key,
-        persona_name,
+        segment_name,
         outreach_priority
     from {{ ref('patient_segments') }}
 
@@ -43,7 +43,7 @@ patients as (
         followed_up.subject_id,
         followed_up.index_at,
         segments.segment_key,
-        segments.persona_name,
+        segments.segment_name,
         segments.outreach_priority,
         followed_up.lace_score_at_index,
         followed_up.lace_risk_band_at_index,
@@ -63,7 +63,7 @@ select
     subject_id,
     index_at,
     segment_key,
-    persona_name,
+    segment_name,
     cast(outreach_priority as {{ dbt.type_bigint() }}) as outreach_priority,
     cast(lace_score_at_index as {{ dbt.type_bigint() }}) as lace_score_at_index,
     lace_risk_band_at_index,
