@@ -7,11 +7,14 @@ No persona name or signature is written here: they come from the catalogue seeds
 from __future__ import annotations
 
 import itertools
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import adjusted_rand_score
 from synthetic_patients import (
     FEATURES,
@@ -25,8 +28,9 @@ from synthetic_patients import (
 )
 
 from mimic_segments.catalogue import features
-from mimic_segments.segmentation import clustering, personas
+from mimic_segments.segmentation import clustering, personas, pipeline
 from mimic_segments.segmentation.personas import Persona, name_segments
+from mimic_segments.segmentation.settings import SegmentationSettings
 
 PERSONAS = clustered_personas()
 # each feature's care-need dimension, from the feature catalogue
@@ -34,6 +38,25 @@ DIMENSIONS = features.dimensions(features.load_catalogue())
 KEY_OF = {p.name: p.key for p in PERSONAS}
 # the 3.1 release: 141,175 of 364,627 patients never admitted
 NEVER_ADMITTED_SHARE = 141_175 / 364_627
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FEATURE_CATALOGUE = pd.read_csv(REPO_ROOT / "seeds" / "features" / "feature_catalogue.csv")
+
+
+def demo_vars(k: int) -> str:
+    """The segmentation config the dbt Python models get, from dbt_project.yml's vars, at ``k``."""
+    project = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+    names = {
+        "k_min": "cluster_k_min",
+        "k_max": "cluster_k_max",
+        "random_state": "cluster_random_state",
+        "sample_size": "cluster_diagnostics_sample_size",
+        "silhouette_sample_size": "cluster_silhouette_sample_size",
+        "stability_resamples": "cluster_stability_resamples",
+        "min_stability": "cluster_min_stability",
+        "min_cluster_share": "cluster_min_segment_share",
+        "min_match_score": "persona_min_match_score",
+    }
+    return json.dumps({"k": k, **{key: project[var] for key, var in names.items()}})
 
 
 def fit_admitted(frame: pd.DataFrame, k: int) -> clustering.SegmentationResult:
@@ -436,3 +459,36 @@ def test_nearest_catalogue_persona_may_repeat() -> None:
     named = name_segments(frame, toy, DIMENSIONS)
     assert named["catalogue_persona_key"].tolist() == ["icu", "icu"]
     assert named["persona_match_score"].tolist() == pytest.approx([1.0, 1.5 / np.hypot(1.5, 0.1)])
+
+
+# --- the demo: names at k = 4, 5 and 6 --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(db) -> pd.DataFrame:
+    """The demo build's clustering inputs (int_patients_prepared_for_segmentation)."""
+    return db.execute(
+        "select * from intermediate.int_patients_prepared_for_segmentation order by subject_id"
+    ).df()
+
+
+@pytest.mark.parametrize("k", [4, 5, 6])
+def test_demo_segment_names_tell_segments_apart(demo_inputs: pd.DataFrame, k: int) -> None:
+    """The segmentation fitted in Python on the demo's inputs, as the dbt Python models fit it
+    (pipeline functions, the build's settings but k): every name tells its segment apart."""
+    settings = SegmentationSettings.from_dbt(
+        demo_vars(k), FEATURE_CATALOGUE, pipeline.input_features(demo_inputs)
+    )
+    centroids = pipeline.build_centroids(demo_inputs, settings)
+    named = pipeline.build_segment_personas(centroids, catalogue(), signatures(), settings)
+    assert len(named) == k
+    assert_names_tell_segments_apart(named["persona_name"].tolist())
+    expected = personas.CATALOGUE_RULE if k == len(PERSONAS) else personas.DESCRIPTIVE_RULE
+    assert (named["naming_rule"] == expected).all()
+    if k != len(PERSONAS):
+        # each name states the three dimensions in order, each with its level (and its score, if
+        # another segment has the same levels)
+        for row in named.set_index("cluster_id").iterrows():
+            scores = row[1][[f"{d}_score" for d in personas.DIMENSIONS]].set_axis(personas.DIMENSIONS)
+            plain = re.sub(r" \((?:[+-]?\d+\.\d+) SD\)", "", row[1]["persona_name"])
+            assert plain == personas.descriptive_name(scores)
