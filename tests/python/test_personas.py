@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -465,11 +466,12 @@ def test_nearest_catalogue_persona_may_repeat() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_inputs(db) -> pd.DataFrame:
+def demo_inputs(built: dict[str, str]) -> pd.DataFrame:
     """The demo build's clustering inputs (int_patients_prepared_for_segmentation)."""
-    return db.execute(
-        "select * from intermediate.int_patients_prepared_for_segmentation order by subject_id"
-    ).df()
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
+        return connection.execute(
+            "select * from intermediate.int_patients_prepared_for_segmentation order by subject_id"
+        ).df()
 
 
 @pytest.mark.parametrize("k", [4, 5, 6])
