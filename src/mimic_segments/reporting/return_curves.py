@@ -301,10 +301,10 @@ def figure_return_curves(
     columns = 2 if len(keys) <= 4 else 3
     rows = max(1, -(-len(keys) // columns))
     fig = Figure(figsize=(5.2 * columns, 3.7 * rows + 1.3), layout="constrained")
-    axes = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).flat
+    panels = list(fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).flat)
     overall = primary[primary["segment_key"] == OVERALL].sort_values("follow_up_day")
     top = float(np.nanmax(primary["cumulative_incidence_return_upper"].astype(float).to_numpy(), initial=0.0))
-    for ax, key in zip(axes, keys, strict=False):
+    for ax, key in zip(panels, keys, strict=False):
         curve = primary[primary["segment_key"] == key].sort_values("follow_up_day")
         if not overall.empty:
             ax.step(
@@ -317,7 +317,7 @@ def figure_return_curves(
         _step_with_band(ax, curve, colours.get(key, "#8C8C8C"), 0.18, linewidth=2.2)
         patients = int(curve["patients_indexed"].iloc[0])
         ax.set_title(
-            f"{textwrap.fill(labels.get(key, key), 46)}\n{patients:,} patients", loc="left", fontsize=10.5
+            f"{textwrap.fill(labels.get(key, key), 56)}\n{patients:,} patients", loc="left", fontsize=10.5
         )
         ax.text(
             0.03,
@@ -330,7 +330,6 @@ def figure_return_curves(
         )
         ax.grid(alpha=0.25)
         ax.spines[["top", "right"]].set_visible(False)
-    panels = list(axes)
     for ax in panels[len(keys) :]:
         fig.delaxes(ax)
     for position, ax in enumerate(panels[: len(keys)]):
