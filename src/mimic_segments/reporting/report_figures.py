@@ -48,15 +48,21 @@ def is_weak(value: object) -> bool:
     return not is_missing(value) and bool(value)
 
 
+def weak_flags(segments: pd.DataFrame) -> list[bool]:
+    """Per segment (row), whether its persona match is weak; none is without the column."""
+    if "is_weak_persona_match" not in segments:
+        return [False] * len(segments)
+    return [is_weak(flag) for flag in segments["is_weak_persona_match"]]
+
+
 def figure_labels(segments: pd.DataFrame) -> dict[str, str]:
     """Every segment's label in the figures by segment_key: its name, ``WEAK_MARK`` after it when
     its persona match is weak."""
-    weak = (
-        segments["is_weak_persona_match"] if "is_weak_persona_match" in segments else [None] * len(segments)
-    )
     return {
-        key: f"{name}{WEAK_MARK}" if is_weak(flag) else str(name)
-        for key, name, flag in zip(segments["segment_key"], segments[NAME_COLUMN], weak, strict=True)
+        key: f"{name}{WEAK_MARK}" if weak else str(name)
+        for key, name, weak in zip(
+            segments["segment_key"], segments[NAME_COLUMN], weak_flags(segments), strict=True
+        )
     }
 
 
@@ -71,7 +77,7 @@ def cluster_labels(segments: pd.DataFrame) -> dict[int, str]:
 
 def weak_match_caption(segments: pd.DataFrame) -> str:
     """The captions' note on the weak-match mark; empty when no segment is weak."""
-    weak = segments[[is_weak(flag) for flag in segments.get("is_weak_persona_match", [])]]
+    weak = segments[weak_flags(segments)]
     if weak.empty:
         return ""
     stored = weak["persona_min_match_score"].dropna() if "persona_min_match_score" in weak else []
