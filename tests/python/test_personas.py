@@ -6,9 +6,16 @@ No persona name or signature is written here: they come from the catalogue seeds
 
 from __future__ import annotations
 
+import itertools
+import json
+import re
+from pathlib import Path
+
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import adjusted_rand_score
 from synthetic_patients import (
     FEATURES,
@@ -22,8 +29,9 @@ from synthetic_patients import (
 )
 
 from mimic_segments.catalogue import features
-from mimic_segments.segmentation import clustering, personas
+from mimic_segments.segmentation import clustering, personas, pipeline
 from mimic_segments.segmentation.personas import Persona, name_segments
+from mimic_segments.segmentation.settings import SegmentationSettings
 
 PERSONAS = clustered_personas()
 # each feature's care-need dimension, from the feature catalogue
@@ -31,6 +39,25 @@ DIMENSIONS = features.dimensions(features.load_catalogue())
 KEY_OF = {p.name: p.key for p in PERSONAS}
 # the 3.1 release: 141,175 of 364,627 patients never admitted
 NEVER_ADMITTED_SHARE = 141_175 / 364_627
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FEATURE_CATALOGUE = pd.read_csv(REPO_ROOT / "seeds" / "features" / "feature_catalogue.csv")
+
+
+def demo_vars(k: int) -> str:
+    """The segmentation config the dbt Python models get, from dbt_project.yml's vars, at ``k``."""
+    project = yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+    names = {
+        "k_min": "cluster_k_min",
+        "k_max": "cluster_k_max",
+        "random_state": "cluster_random_state",
+        "sample_size": "cluster_diagnostics_sample_size",
+        "silhouette_sample_size": "cluster_silhouette_sample_size",
+        "stability_resamples": "cluster_stability_resamples",
+        "min_stability": "cluster_min_stability",
+        "min_cluster_share": "cluster_min_segment_share",
+        "min_match_score": "persona_min_match_score",
+    }
+    return json.dumps({"k": k, **{key: project[var] for key, var in names.items()}})
 
 
 def fit_admitted(frame: pd.DataFrame, k: int) -> clustering.SegmentationResult:
@@ -273,30 +300,129 @@ def test_dimension_scores_average_their_features() -> None:
     assert scores.loc[0].to_dict() == {"utilization": 2.0, "complexity": 0.0, "acuity": -1.0}
 
 
+def assert_names_tell_segments_apart(names: list[str]) -> None:
+    """No two names equal, none a prefix of another, and neither once a trailing bracket is
+    removed: a care manager tells every segment from every other by its name."""
+    stripped = [re.sub(r"\s*\([^()]*\)\s*$", "", name) for name in names]
+    for shown in (names, stripped):
+        assert len(set(shown)) == len(shown), shown
+        for a, b in itertools.permutations(shown, 2):
+            assert not b.startswith(a), (a, b)
+
+
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        (-2.0, "very low"),
+        (-1.5, "very low"),
+        (-1.49, "low"),
+        (-0.5, "low"),
+        (-0.49, "average"),
+        (0.0, "average"),
+        (0.49, "average"),
+        (0.5, "high"),
+        (1.49, "high"),
+        (1.5, "very high"),
+        (3.0, "very high"),
+    ],
+)
+def test_level_bands(score, expected) -> None:
+    assert personas.level(score) == expected
+
+
 @pytest.mark.parametrize(
     ("scores", "expected"),
     [
-        ((1.2, 0.7, 0.1), "High utilization, high complexity"),
-        ((-0.6, -0.9, -0.5), "Low complexity, low utilization, low acuity"),
-        ((0.2, -0.3, 0.4), "Near-average utilization, complexity and acuity"),
-        ((0.5, 0.0, -0.5), "High utilization, low acuity"),
+        ((1.2, 0.7, 0.1), "High utilization, high complexity, average acuity"),
+        ((-0.6, -0.9, -0.5), "Low utilization, low complexity, low acuity"),
+        ((-0.6, -0.9, -0.4), "Low utilization, low complexity, average acuity"),
+        ((0.2, -0.3, 0.4), "Average utilization, average complexity, average acuity"),
+        ((0.5, 0.0, -0.5), "High utilization, average complexity, low acuity"),
+        ((2.1, -1.6, 1.5), "Very high utilization, very low complexity, very high acuity"),
     ],
 )
-def test_descriptive_name(scores, expected) -> None:
+def test_descriptive_name_states_every_dimension_in_a_fixed_order(scores, expected) -> None:
     assert personas.descriptive_name(dict(zip(personas.DIMENSIONS, scores, strict=True))) == expected
+
+
+def test_scored_name_puts_each_score_before_its_dimension() -> None:
+    scores = dict(zip(personas.DIMENSIONS, (1.26, 0.04, -0.72), strict=True))
+    assert personas.scored_name(scores) == (
+        "High (+1.3 SD) utilization, average (0.0 SD) complexity, low (-0.7 SD) acuity"
+    )
+    assert personas.scored_name(scores, 2) == (
+        "High (+1.26 SD) utilization, average (+0.04 SD) complexity, low (-0.72 SD) acuity"
+    )
+
+
+def dimension_frame(rows: list[tuple[float, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        rows, columns=list(personas.DIMENSIONS), index=pd.RangeIndex(len(rows), name="cluster_id")
+    )
+
+
+def test_the_k5_demo_pair_gets_names_that_differ() -> None:
+    # the two k = 5 demo segments once named "Low complexity, low utilization, low acuity" and
+    # "Low complexity, low utilization"
+    names = personas.descriptive_names(dimension_frame([(-0.62, -0.81, -0.55), (-0.58, -0.77, -0.31)]))
+    assert names.tolist() == [
+        "Low utilization, low complexity, low acuity",
+        "Low utilization, low complexity, average acuity",
+    ]
+    assert_names_tell_segments_apart(names.tolist())
+
+
+def test_same_levels_carry_the_scores_only_where_needed() -> None:
+    rows = [(1.3, 0.1, -0.7), (0.8, 0.2, -0.6), (-1.0, 0.0, 0.0)]
+    names = personas.descriptive_names(dimension_frame(rows)).tolist()
+    assert names == [
+        "High (+1.3 SD) utilization, average (+0.1 SD) complexity, low (-0.7 SD) acuity",
+        "High (+0.8 SD) utilization, average (+0.2 SD) complexity, low (-0.6 SD) acuity",
+        "Low utilization, average complexity, average acuity",
+    ]
+    assert_names_tell_segments_apart(names)
+
+
+def test_scores_that_differ_in_acuity_only_still_differ_before_any_trailing_bracket() -> None:
+    names = personas.descriptive_names(dimension_frame([(1.0, 0.0, -0.7), (1.0, 0.0, -0.8)])).tolist()
+    assert names == [
+        "High (+1.0 SD) utilization, average (0.0 SD) complexity, low (-0.7 SD) acuity",
+        "High (+1.0 SD) utilization, average (0.0 SD) complexity, low (-0.8 SD) acuity",
+    ]
+    assert_names_tell_segments_apart(names)
+
+
+def test_scores_equal_at_one_decimal_get_more() -> None:
+    names = personas.descriptive_names(dimension_frame([(0.61, 0.0, 0.0), (0.64, 0.0, 0.0), (0.9, 0.0, 0.0)]))
+    assert names.tolist() == [
+        "High (+0.61 SD) utilization, average (0.00 SD) complexity, average (0.00 SD) acuity",
+        "High (+0.64 SD) utilization, average (0.00 SD) complexity, average (0.00 SD) acuity",
+        "High (+0.90 SD) utilization, average (0.00 SD) complexity, average (0.00 SD) acuity",
+    ]
+    assert_names_tell_segments_apart(names.tolist())
+
+
+def test_equal_dimension_scores_lead_with_the_segment_number() -> None:
+    names = personas.descriptive_names(dimension_frame([(0.7, 0.0, 0.0), (0.7, 0.0, 0.0), (0.0, 0.0, 0.0)]))
+    assert names.tolist() == [
+        "Segment 0: High (+0.700 SD) utilization, average (0.000 SD) complexity, average (0.000 SD) acuity",
+        "Segment 1: High (+0.700 SD) utilization, average (0.000 SD) complexity, average (0.000 SD) acuity",
+        "Average utilization, average complexity, average acuity",
+    ]
+    assert_names_tell_segments_apart(names.tolist())
 
 
 def test_other_k_get_descriptive_unique_names_and_a_catalogue_persona() -> None:
     frame = persona_patients(seed=1, never_admitted_share=NEVER_ADMITTED_SHARE)
     names = name_segments(fit_admitted(frame, k=6).centroids_scaled, PERSONAS, DIMENSIONS)
     assert len(names) == 6
-    assert names["persona_name"].is_unique
+    assert_names_tell_segments_apart(names["persona_name"].tolist())
     assert (names["naming_rule"] == personas.DESCRIPTIVE_RULE).all()
     assert set(names["catalogue_persona_key"]) <= set(KEY_OF.values())
     assert not set(names["persona_name"]) & set(KEY_OF)
 
 
-def test_repeated_descriptive_names_say_which_segment() -> None:
+def test_repeated_descriptive_names_differ_by_their_scores() -> None:
     frame = pd.DataFrame(
         {"icu_stay_count": [2.0, 1.0, -1.0], "num_admissions": [0.0, 0.0, 0.0]},
         index=pd.RangeIndex(3, name="cluster_id"),
@@ -305,8 +431,20 @@ def test_repeated_descriptive_names_say_which_segment() -> None:
         Persona("icu", "ICU", {"icu_stay_count": 1.0}),
         Persona("adm", "Admissions", {"num_admissions": 1.0}),
     )
-    names = name_segments(frame, toy, DIMENSIONS)["persona_name"]
-    assert names.tolist() == ["High acuity (segment 0)", "High acuity (segment 1)", "Low acuity"]
+    names = name_segments(frame, toy, DIMENSIONS)["persona_name"].tolist()
+    assert names == [
+        "Average utilization, average complexity, very high acuity",
+        "Average utilization, average complexity, high acuity",
+        "Average utilization, average complexity, low acuity",
+    ]
+    frame["icu_stay_count"] = [1.2, 0.9, -1.0]
+    names = name_segments(frame, toy, DIMENSIONS)["persona_name"].tolist()
+    assert names == [
+        "Average (0.0 SD) utilization, average (0.0 SD) complexity, high (+1.2 SD) acuity",
+        "Average (0.0 SD) utilization, average (0.0 SD) complexity, high (+0.9 SD) acuity",
+        "Average utilization, average complexity, low acuity",
+    ]
+    assert_names_tell_segments_apart(names)
 
 
 def test_nearest_catalogue_persona_may_repeat() -> None:
@@ -322,3 +460,37 @@ def test_nearest_catalogue_persona_may_repeat() -> None:
     named = name_segments(frame, toy, DIMENSIONS)
     assert named["catalogue_persona_key"].tolist() == ["icu", "icu"]
     assert named["persona_match_score"].tolist() == pytest.approx([1.0, 1.5 / np.hypot(1.5, 0.1)])
+
+
+# --- the demo: names at k = 4, 5 and 6 --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(built: dict[str, str]) -> pd.DataFrame:
+    """The demo build's clustering inputs (int_patients_prepared_for_segmentation)."""
+    with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
+        return connection.execute(
+            "select * from intermediate.int_patients_prepared_for_segmentation order by subject_id"
+        ).df()
+
+
+@pytest.mark.parametrize("k", [4, 5, 6])
+def test_demo_segment_names_tell_segments_apart(demo_inputs: pd.DataFrame, k: int) -> None:
+    """The segmentation fitted in Python on the demo's inputs, as the dbt Python models fit it
+    (pipeline functions, the build's settings but k): every name tells its segment apart."""
+    settings = SegmentationSettings.from_dbt(
+        demo_vars(k), FEATURE_CATALOGUE, pipeline.input_features(demo_inputs)
+    )
+    centroids = pipeline.build_centroids(demo_inputs, settings)
+    named = pipeline.build_segment_personas(centroids, catalogue(), signatures(), settings)
+    assert len(named) == k
+    assert_names_tell_segments_apart(named["persona_name"].tolist())
+    expected = personas.CATALOGUE_RULE if k == len(PERSONAS) else personas.DESCRIPTIVE_RULE
+    assert (named["naming_rule"] == expected).all()
+    if k != len(PERSONAS):
+        # each name states the three dimensions in order, each with its level (and its score, if
+        # another segment has the same levels)
+        for row in named.set_index("cluster_id").iterrows():
+            scores = row[1][[f"{d}_score" for d in personas.DIMENSIONS]].set_axis(personas.DIMENSIONS)
+            plain = re.sub(r" \((?:[+-]?\d+\.\d+) SD\)", "", row[1]["persona_name"])
+            assert plain == personas.descriptive_name(scores)

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from markupsafe import escape
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 from synthetic_patients import catalogue
 
-from mimic_segments.reporting import report, report_data, report_figures, report_text
+from mimic_segments.reporting import report, report_data, report_figures, report_text, return_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = [
@@ -31,6 +33,7 @@ FIGURES = [
     "pca",
     "demographic_mix",
     "return_curves",
+    "return_curves_overall",
     "lace_per_segment",
     "k_selection",
 ]
@@ -311,7 +314,9 @@ def test_report_is_identical_on_rerun(rendered, built: dict[str, str], tmp_path:
         ).read_bytes()
 
 
-def test_rule_defined_segment_gets_population_share_and_its_own_card(with_rule_defined, rendered) -> None:
+def test_rule_defined_segment_gets_population_share_and_its_own_card(
+    with_rule_defined, rendered, built: dict[str, str]
+) -> None:
     database, out, page = with_rule_defined
     registry = 100 + NEVER_ADMITTED
     assert population(page, "registry") == str(registry)
@@ -349,12 +354,19 @@ def test_rule_defined_segment_gets_population_share_and_its_own_card(with_rule_d
     for name in weak:
         assert "<strong>Weak match:</strong>" in card(page, "clustered", name)
 
-    # the clustering figures stay on the admitted patients; sizes and mix gain the new rows
+    # the clustering figures stay on the admitted patients (drawn with the demo's labels, they
+    # are the demo's: only cluster_1's weak mark may differ); sizes and mix gain the new rows
     demo_out, _ = rendered
-    for name in ["centroid_heatmap", "pca", "k_selection"]:
-        assert (out / "figures" / f"{name}.png").read_bytes() == (
-            demo_out / "figures" / f"{name}.png"
-        ).read_bytes()
+    assert (out / "figures" / "k_selection.png").read_bytes() == (
+        demo_out / "figures" / "k_selection.png"
+    ).read_bytes()
+    data = report_data.load_report_data(database)
+    demo = report_data.load_report_data(Path(built["MIMIC_SEGMENTS_DEV_DB"]))
+    demo_labels = report_figures.cluster_labels(demo.segments)
+    heatmap = report_figures.figure_centroid_heatmap(data.centroids, demo_labels)
+    assert report_figures.figure_png(heatmap) == (demo_out / "figures" / "centroid_heatmap.png").read_bytes()
+    pca, _ = report_figures.figure_pca(data.patients, data.centroids, demo_labels)
+    assert report_figures.figure_png(pca) == (demo_out / "figures" / "pca.png").read_bytes()
     for name in ["segment_sizes", "demographic_mix"]:
         _, height = png_size((out / "figures" / f"{name}.png").read_bytes())
         _, demo_height = png_size((demo_out / "figures" / f"{name}.png").read_bytes())
@@ -372,14 +384,132 @@ def test_demographic_mix_and_sizes_figures_draw_every_segment(with_rule_defined)
     assert labels[0] == f"{RULE_NAME} (rule-defined)"  # bottom bar: the rule-defined one
     mix = report_figures.figure_demographic_mix(data.demographic_mix, data.segments)
     rows = [t.get_text() for t in mix.axes[0].get_yticklabels()]
+    labels = report_figures.figure_labels(data.segments)
     assert rows == [
         "All patients (registry)",
         "Admitted patients (clustered)",
-        *data.clustered["segment_name"],
+        *[labels[key] for key in data.clustered["segment_key"]],
         f"{RULE_NAME} (rule-defined)",
     ]
     legend = [t.get_text() for t in mix.axes[0].get_legend().get_texts()]
     assert "Unknown (never admitted)" in legend
+
+
+def figure_texts(fig: Figure) -> list[str]:
+    """Every text a figure draws: titles, tick labels, legends, colour bars, annotations."""
+    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_figures_mark_weak_matches(with_rule_defined) -> None:
+    """Every figure that names a segment puts "(weak match)" after the name of each weakly matched
+    clustered segment, and after no other name."""
+    database, _, page = with_rule_defined
+    data = report_data.load_report_data(database)
+    weak = data.segments["is_weak_persona_match"].fillna(False).astype(bool)
+    assert weak.sum() >= 2 and not weak.all()
+    mark = report_figures.WEAK_MARK
+    expected = {
+        key: f"{name}{mark}" if flag else name
+        for key, name, flag in zip(
+            data.segments["segment_key"], data.segments["segment_name"], weak, strict=True
+        )
+    }
+    assert report_figures.figure_labels(data.segments) == expected
+    clustered = {
+        int(c): expected[k]
+        for c, k in zip(data.clustered["cluster_id"], data.clustered["segment_key"], strict=True)
+    }
+    assert report_figures.cluster_labels(data.segments) == clustered
+
+    def marked(texts: list[str]) -> int:
+        return sum(text.replace("\n", " ").count(mark.strip()) for text in texts)
+
+    sizes = report_figures.figure_segment_sizes(data.segments)
+    ticks = [t.get_text() for t in sizes.axes[0].get_yticklabels()]
+    assert sorted(ticks) == sorted(
+        label if kind == "clustered" else f"{label} (rule-defined)"
+        for label, kind in zip(expected.values(), data.segments["segment_kind"], strict=True)
+    )
+    heatmap = report_figures.figure_centroid_heatmap(data.centroids, clustered)
+    pca, _ = report_figures.figure_pca(data.patients, data.centroids, clustered)
+    lace = report_figures.figure_lace_per_segment(data.lace_bands, data.segments)
+    mix = report_figures.figure_demographic_mix(data.demographic_mix, data.segments)
+    curves = return_curves.figure_return_curves(
+        data.return_curves,
+        report_figures.segment_colours(data.segments),
+        list(data.segments["segment_key"]),
+        report_figures.figure_labels(data.segments),
+    )
+    for name, axes in [
+        ("sizes", sizes.axes[:1]),
+        ("heatmap", heatmap.axes[:1]),
+        ("lace", lace.axes[:1]),
+        ("mix", mix.axes[:1]),
+    ]:
+        ticks = [t.get_text() for ax in axes for t in ax.get_yticklabels() + ax.get_xticklabels()]
+        assert marked(ticks) == weak.sum(), name
+    assert marked([t.get_text() for t in pca.axes[0].get_legend().get_texts()]) == weak.sum()
+    # the return curves: one panel per segment with curves, titled by its label
+    with_curves = set(data.return_curves["segment_key"])
+    titled = [ax.get_title(loc="left") for ax in curves.axes]
+    assert marked(titled) == sum(
+        flag for key, flag in zip(data.segments["segment_key"], weak, strict=True) if key in with_curves
+    )
+    # the captions say what the mark means
+    assert escape("(weak match)\u201d: the segment's centre fits its persona below 0.50") in page
+
+
+def test_figures_use_plain_words_for_the_scale(rendered, built: dict[str, str], monkeypatch) -> None:
+    """No figure says log1p or speaks of transforms; the heatmap's colour bar reads from below
+    average to above average, in standard deviations."""
+    drawn: list[Figure] = []
+
+    def keep(fig: Figure) -> bytes:
+        drawn.append(fig)
+        return b""
+
+    monkeypatch.setattr(report_figures, "figure_png", keep)
+    data = report_data.load_report_data(Path(built["MIMIC_SEGMENTS_DEV_DB"]))
+    figures = report_figures.build_figures(data)
+    assert [f.name for f in figures] == FIGURES
+    for figure, fig in zip(figures, drawn, strict=True):
+        for text in figure_texts(fig):
+            assert not re.search(r"log1p|transform|log scale", text, re.I), (figure.name, text)
+    heatmap = drawn[FIGURES.index("centroid_heatmap")]
+    colour_bar = heatmap.axes[-1]
+    label = colour_bar.get_ylabel()
+    assert "below average" in label and "above average" in label and "standard deviations" in label
+    assert "average" in [t.get_text() for t in colour_bar.get_yticklabels()]
+    _, page = rendered
+    assert "log1p" not in page.split("<h2>What sets each clustered segment apart</h2>")[1].split("<h2>")[0]
+
+
+def test_return_curves_have_one_panel_per_segment(built: dict[str, str]) -> None:
+    data = report_data.load_report_data(Path(built["MIMIC_SEGMENTS_DEV_DB"]))
+    keys = list(data.segments["segment_key"])
+    labels = report_figures.figure_labels(data.segments)
+    fig = return_curves.figure_return_curves(
+        data.return_curves, report_figures.segment_colours(data.segments), keys, labels
+    )
+    assert len(fig.axes) == len(keys) == 4
+    first = fig.axes[0]
+    primary = data.return_curves[
+        data.return_curves["end_of_data_assumption"] == return_curves.PRIMARY_ASSUMPTION
+    ]
+    for ax, key in zip(fig.axes, keys, strict=True):
+        assert ax.get_title(loc="left").replace("\n", " ").startswith(labels[key].split()[0])
+        assert ax.get_shared_x_axes().joined(ax, first) and ax.get_shared_y_axes().joined(ax, first)
+        # the segment's curve in its colour, all patients' in grey behind it
+        colours = [line.get_color() for line in ax.get_lines()]
+        assert colours == ["#9A9A9A", report_figures.segment_colours(data.segments)[key]]
+        # the share back by day 30, 90 and 365, as the mart has it
+        curve = primary[primary["segment_key"] == key].set_index("follow_up_day")
+        box = " ".join(t.get_text() for t in ax.texts)
+        for day in return_curves.PANEL_DAYS:
+            share = 100 * float(curve.loc[day, "cumulative_incidence_return"])
+            assert f"day {day}: {share:.0f} %" in box, (key, day)
+    overall = return_curves.figure_return_overall(data.return_curves)
+    assert len(overall.axes) == 1
 
 
 def test_persona_fit_notes() -> None:

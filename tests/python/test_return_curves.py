@@ -255,3 +255,40 @@ def test_loglog_interval_conventions() -> None:
     assert 0 < lower[3] < 0.3 < upper[3] < 1
     w = return_curves.Z_95 * 0.05 / (0.3 * np.log(0.3))
     assert (lower[3], upper[3]) == pytest.approx((0.3 ** np.exp(-w), 0.3 ** np.exp(w)), abs=1e-15)
+
+
+def test_the_figure_draws_one_panel_per_segment_on_shared_axes() -> None:
+    """Five segments on a 2 x 3 grid: five panels (the sixth removed), each with the segment's
+    curve over all patients' grey one; a panel with none below it carries the day axis."""
+    days = np.arange(366)
+    keys = [f"cluster_{i}" for i in range(5)]
+    rows = []
+    for rank, key in enumerate([*keys, return_curves.OVERALL]):
+        incidence = np.minimum(0.9, (rank + 1) * 0.0005 * days)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "end_of_data_assumption": return_curves.PRIMARY_ASSUMPTION,
+                    "segment_key": key,
+                    "follow_up_day": days,
+                    "num_patients_indexed": 10 * (rank + 1),
+                    "cumulative_incidence_return": incidence,
+                    "cumulative_incidence_return_lower": incidence * 0.8,
+                    "cumulative_incidence_return_upper": np.minimum(1.0, incidence * 1.2),
+                }
+            )
+        )
+    curves = pd.concat(rows, ignore_index=True)
+    labels = {key: f"Segment name {key}" for key in keys}
+    colours = dict.fromkeys(keys, "#0072B2")
+    fig = return_curves.figure_return_curves(curves, colours, keys[::-1], labels)
+    assert len(fig.axes) == 5
+    assert [ax.get_title(loc="left").split("\n")[0] for ax in fig.axes] == [labels[k] for k in keys[::-1]]
+    for ax in fig.axes:
+        assert ax.get_shared_x_axes().joined(ax, fig.axes[0])
+        assert ax.get_shared_y_axes().joined(ax, fig.axes[0])
+        assert [line.get_color() for line in ax.get_lines()] == ["#9A9A9A", "#0072B2"]
+    # panels 3 and 4 (second row) and panel 2 (nothing below it) carry the day axis
+    assert [bool(ax.get_xlabel()) for ax in fig.axes] == [False, False, True, True, True]
+    first = fig.axes[0].texts[0].get_text()
+    assert first == "Back in hospital by\nday 30: 8 %\nday 90: 22 %\nday 365: 90 %"

@@ -2,7 +2,9 @@
 
 Drawn with matplotlib's object-oriented API on the Agg canvas (no display, no global pyplot
 state), deterministic for a given database, and saved as PNG with fixed metadata. Clustered
-segments keep one colour everywhere (Okabe-Ito); rule-defined ones are grey and hatched.
+segments keep one colour everywhere (Okabe-Ito); rule-defined ones are grey and hatched. Every
+figure labels a segment the same way (``figure_labels``): its name, and ``(weak match)`` after
+the name of a clustered segment whose centroid fits its persona weakly.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sklearn.decomposition import PCA
 from mimic_segments.reporting import discrimination, prospective, return_curves
 from mimic_segments.reporting.report_data import CLUSTERED, ReportData, centroid_matrices, feature_label
 from mimic_segments.reporting.report_text import is_missing, size_label
+from mimic_segments.segmentation.personas import DEFAULT_MIN_MATCH_SCORE
 
 matplotlib.use("Agg")
 
@@ -34,6 +37,56 @@ SEGMENT_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E
 RULE_DEFINED_COLOUR = "#8C8C8C"
 
 CATEGORY_LABELS = {"F": "Female", "M": "Male"}
+# After a weakly matched segment's name in every figure (marts.segments.is_weak_persona_match).
+WEAK_MARK = " (weak match)"
+# The segment-name column of marts.segments: the one place the figures read it.
+NAME_COLUMN = "segment_name"
+
+
+def is_weak(value: object) -> bool:
+    """A segment's ``is_weak_persona_match``: NULL (a rule-defined segment) is not weak."""
+    return not is_missing(value) and bool(value)
+
+
+def weak_flags(segments: pd.DataFrame) -> list[bool]:
+    """Per segment (row), whether its persona match is weak; none is without the column."""
+    if "is_weak_persona_match" not in segments:
+        return [False] * len(segments)
+    return [is_weak(flag) for flag in segments["is_weak_persona_match"]]
+
+
+def figure_labels(segments: pd.DataFrame) -> dict[str, str]:
+    """Every segment's label in the figures by segment_key: its name, ``WEAK_MARK`` after it when
+    its persona match is weak."""
+    return {
+        key: f"{name}{WEAK_MARK}" if weak else str(name)
+        for key, name, weak in zip(
+            segments["segment_key"], segments[NAME_COLUMN], weak_flags(segments), strict=True
+        )
+    }
+
+
+def cluster_labels(segments: pd.DataFrame) -> dict[int, str]:
+    """The clustered segments' figure labels by cluster_id (the clustering figures)."""
+    labels = figure_labels(segments)
+    clustered = segments[segments["segment_kind"] == CLUSTERED]
+    return {
+        int(c): labels[key] for c, key in zip(clustered["cluster_id"], clustered["segment_key"], strict=True)
+    }
+
+
+def weak_match_caption(segments: pd.DataFrame) -> str:
+    """The captions' note on the weak-match mark; empty when no segment is weak."""
+    weak = segments[weak_flags(segments)]
+    if weak.empty:
+        return ""
+    stored = weak["persona_min_match_score"].dropna() if "persona_min_match_score" in weak else []
+    threshold = float(stored.iloc[0]) if len(stored) else DEFAULT_MIN_MATCH_SCORE
+    return (
+        f" \u201c{WEAK_MARK.strip()}\u201d: the segment's centre fits its persona below {threshold:.2f} "
+        "(cosine similarity), so the persona's name and action describe it poorly; read its profile "
+        "before acting on them."
+    )
 
 
 def category_label(category: str) -> str:
@@ -64,12 +117,13 @@ def segment_key_colour(segment_kind: str, cluster_id: object) -> str:
 def figure_segment_sizes(segments: pd.DataFrame) -> Figure:
     """Horizontal bars: patients per segment (clustered, then rule-defined), with both shares."""
     ordered = segments.iloc[::-1]  # barh draws bottom-up: the first segment on top
+    labels = figure_labels(ordered)
     fig = Figure(figsize=(10, 0.7 * len(ordered) + 1.4), layout="constrained")
     ax = fig.add_subplot()
     bars = ax.barh(
         [
-            name if kind == CLUSTERED else f"{name} (rule-defined)"
-            for name, kind in zip(ordered["segment_name"], ordered["segment_kind"], strict=True)
+            labels[key] if kind == CLUSTERED else f"{labels[key]} (rule-defined)"
+            for key, kind in zip(ordered["segment_key"], ordered["segment_kind"], strict=True)
         ],
         ordered["num_patients"],
         color=[
@@ -86,7 +140,7 @@ def figure_segment_sizes(segments: pd.DataFrame) -> Figure:
             va="center",
             fontsize=10.5,
         )
-    ax.set_xlim(0, ordered["num_patients"].max() * 1.9)
+    ax.set_xlim(0, ordered["num_patients"].max() * 2.05)
     ax.set_xlabel("Patients")
     ax.set_title("How many patients each segment covers", loc="left", fontsize=13, fontweight="bold")
     ax.tick_params(axis="y", labelsize=11)
@@ -116,7 +170,7 @@ def figure_lace_per_segment(lace_bands: pd.DataFrame, segments: pd.DataFrame) ->
     """Stacked horizontal bars: each segment's share of patients per LACE band (segment_lace_bands),
     segments in the report's order, with the mean score of the scored patients."""
     order = [key for key in segments["segment_key"] if key in set(lace_bands["segment_key"])][::-1]
-    names = dict(zip(segments["segment_key"], segments["segment_name"], strict=True))
+    names = figure_labels(segments)
     fig = Figure(figsize=(10, 0.6 * len(order) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     left = np.zeros(len(order))
@@ -151,6 +205,9 @@ def figure_lace_per_segment(lace_bands: pd.DataFrame, segments: pd.DataFrame) ->
 
 
 def _wrap(text: str, width: int = 18) -> str:
+    """``text`` in lines of at most ``width`` characters; a weak-match mark on a line of its own."""
+    if text.endswith(WEAK_MARK):
+        return f"{_wrap(text.removesuffix(WEAK_MARK), width)}\n{WEAK_MARK.strip()}"
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
@@ -184,7 +241,12 @@ def figure_centroid_heatmap(centroids: pd.DataFrame, names: dict[int, str]) -> F
                 color="white" if abs(z) > 0.55 * limit else "black",
             )
     bar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02)
-    bar.set_label("SD from the average patient (log1p scale where applied)")
+    ticks = np.arange(-np.floor(limit), np.floor(limit) + 1)
+    bar.set_ticks(ticks, labels=["average" if t == 0 else f"{t:+.0f} SD" for t in ticks])
+    bar.set_label(
+        "\u2190 below average          above average \u2192\n"
+        "(standard deviations from the average admitted patient)"
+    )
     ax.set_title(
         "What sets each segment apart: each segment's centre per feature\n"
         "(colour and number: SD from the average patient; in brackets: typical value)",
@@ -361,9 +423,10 @@ def figure_demographic_mix(mix: pd.DataFrame, segments: pd.DataFrame) -> Figure:
     shown = segments[segments["segment_key"].isin(set(mix["segment_key"]))]
     has_rule_defined = bool((shown["segment_kind"] != CLUSTERED).any())
     baselines = [REGISTRY_ROW, CLUSTERED_ROW] if has_rule_defined else [REGISTRY_ROW]
+    names = figure_labels(shown)
     labels = [
-        name if kind == CLUSTERED else f"{name} (rule-defined)"
-        for name, kind in zip(shown["segment_name"], shown["segment_kind"], strict=True)
+        names[key] if kind == CLUSTERED else f"{names[key]} (rule-defined)"
+        for key, kind in zip(shown["segment_key"], shown["segment_kind"], strict=True)
     ]
     keys = [*baselines, *shown["segment_key"]]  # row index: unique even if two names were equal
     fig = Figure(figsize=(15, 0.55 * len(keys) * 2 + 3.2), layout="constrained")
@@ -448,12 +511,29 @@ class RenderedFigure:
         return base64.b64encode(self.png).decode("ascii")
 
 
+RETURN_CURVES_CAPTION = (
+    "Share of patients back in hospital t days after their first discharge alive (one index per "
+    "patient), one panel per segment on the same axes: the cumulative incidence of return with death "
+    "as a competing risk (Aalen-Johansen), with a 95 % pointwise band (log(-log) interval), and in grey "
+    "the curve of all patients for reference; the figures in each panel are the segment's share back by "
+    "day 30, 90 and 365 (the table below gives their intervals). Follow-up is censored at the earliest "
+    "end of data the anchor year group allows. One hospital only: returns elsewhere are not seen."
+)
+RETURN_OVERALL_CAPTION = (
+    "All patients: the curve of return with death competing beside 1 - Kaplan-Meier with deaths "
+    "censored (which overstates returns where patients die), the incidence of death before any return, "
+    "and the curve of return if the end of data were later (its midpoint and latest estimates)."
+)
+
+
 def build_figures(data: ReportData) -> list[RenderedFigure]:
-    names = data.cluster_names
+    names = cluster_labels(data.segments)
+    weak_note = weak_match_caption(data.segments)
     pca_fig, pca_caption = figure_pca(data.patients, data.centroids, names)
     chosen = data.diagnostics[data.diagnostics["is_chosen"]].iloc[0]
     min_stability = float(chosen["rule_min_stability"])
     min_share = float(chosen["rule_min_segment_share"])
+    segment_order = list(data.segments["segment_key"])
     return [
         RenderedFigure(
             "segment_sizes",
@@ -461,18 +541,21 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
             figure_png(figure_segment_sizes(data.segments)),
             "Patients per segment, as a share of the registry (every patient) and, for clustered segments, "
             "of the clustered (admitted) population. Clustered segments are named by the persona rule from "
-            "their centroids; rule-defined segments (hatched grey) by their rule.",
+            "their centroids; rule-defined segments (hatched grey) by their rule." + weak_note,
         ),
         RenderedFigure(
             "centroid_heatmap",
             "What sets each segment apart",
             figure_png(figure_centroid_heatmap(data.centroids, names)),
             "Clustered segments only. Each cell: how far the segment's centre lies from the average admitted "
-            "patient, in standard deviations of the clustering input (log1p of counts and days), and the "
-            "centre back in the feature's own units (for log-transformed features a typical value, below the "
-            "segment's mean).",
+            "patient, in standard deviations (red above average, blue below; counts and days are compared "
+            "on a logarithmic scale, so that a few very long stays do not dominate), and in brackets the "
+            "centre back in the feature's own units (for counts and days a typical patient's value, which "
+            "lies below the segment's mean when a few patients have many)." + weak_note,
         ),
-        RenderedFigure("pca", "Admitted patients by clustered segment", figure_png(pca_fig), pca_caption),
+        RenderedFigure(
+            "pca", "Admitted patients by clustered segment", figure_png(pca_fig), pca_caption + weak_note
+        ),
         RenderedFigure(
             "demographic_mix",
             "Demographic mix",
@@ -480,25 +563,29 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
             "Share of each segment's patients by age bucket, gender, insurance and race (the last two from "
             "the most recent admission; 'Unknown' for a patient never admitted), next to all registry "
             "patients (and the admitted patients, when some are not admitted). Small categories are grouped "
-            "as 'Smaller groups'.",
+            "as 'Smaller groups'." + weak_note,
         ),
         RenderedFigure(
             "return_curves",
-            "Return to hospital",
+            "Return to hospital, per segment",
             figure_png(
                 return_curves.figure_return_curves(
-                    data.return_curves, segment_colours(data.segments), list(data.segments["segment_key"])
+                    data.return_curves,
+                    segment_colours(data.segments),
+                    segment_order,
+                    figure_labels(data.segments),
                 )
             ),
-            "Share of patients back in hospital t days after their first discharge alive (one index per "
-            "patient), by segment: the cumulative incidence of return with death as a competing risk "
-            "(Aalen-Johansen), with a 95 % pointwise band (log(-log) interval). Follow-up is censored at "
-            "the earliest end of data the anchor year group allows. Right, all patients: the same beside "
-            "1 - Kaplan-Meier with deaths censored (which overstates returns where patients die), the "
-            "incidence of death before any return, and the curve if the end of data were later. One "
-            "hospital only: returns elsewhere are not seen.",
+            RETURN_CURVES_CAPTION + weak_note,
         ),
-        *lace_figures(data),
+        RenderedFigure(
+            "return_curves_overall",
+            "Return to hospital, all patients: estimator and end of data",
+            figure_png(return_curves.figure_return_overall(data.return_curves)),
+            RETURN_OVERALL_CAPTION,
+        ),
+        *lace_figures(data, weak_note),
+        *condition_figures(data),
         *prospective_figures(data),
         RenderedFigure(
             "k_selection",
@@ -509,12 +596,24 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
     ]
 
 
-def lace_figures(data: ReportData) -> list[RenderedFigure]:
+def condition_figures(data: ReportData) -> list[RenderedFigure]:
+    """The top conditions per segment by CCSR category: not drawn yet.
+
+    The place for the figure of the segments' most common conditions grouped by CCSR category
+    (from a mart another change adds): a ``RenderedFigure`` named ``top_conditions`` returned
+    here appears in the report's section "Most common conditions per segment" (the template
+    shows that section only when the figure exists); until then there is none.
+    """
+    del data  # the CCSR mart is not read yet
+    return []
+
+
+def lace_figures(data: ReportData, weak_note: str = "") -> list[RenderedFigure]:
     """LACE per segment, when the database holds segment_lace_bands."""
     if data.lace_bands.empty:
         return []
     figure = figure_lace_per_segment(data.lace_bands, data.segments)
-    return [RenderedFigure("lace_per_segment", LACE_TITLE, figure_png(figure), LACE_CAPTION)]
+    return [RenderedFigure("lace_per_segment", LACE_TITLE, figure_png(figure), LACE_CAPTION + weak_note)]
 
 
 def prospective_figures(data: ReportData) -> list[RenderedFigure]:

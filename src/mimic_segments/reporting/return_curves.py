@@ -9,7 +9,10 @@ end-of-data assumption, segment and day (docs block ``return_curves``). This mod
   ``SurvfuncRight`` and ``CumIncidenceRight``, from the per-patient follow-up
   (``intermediate.int_patients_followed_for_return``), and measures the largest difference
   (the tests and ``make validation-report`` hold it under 1e-9);
-- draws the curves as step plots with their bands, for the HTML report.
+- draws the curves as step plots with their bands, for the HTML report: one panel per segment
+  on shared axes with all patients' curve as a grey reference (``figure_return_curves``), and
+  for all patients the estimators and end-of-data assumptions side by side
+  (``figure_return_overall``).
 
 statsmodels is a test dependency (the ``test`` extra, which ``make`` installs): only
 :func:`reference_curves` and :func:`compare_with_statsmodels` need it, and import it when called.
@@ -17,13 +20,17 @@ statsmodels is a test dependency (the ``test`` extra, which ``make`` installs): 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 MART = "marts.segment_return_curves"
 FOLLOW_UP = "intermediate.int_patients_followed_for_return"
@@ -47,6 +54,8 @@ ESTIMATE_COLUMNS = tuple(
 KEY = ["end_of_data_assumption", "segment_key", "follow_up_day"]
 # the days the report's table and the validation report quote
 MILESTONE_DAYS = (30, 90, 180, 365)
+# the days each segment's panel of the figure quotes
+PANEL_DAYS = (30, 90, 365)
 
 
 def read_curves(connection: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -268,42 +277,101 @@ def _step_with_band(ax: object, curve: pd.DataFrame, colour: str, band_alpha: fl
     )
 
 
+def _milestone_text(curve: pd.DataFrame, days: Sequence[int]) -> str:
+    """``back by day 30: 12 %`` lines of a curve, for the days its follow-up reaches."""
+    by_day = curve.set_index("follow_up_day")["cumulative_incidence_return"]
+    lines = [f"day {day}: {100 * float(by_day[day]):.0f} %" for day in days if day in by_day.index]
+    return "Back in hospital by\n" + "\n".join(lines) if lines else ""
+
+
 def figure_return_curves(
     curves: pd.DataFrame,
     colours: dict[str, str],
     segment_order: Sequence[str],
-    overall_colour: str = "#000000",
+    labels: dict[str, str],
+    reference_colour: str = "#9A9A9A",
+    days: Sequence[int] = PANEL_DAYS,
 ) -> Figure:
-    """Left: each segment's Aalen-Johansen curve of return (primary assumption) as a step plot
-    with its 95 % band, and all patients dashed. Right, for all patients: the same curve beside
-    1 - Kaplan-Meier with deaths censored, the incidence of death, and the curve under the other
-    end-of-data assumptions."""
+    """One panel per segment (in ``segment_order``, titled by ``labels``), all on the same axes:
+    the segment's Aalen-Johansen curve of return (primary assumption) as a step plot with its
+    95 % band, all patients' curve in grey behind it, and the segment's share back by each of
+    ``days``."""
     primary = curves[curves["end_of_data_assumption"] == PRIMARY_ASSUMPTION]
-    fig = Figure(figsize=(13, 6.6))
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.35, 1]})
-    for key in _ordered_keys(primary, segment_order):
+    keys = [key for key in _ordered_keys(primary, segment_order) if key != OVERALL]
+    columns = 2 if len(keys) <= 4 else 3
+    rows = max(1, -(-len(keys) // columns))
+    fig = Figure(figsize=(5.2 * columns, 3.7 * rows + 1.3), layout="constrained")
+    panels = list(fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).flat)
+    overall = primary[primary["segment_key"] == OVERALL].sort_values("follow_up_day")
+    top = float(np.nanmax(primary["cumulative_incidence_return_upper"].astype(float).to_numpy(), initial=0.0))
+    for ax, key in zip(panels, keys, strict=False):
         curve = primary[primary["segment_key"] == key].sort_values("follow_up_day")
-        is_overall = key == OVERALL
-        _step_with_band(
-            left,
-            curve,
-            overall_colour if is_overall else colours.get(key, "#8C8C8C"),
-            0.06 if is_overall else 0.14,
-            linewidth=2.4 if is_overall else 1.8,
-            linestyle="--" if is_overall else "-",
-            label=f"{curve['segment_name'].iloc[0]} (n = {int(curve['num_patients_indexed'].iloc[0]):,})",
+        if not overall.empty:
+            ax.step(
+                overall["follow_up_day"],
+                overall["cumulative_incidence_return"],
+                where="post",
+                color=reference_colour,
+                linewidth=1.6,
+            )
+        _step_with_band(ax, curve, colours.get(key, "#8C8C8C"), 0.18, linewidth=2.2)
+        patients = int(curve["num_patients_indexed"].iloc[0])
+        ax.set_title(
+            f"{textwrap.fill(labels.get(key, key), 56)}\n{patients:,} patients", loc="left", fontsize=10.5
         )
-    left.set_title(
-        "Returned to hospital by day t (death competing)", loc="left", fontsize=12, fontweight="bold"
+        ax.text(
+            0.03,
+            0.97,
+            _milestone_text(curve, days),
+            transform=ax.transAxes,
+            va="top",
+            fontsize=9.5,
+            bbox={"facecolor": "white", "edgecolor": "#DDDDDD", "alpha": 0.9},
+        )
+        ax.grid(alpha=0.25)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in panels[len(keys) :]:
+        fig.delaxes(ax)
+    for position, ax in enumerate(panels[: len(keys)]):
+        if position + columns >= len(keys):  # no panel below: this one carries the day axis
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("Days since the first discharge alive")
+    first = fig.axes[0] if fig.axes else fig.add_subplot()
+    first.set_xlim(0, int(curves["follow_up_day"].max()))
+    first.set_ylim(0, min(1.0, max(0.05, 1.05 * top)))
+    first.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    fig.supylabel("Share back in hospital (death competing)")
+    fig.legend(
+        [
+            Line2D([], [], color="#444444", linewidth=2.2),
+            Patch(color="#444444", alpha=0.18, linewidth=0),
+            Line2D([], [], color=reference_colour, linewidth=1.6),
+        ],
+        ["The segment", "its 95 % band", "All patients, for reference"],
+        loc="outside lower center",
+        ncols=3,
+        fontsize=9.5,
+        frameon=False,
     )
-    left.set_ylabel("Cumulative incidence of return (Aalen-Johansen)")
-    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9, frameon=False)
+    fig.suptitle(
+        "Returned to hospital by day t after the first discharge alive, per segment",
+        fontsize=13,
+        fontweight="bold",
+        x=0.01,
+        ha="left",
+    )
+    return fig
 
+
+def figure_return_overall(curves: pd.DataFrame, colour: str = "#000000") -> Figure:
+    """All patients: the Aalen-Johansen curve of return (primary assumption) with its band, beside
+    1 - Kaplan-Meier with deaths censored, the incidence of death, and the curve of return under
+    the other end-of-data assumptions."""
+    fig = Figure(figsize=(9, 5.6), layout="constrained")
+    ax = fig.add_subplot()
     overall = curves[curves["segment_key"] == OVERALL]
     main = overall[overall["end_of_data_assumption"] == PRIMARY_ASSUMPTION].sort_values("follow_up_day")
-    _step_with_band(
-        right, main, overall_colour, 0.12, linewidth=2.2, label="Return, death competing (Aalen-Johansen)"
-    )
+    _step_with_band(ax, main, colour, 0.12, linewidth=2.2, label="Return, death competing (Aalen-Johansen)")
     others = [
         (
             "km_return_probability_death_censored",
@@ -313,19 +381,19 @@ def figure_return_curves(
         ),
         ("cumulative_incidence_death", "#8C8C8C", "-", "Death before any return (Aalen-Johansen)"),
     ]
-    for column, colour, style, label in others:
-        right.step(
+    for column, line_colour, style, label in others:
+        ax.step(
             main["follow_up_day"],
             main[column],
             where="post",
-            color=colour,
+            color=line_colour,
             linewidth=1.6,
             linestyle=style,
             label=label,
         )
     for assumption, style in (("midpoint", (0, (4, 2))), ("latest", (0, (1, 2)))):
         other = overall[overall["end_of_data_assumption"] == assumption].sort_values("follow_up_day")
-        right.step(
+        ax.step(
             other["follow_up_day"],
             other["cumulative_incidence_return"],
             where="post",
@@ -334,16 +402,15 @@ def figure_return_curves(
             linestyle=style,
             label=f"Return, end of data at its {assumption} estimate",
         )
-    right.set_title("All patients: estimator and assumptions", loc="left", fontsize=12, fontweight="bold")
-    right.set_ylabel("Probability")
-    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, fontsize=8.5, frameon=False)
-    for ax in (left, right):
-        ax.set_xlabel("Days since the first discharge alive")
-        ax.set_xlim(0, int(curves["follow_up_day"].max()))
-        ax.set_ylim(0, None)
-        ax.grid(alpha=0.25)
-        ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    ax.set_title("All patients: estimator and end of data", loc="left", fontsize=12, fontweight="bold")
+    ax.set_ylabel("Probability")
+    ax.set_xlabel("Days since the first discharge alive")
+    ax.set_xlim(0, int(curves["follow_up_day"].max()))
+    ax.set_ylim(0, None)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.legend(loc="upper left", fontsize=9, frameon=False)
+    ax.grid(alpha=0.25)
+    ax.spines[["top", "right"]].set_visible(False)
     return fig
 
 

@@ -19,8 +19,15 @@ frames. Only personas of kind ``clustered`` name K-Means segments; a ``rule_defi
 3. **Names.** With as many segments as clustered personas, segments and personas are matched
    one to one by the assignment that maximises the total fit (Hungarian algorithm,
    ``scipy.optimize.linear_sum_assignment``). With another k, a segment is named from its
-   dominant care-need dimensions (``descriptive_name``) and takes its best-fitting persona
-   (which may repeat) for the care action and outreach priority.
+   three care-need dimensions (``descriptive_names``) and takes its best-fitting persona
+   (which may repeat) for the care action and outreach priority. A descriptive name states
+   every dimension, always in the order utilization, complexity, acuity, with a level word
+   from bands of the dimension score (``level``): ``High utilization, average complexity, low
+   acuity``. Segments whose level words all agree carry each dimension's score inside the
+   name, before the dimension's noun, with as many decimals as tell them apart (``High (+1.3
+   SD) utilization, average (+0.1 SD) complexity, low (-0.7 SD) acuity``): no two segments
+   share a name, no name is another's prefix, and no name ends in a qualifier that, removed,
+   would leave two names equal.
 4. **Margin and weak matches.** ``persona_match_margin`` is the fit of the assigned persona
    minus the best fit among the other personas (negative when the one-to-one assignment gave
    the segment a persona that is not its best). A fit below ``min_match_score`` is flagged
@@ -28,8 +35,9 @@ frames. Only personas of kind ``clustered`` name K-Means segments; a ``rule_defi
    segment, and the report and ``segments`` mart say so.
 
 Dimension scores (mean standardized centroid coordinate over the features of each care-need
-dimension, as the feature catalogue assigns them) describe a segment in three numbers and build the
-descriptive names; they do not decide the persona.
+dimension, as the feature catalogue assigns them; 0 for a dimension without a clustered
+feature) describe a segment in three numbers and build the descriptive names; they do not
+decide the persona.
 """
 
 from __future__ import annotations
@@ -46,8 +54,16 @@ COMPLEXITY = "complexity"
 ACUITY = "acuity"
 DIMENSIONS = (UTILIZATION, COMPLEXITY, ACUITY)
 
-# A dimension score at or beyond +/- this many standard deviations names a segment.
-DOMINANT_THRESHOLD = 0.5
+# The level bands of a dimension score (standard deviations from the average clustered
+# patient), symmetric around 0: at or above HIGH_SD "high", at or above VERY_HIGH_SD "very
+# high", at or below -HIGH_SD "low", at or below -VERY_HIGH_SD "very low", else "average".
+HIGH_SD = 0.5
+VERY_HIGH_SD = 1.5
+LEVELS = ("very low", "low", "average", "high", "very high")
+# Decimals of the scores a name shows to tell apart segments whose level words agree: from
+# the first, one more at a time up to the last; beyond it (equal dimension scores) the
+# segment's number leads the name.
+SCORE_DECIMALS = (1, 2, 3)
 # Default of var persona_min_match_score: below this cosine fit a persona match is weak.
 DEFAULT_MIN_MATCH_SCORE = 0.5
 
@@ -204,18 +220,71 @@ def nearest_catalogue_personas(scores: pd.DataFrame) -> pd.Series:
     return pd.Series(scores.columns[scores.to_numpy().argmax(axis=1)], index=scores.index, dtype="object")
 
 
-def descriptive_name(scores: Mapping[str, float], threshold: float = DOMINANT_THRESHOLD) -> str:
-    """A name from the dimensions at or beyond +/- ``threshold`` SD, strongest first.
+def level(score: float) -> str:
+    """The level word of a dimension score in SD (``LEVELS``, bands ``HIGH_SD`` and ``VERY_HIGH_SD``)."""
+    if score >= VERY_HIGH_SD:
+        return "very high"
+    if score >= HIGH_SD:
+        return "high"
+    if score <= -VERY_HIGH_SD:
+        return "very low"
+    if score <= -HIGH_SD:
+        return "low"
+    return "average"
 
-    E.g. ``High acuity, high utilization``; ``Near-average utilization, complexity and
-    acuity`` when no dimension stands out. Ties in strength keep the order of ``DIMENSIONS``.
-    """
-    dominant = [d for d in DIMENSIONS if abs(scores[d]) >= threshold]
-    dominant.sort(key=lambda d: -abs(scores[d]))
-    if not dominant:
-        return "Near-average utilization, complexity and acuity"
-    text = ", ".join(f"{'high' if scores[d] > 0 else 'low'} {d}" for d in dominant)
+
+def _capitalized(text: str) -> str:
     return text[0].upper() + text[1:]
+
+
+def _signed(score: float, decimals: int) -> str:
+    """``+1.3``, ``-0.7``; ``0.0`` rather than ``-0.0`` or ``+0.0``."""
+    text = f"{score:+.{decimals}f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def descriptive_name(scores: Mapping[str, float]) -> str:
+    """Every dimension's level, in the order of ``DIMENSIONS``.
+
+    E.g. ``High utilization, average complexity, low acuity``.
+    """
+    return _capitalized(", ".join(f"{level(scores[d])} {d}" for d in DIMENSIONS))
+
+
+def scored_name(scores: Mapping[str, float], decimals: int = 1) -> str:
+    """``descriptive_name`` with each dimension's score in SD before its noun.
+
+    E.g. ``High (+1.3 SD) utilization, average (+0.1 SD) complexity, low (-0.7 SD) acuity``:
+    the name ends in a dimension, never in a bracket, so two names whose scores differ in acuity
+    only still differ once a trailing bracket would be removed.
+    """
+    return _capitalized(
+        ", ".join(f"{level(scores[d])} ({_signed(scores[d], decimals)} SD) {d}" for d in DIMENSIONS)
+    )
+
+
+def descriptive_names(dimensions: pd.DataFrame) -> pd.Series:
+    """Each segment's descriptive name (``dimensions``: ``dimension_scores``), all distinct.
+
+    Segments whose level words all agree get ``scored_name`` with the fewest decimals of
+    ``SCORE_DECIMALS`` that tell that group apart; if even the last cannot (equal dimension
+    scores), ``Segment <cluster_id>: `` leads each of the group's names.
+    """
+    names = pd.Series(
+        [descriptive_name(dimensions.loc[c]) for c in dimensions.index],
+        index=dimensions.index,
+        dtype="object",
+    )
+    for plain in names[names.duplicated(keep=False)].unique():
+        group = names.index[names == plain]
+        for decimals in SCORE_DECIMALS:
+            scored = [scored_name(dimensions.loc[c], decimals) for c in group]
+            if len(set(scored)) == len(scored):
+                break
+        else:
+            scored = [f"Segment {c}: {name}" for c, name in zip(group, scored, strict=True)]
+        names[group] = scored
+    return names
 
 
 def _runner_up(scores: pd.DataFrame, assigned: pd.Series) -> tuple[list[object], list[float]]:
@@ -239,7 +308,6 @@ def name_segments(
     personas: Sequence[Persona],
     feature_dimensions: Mapping[str, str],
     min_match_score: float = DEFAULT_MIN_MATCH_SCORE,
-    threshold: float = DOMINANT_THRESHOLD,
 ) -> pd.DataFrame:
     """One row per segment (``SEGMENT_PERSONA_COLUMNS``), sorted by ``cluster_id``.
 
@@ -257,14 +325,7 @@ def name_segments(
         rule = CATALOGUE_RULE
     else:
         assigned = nearest_catalogue_personas(scores)
-        names = pd.Series(
-            [descriptive_name(dimensions.loc[c], threshold) for c in dimensions.index],
-            index=dimensions.index,
-            dtype="object",
-        )
-        # Two segments with the same dominant dimensions: say which segment is which.
-        repeated = names.duplicated(keep=False)
-        names[repeated] = [f"{n} (segment {c})" for c, n in names[repeated].items()]
+        names = descriptive_names(dimensions)
         rule = DESCRIPTIVE_RULE
     fit = np.array([scores.loc[c, assigned[c]] for c in scores.index], dtype="float64")
     runner_up_keys, margins = _runner_up(scores, assigned)
