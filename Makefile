@@ -64,9 +64,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
-data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ and the feature catalogue macro (MIMIC_DEMO_DIR: local copy)
+data: $(STAMP) ## Fetch + verify the demo into seeds/mimic_demo/, write seeds/reference/ (HCUP CCI/CCIR, AHRQ CCSR, CMS GEM) and the feature catalogue macro (MIMIC_DEMO_DIR: local copy)
 	$(BIN)/python -m mimic_segments.sources.demo
 	$(BIN)/python -m mimic_segments.sources.reference
+	$(BIN)/python -m mimic_segments.sources.ccsr
 	$(BIN)/python -m mimic_segments.catalogue.features
 
 dbt-build: $(STAMP) ## dbt build into a candidate, test it, publish it atomically (expects `make data`)

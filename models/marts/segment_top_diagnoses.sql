@@ -34,6 +34,21 @@ titles as (
 
 ),
 
+-- the CCSR categories each code reaches (one for ICD-10-CM, possibly several for ICD-9-CM):
+-- the drill-down from segment_top_conditions to codes, joined to the top rows only
+code_categories as (
+
+    select
+        icd_version,
+        icd_code,
+        {{ dbt.listagg('ccsr_category_code', "', '", 'order by ccsr_category_code') }} as ccsr_category_codes
+    from {{ ref('int_icd_codes_mapped_to_ccsr') }}
+    group by
+        icd_version,
+        icd_code
+
+),
+
 segment_sizes as (
 
     select
@@ -114,6 +129,8 @@ shares as (
         -- titled after ranking: only the top rows need one (the dictionary is unique on
         -- version and code, a staging test, so this join cannot fan out)
         coalesce(titles.long_title, 'Unknown code') as long_title,
+        -- one row per code (grouped above): no fan-out
+        coalesce(code_categories.ccsr_category_codes, 'unmapped') as ccsr_category_codes,
         ranked.num_patients,
         cast(ranked.num_patients as {{ type_double() }})
         / segment_sizes.num_segment_patients as share_of_segment,
@@ -131,6 +148,10 @@ shares as (
         on
             ranked.icd_version = titles.icd_version
             and ranked.icd_code = titles.icd_code
+    left join code_categories
+        on
+            ranked.icd_version = code_categories.icd_version
+            and ranked.icd_code = code_categories.icd_code
     where ranked.diagnosis_rank <= {{ var('segment_top_diagnoses_limit') }}
 
 )
@@ -141,6 +162,7 @@ select
     icd_version,
     icd_code,
     long_title,
+    ccsr_category_codes,
     num_patients,
     share_of_segment,
     share_of_clustered_population,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mimic_segments.sources import demo, reference
+from mimic_segments.sources import ccsr, demo, reference
 from mimic_segments.synthetic.generator import generate_release
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,7 @@ def generated_release(out: Path, patients: int, seed: int) -> Path:
     full-release mode needs from the data step."""
     with data_step_lock():
         reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
+        ccsr.build_ccsr_reference(REPO_ROOT / reference.DEFAULT_DEST)
     generate_release(out, patients, seed=seed, release="3.1")
     return out
 
@@ -110,6 +111,7 @@ def dbt_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     with data_step_lock():
         demo.fetch_demo(REPO_ROOT / demo.DEFAULT_DEST, source_dir=_demo_source_dir())
         reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
+        ccsr.build_ccsr_reference(REPO_ROOT / reference.DEFAULT_DEST)
     work = tmp_path_factory.mktemp("dbt")
     env = dict(os.environ)
     env.update(

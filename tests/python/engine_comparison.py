@@ -31,6 +31,7 @@ SEGMENT_MARTS: dict[str, list[str]] = {
     "segments": ["segment_key"],
     "segment_profiles": ["segment_key", "feature_name", "statistic"],
     "segment_top_diagnoses": ["segment_key", "diagnosis_rank"],
+    "segment_top_conditions": ["segment_key", "condition_rank"],
     "segment_demographic_mix": ["segment_key", "attribute_name", "category"],
 }
 SEGMENT_ROWS = {"patient_segments": 100, "segment_personas": 4}

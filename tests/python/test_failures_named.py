@@ -27,7 +27,7 @@ from conftest import REPO_ROOT, data_step_lock
 from test_bad_inputs import SELECT, defective_copy, rewrite, sha256
 
 from mimic_segments.publishing import duckdb_file, errors
-from mimic_segments.sources import reference
+from mimic_segments.sources import ccsr, reference
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +48,7 @@ def demo_release(work: Path) -> Path:
         pytest.skip(f"MIMIC-IV demo not found at {DEMO_DIR}")
     with data_step_lock():
         reference.build_reference(REPO_ROOT / reference.DEFAULT_DEST)
+        ccsr.build_ccsr_reference(REPO_ROOT / reference.DEFAULT_DEST)
     release = work / "mimic-iv-demo 2.2 'copie'"
     for module, table in [
         ("hosp", "patients"),

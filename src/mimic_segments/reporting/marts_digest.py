@@ -51,6 +51,7 @@ TABLES = (
     "segment_profiles",
     "segment_profiles_wide",
     "segment_top_diagnoses",
+    "segment_top_conditions",
     "segment_demographic_mix",
     "segment_return_curves",
 )
