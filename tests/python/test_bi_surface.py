@@ -64,6 +64,7 @@ SUFFIX_KINDS = {
         "label",
     ),
     "code": "code",
+    "codes": "code",
     **dict.fromkeys(
         (
             "score",

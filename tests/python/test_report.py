@@ -282,7 +282,9 @@ def test_report_shows_lace_per_segment(rendered, db: duckdb.DuckDBPyConnection) 
     segment_lace_bands, with the mean score of the scored and their index discharges."""
     _, page = rendered
     assert "<h2>LACE readmission risk per segment</h2>" in page
-    bands = db.execute("select * from marts.segment_lace_bands order by segment_key, lace_risk_band_order").df()
+    bands = db.execute(
+        "select * from marts.segment_lace_bands order by segment_key, lace_risk_band_order"
+    ).df()
     # the demo: 95 of the 100 patients have an index discharge; 217 discharges in all
     assert int(bands.loc[bands["lace_risk_band"] != "none", "num_patients"].sum()) == 95
     assert int(bands["num_index_discharges"].sum()) == 217

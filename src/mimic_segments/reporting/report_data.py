@@ -77,6 +77,8 @@ class ReportData:
     return_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     # marts.segment_lace_bands: each segment's patients by LACE band (empty before it existed)
     lace_bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # marts.segment_top_conditions: each segment's top CCSR categories (empty before it existed)
+    top_conditions: pd.DataFrame = field(default_factory=pd.DataFrame)
     # marts.segment_prospective_comparison: the groupings compared (index mode only)
     comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -198,6 +200,11 @@ def load_report_data(database: Path) -> ReportData:
             lace_bands=(
                 read("select * from marts.segment_lace_bands order by segment_key, lace_risk_band_order")
                 if "segment_lace_bands" in present
+                else pd.DataFrame()
+            ),
+            top_conditions=(
+                read("select * from marts.segment_top_conditions order by segment_key, condition_rank")
+                if "segment_top_conditions" in present
                 else pd.DataFrame()
             ),
             comparison=(

@@ -204,6 +204,61 @@ def figure_lace_per_segment(lace_bands: pd.DataFrame, segments: pd.DataFrame) ->
     return fig
 
 
+CONDITIONS_TITLE = "Most common conditions per segment"
+CONDITIONS_CAPTION = (
+    "Each segment's most common conditions, as AHRQ CCSR categories (ICD-9 codes through the CMS "
+    "GEM), by the share of the segment's patients with at least one diagnosis in the category; "
+    "the grey tick is the share in the clustered population. Each bar is labelled with the "
+    "category, its body system and its most common diagnosis in the segment (docs/conditions.md)."
+)
+# conditions shown per segment in the figure (the mart holds var segment_top_diagnoses_limit)
+CONDITIONS_SHOWN = 5
+
+
+def figure_top_conditions(
+    conditions: pd.DataFrame, segments: pd.DataFrame, shown: int = CONDITIONS_SHOWN
+) -> Figure:
+    """One panel per segment (the report's order): horizontal bars of the share of the segment's
+    patients in each of its top ``shown`` CCSR categories (segment_top_conditions), with the
+    clustered population's share as a grey tick."""
+    order = [key for key in segments["segment_key"] if key in set(conditions["segment_key"])]
+    names = figure_labels(segments)
+    columns = 2
+    rows = max(1, -(-len(order) // columns))
+    fig = Figure(figsize=(13, 2.6 * rows + 0.8), layout="constrained")
+    panels = list(fig.subplots(rows, columns, sharex=True, squeeze=False).flat)
+    for ax, key in zip(panels, order, strict=False):
+        top = conditions[conditions["segment_key"] == key].sort_values("condition_rank").head(shown)[::-1]
+        positions = np.arange(len(top))
+        ax.barh(positions, top["share_of_segment"].astype(float), color="#0072B2")
+        ax.scatter(
+            top["share_of_clustered_population"].astype(float),
+            positions,
+            marker="|",
+            s=220,
+            color="#555555",
+            zorder=3,
+        )
+        labels = [
+            _wrap(f"{code} {body}: {diagnosis}", 48)
+            for code, body, diagnosis in zip(
+                top["ccsr_category_code"], top["body_system_name"], top["top_diagnosis_name"], strict=True
+            )
+        ]
+        ax.set_yticks(positions, labels, fontsize=8)
+        ax.set_title(_wrap(names.get(key, key), 60), loc="left", fontsize=10.5)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in panels[len(order) :]:
+        fig.delaxes(ax)
+    for ax in fig.axes:
+        ax.set_xlim(0, 1)
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0 %", "25 %", "50 %", "75 %", "100 %"])
+    fig.suptitle(CONDITIONS_TITLE, fontsize=13, fontweight="bold", x=0.01, ha="left")
+    fig.supxlabel("Share of the segment's patients with the condition (grey tick: clustered population)")
+    return fig
+
+
 def _wrap(text: str, width: int = 18) -> str:
     """``text`` in lines of at most ``width`` characters; a weak-match mark on a line of its own."""
     if text.endswith(WEAK_MARK):
@@ -585,7 +640,7 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
             RETURN_OVERALL_CAPTION,
         ),
         *lace_figures(data, weak_note),
-        *condition_figures(data),
+        *condition_figures(data, weak_note),
         *prospective_figures(data),
         RenderedFigure(
             "k_selection",
@@ -596,16 +651,15 @@ def build_figures(data: ReportData) -> list[RenderedFigure]:
     ]
 
 
-def condition_figures(data: ReportData) -> list[RenderedFigure]:
-    """The top conditions per segment by CCSR category: not drawn yet.
-
-    The place for the figure of the segments' most common conditions grouped by CCSR category
-    (from a mart another change adds): a ``RenderedFigure`` named ``top_conditions`` returned
-    here appears in the report's section "Most common conditions per segment" (the template
-    shows that section only when the figure exists); until then there is none.
-    """
-    del data  # the CCSR mart is not read yet
-    return []
+def condition_figures(data: ReportData, weak_note: str = "") -> list[RenderedFigure]:
+    """The top conditions per segment by CCSR category, when the database holds
+    segment_top_conditions."""
+    if data.top_conditions.empty:
+        return []
+    figure = figure_top_conditions(data.top_conditions, data.segments)
+    return [
+        RenderedFigure("top_conditions", CONDITIONS_TITLE, figure_png(figure), CONDITIONS_CAPTION + weak_note)
+    ]
 
 
 def lace_figures(data: ReportData, weak_note: str = "") -> list[RenderedFigure]:
