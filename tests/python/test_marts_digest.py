@@ -24,7 +24,9 @@ def test_the_demo_marts_hold_the_digested_values(built: dict[str, str]) -> None:
     assert set(expected) == set(marts_digest.TABLES)
     with duckdb.connect(str(database), read_only=True) as connection:
         built_rows = {
-            table: connection.execute(f"select count(*) from marts.{table}").fetchone()[0]
+            table: connection.execute(
+                f"select count(*) from {marts_digest.mart_schema(connection, table)}.{table}"
+            ).fetchone()[0]
             for table in marts_digest.TABLES
         }
     assert built_rows == {table: digest["rows"] for table, digest in expected.items()}
