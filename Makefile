@@ -25,7 +25,7 @@ DBT := $(BIN)/dbt
 .DEFAULT_GOAL := help
 .PHONY: help install data build dbt-build build-prod release-build-prod docs docs-serve export report test test-fast lint charlson-parity clean \
 	release-build release-parquet generate generator-correlations bench validation-report rollback status prospective \
-	build-postgres test-postgres postgres-start postgres-stop \
+	build-postgres test-postgres postgres-start postgres-stop install-postgres install-spark \
 	fit-postgres rollback-postgres status-postgres build-spark test-spark
 
 DOCS_PORT ?= 8080
@@ -154,6 +154,8 @@ $(PG_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,postgres]'
 	@touch $@
 
+install-postgres: $(PG_STAMP) ## Install the PostgreSQL extra (dbt-postgres, psycopg2) into .venv
+
 postgres-start: ## Start a throwaway local PostgreSQL 15 on 127.0.0.1, port MIMIC_SEGMENTS_PG_PORT (default 54329)
 	scripts/local_postgres.sh start
 
@@ -185,6 +187,8 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,spark]'
 	@touch $@
+
+install-spark: $(SPARK_STAMP) ## Install the Spark extra (dbt-spark[session], pyspark) into .venv
 
 build-spark: data $(SPARK_STAMP) ## Build and test everything on Spark in 3 steps: SQL layer, the fit outside dbt, the segment marts (local session, Parquet under target/spark)
 	$(BIN)/python -m mimic_segments.segmentation.warehouse --target spark --build -- $(DBT_ARGS)
