@@ -167,7 +167,8 @@ def test_a_broken_check_keeps_its_rows_on_spark(spark_built: dict[str, str]) -> 
     checked = {
         node["attached_node"].split(".")[-1]
         for node in nodes.values()
-        if node["resource_type"] == "test" and node["test_metadata"].get("name") == "unenforced_contract"
+        if node["resource_type"] == "test"
+        and node.get("test_metadata", {}).get("name") == "unenforced_contract"
     }
     assert {"stg_mimic__admissions", model, "patient_features", "segment_centroids"} <= checked
 
