@@ -64,7 +64,7 @@ LEFT JOIN ag ON com.hadm_id = ag.hadm_id
 def build_project_db(path: Path, mart_rows: list[tuple[int, int, bool, int, int]]) -> None:
     """Raw demo-like tables (3 admissions) and a mart with rows (subject, hadm, MI, age pts, index)."""
     with duckdb.connect(str(path)) as con:
-        con.execute("create schema raw; create schema marts")
+        con.execute("create schema raw; create schema segmentation")
         con.execute(
             "create table raw.patients as select * from (values (1, 49, 2150), (2, 79, 2160))"
             " t(subject_id, anchor_age, anchor_year)"

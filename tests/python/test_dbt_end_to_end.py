@@ -301,7 +301,7 @@ def test_clusters_use_the_configured_features_and_profiles_the_outcomes(
         assert f"scaled_{feature}" in columns
     assert "scaled_in_hospital_death" not in columns and "scaled_charlson_comorbidity_index" not in columns
     pooled = db.execute(
-        "select sum(readmission_rate * (select sum(readmission_index_stays) from "
+        "select sum(early_readmission_rate * (select sum(readmission_index_stays) from "
         "segmentation.patient_features f"
         " join marts.patient_segments c using (subject_id) where c.segment_key = s.segment_key))"
         " from marts.segments s"

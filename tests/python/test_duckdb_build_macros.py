@@ -45,8 +45,8 @@ def test_every_seed_declares_every_column_type(built: dict[str, str]) -> None:
     manifest = _manifest(built)
     assert {n["name"] for n in _typed_seeds(manifest)} == {n["name"] for n in _seeds(manifest)}
     # 6 MIMIC tables, the HCUP reference, 2 Charlson, 1 feature, 2 persona, 2 encounter,
-    # 1 planned-readmission and 1 LACE seed
-    assert len(_seeds(manifest)) == 16
+    # 1 planned-readmission and 1 LACE seed, and the CCSR categories, the GEM and the body systems
+    assert len(_seeds(manifest)) == 19
 
 
 def test_a_seed_without_declared_types_takes_dbts_materialization(

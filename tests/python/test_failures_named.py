@@ -175,7 +175,7 @@ def test_an_icu_los_minutes_off_warns_naming_the_rows(work: Path, demo_release: 
     with duckdb.connect(str(database), read_only=True) as connection:
         check = connection.execute(
             "select severity, source_file, column_name, round(observed_value), num_failing_rows,"
-            " first_failing_keys, passed from marts.data_quality_checks"
+            " first_failing_keys, has_passed from marts.data_quality_checks"
             " where check_name = 'icu_los_agrees_with_timestamps'"
         ).fetchone()
         stored = connection.execute(

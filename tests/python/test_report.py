@@ -35,6 +35,7 @@ FIGURES = [
     "return_curves",
     "return_curves_overall",
     "lace_per_segment",
+    "top_conditions",
     "k_selection",
 ]
 NEVER_ADMITTED = 60  # patients of the rule-defined segment added to the modified copy
@@ -484,6 +485,24 @@ def test_figures_use_plain_words_for_the_scale(rendered, built: dict[str, str], 
     assert "average" in [t.get_text() for t in colour_bar.get_yticklabels()]
     _, page = rendered
     assert "log1p" not in page.split("<h2>What sets each clustered segment apart</h2>")[1].split("<h2>")[0]
+
+
+def test_top_conditions_have_one_panel_per_segment_led_by_its_first_category(built: dict[str, str]) -> None:
+    """The conditions figure: a panel per segment, its bars the segment's top CCSR categories in
+    rank order (the first at the top), labelled with the category code."""
+    data = report_data.load_report_data(Path(built["MIMIC_SEGMENTS_DEV_DB"]))
+    fig = report_figures.figure_top_conditions(data.top_conditions, data.segments)
+    segments = data.top_conditions["segment_key"].unique()
+    assert len(fig.axes) == len(segments) == 4
+    for ax, key in zip(
+        fig.axes, [k for k in data.segments["segment_key"] if k in set(segments)], strict=True
+    ):
+        first = data.top_conditions.query("segment_key == @key and condition_rank == 1")
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels[-1].startswith(first["ccsr_category_code"].iloc[0])
+        assert len(labels) == min(
+            report_figures.CONDITIONS_SHOWN, (data.top_conditions["segment_key"] == key).sum()
+        )
 
 
 def test_return_curves_have_one_panel_per_segment(built: dict[str, str]) -> None:

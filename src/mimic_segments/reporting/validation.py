@@ -121,7 +121,7 @@ def collect(
             " count(*) filter (where num_admissions = 0) from segmentation.patient_features"
         ).fetchone()
         segments = db.execute(
-            "select segment_key, segment_kind, persona_name, catalogue_persona_name, num_patients,"
+            "select segment_key, segment_kind, segment_name, catalogue_persona_name, num_patients,"
             " share_of_registry, share_of_clustered_population, persona_match_score,"
             " runner_up_persona_name, persona_match_margin, is_weak_persona_match"
             " from marts.segments order by segment_kind, cluster_id, segment_key"
