@@ -47,6 +47,7 @@ from mimic_segments.sources.reference import (
     ReferenceDataError,
     package_data_dir,
 )
+from mimic_segments.sources.seed_files import write_csv_atomically
 
 CCSR_SOURCE = "ICD10_CM_CCSR/dx_cat1_mapping.json"
 GEM_SOURCE = "icd9toicd10cmgem.csv"
@@ -190,27 +191,7 @@ def parse_gem_file(path: Path) -> list[GemRow]:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-    """Write a CSV atomically (temporary name, then rename)."""
-    with tempfile.NamedTemporaryFile(
-        "w",
-        dir=path.parent,
-        prefix=f".{path.name}.",
-        suffix=".tmp",
-        delete=False,
-        encoding="utf-8",
-        newline="",
-    ) as handle:
-        tmp = Path(handle.name)
-        try:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        except BaseException:
-            handle.close()
-            tmp.unlink(missing_ok=True)
-            raise
-    os.chmod(tmp, FILE_MODE)
-    os.replace(tmp, path)
+    write_csv_atomically(path, header, rows)
 
 
 def write_ccsr_seed(categories: dict[str, str], path: Path) -> None:

