@@ -284,6 +284,13 @@ def test_every_bi_table_and_column_has_a_tooltip_comment(
             continue  # generated from the feature catalogue (segment_profiles_wide's statistics)
         described = node["description"] if column is None else node["columns"][column]["description"]
         assert comment == _tooltip(described), (table, column)
+    # the two a BI review found wrong: a definition pasted mid-sentence into the segments'
+    # comment, and a segment's cluster number described as "the patient's segment"
+    assert (
+        comments[("segments", None)].startswith("One row per segment")
+        and ": The" not in comments[("segments", None)]
+    )
+    assert comments[("segments", "cluster_id")].startswith("The segment's K-Means cluster number")
     # and the full descriptions stay on the docs site: longer than the tooltip where a docs
     # block holds the definition
     assert len(nodes["segment_return_curves"]["description"]) > 1000
