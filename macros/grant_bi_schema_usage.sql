@@ -6,7 +6,7 @@
     need nothing, and a run that built nothing in `marts` grants nothing.
 -#}
 {% macro grant_bi_schema_usage() %}
-    {%- set roles = var('bi_reader_roles') -%}
+    {%- set roles = var('bi_reader_roles', []) -%}
     {%- if not execute or target.type != 'postgres' or not roles -%}
         {{ return('') }}
     {%- endif -%}

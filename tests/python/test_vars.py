@@ -73,7 +73,6 @@ LOCATION = {
     "mimic_release_format": "test_release_mode.py (Parquet copies)",
     "mimic_last_data_year": "test_release_mode.py (2022, a 3.1-shaped release)",
     "schema_suffix": "test_postgres.py (the candidate schemas)",
-    "bi_reader_roles": "test_postgres.py (a BI role, granted the schema marts; DuckDB has no roles)",
 }
 
 
