@@ -41,7 +41,7 @@ code_categories as (
     select
         icd_version,
         icd_code,
-        {{ dbt.listagg('ccsr_category_code', "', '", 'order by ccsr_category_code') }} as ccsr_category_codes
+        {{ sorted_listagg('ccsr_category_code', "', '") }} as ccsr_category_codes
     from {{ ref('int_icd_codes_mapped_to_ccsr') }}
     group by
         icd_version,
