@@ -56,22 +56,7 @@ TABLES = (
     "segment_return_curves",
 )
 # (table, new column name) -> the column's name when the digest was taken.
-RENAMED: Mapping[tuple[str, str], str] = {
-    ("patient_segments", "segment_name"): "persona_name",
-    ("segments", "segment_name"): "persona_name",
-    ("segments", "early_readmission_rate"): "readmission_rate",
-    ("segment_profiles_wide", "segment_name"): "persona_name",
-    ("segment_profiles_wide", "early_readmission_rate"): "readmission_rate",
-    ("segment_return_curves", "segment_name"): "segment_label",
-    ("segment_return_curves", "num_patients_indexed"): "patients_indexed",
-    ("segment_return_curves", "num_at_risk"): "n_at_risk",
-    ("segment_return_curves", "num_returned"): "n_returned",
-    ("segment_return_curves", "num_died"): "n_died",
-    ("segment_return_curves", "num_censored"): "n_censored",
-    ("segment_return_curves", "num_returned_cumulative"): "cumulative_returned",
-    ("segment_return_curves", "num_died_cumulative"): "cumulative_died",
-    ("segment_return_curves", "num_censored_cumulative"): "cumulative_censored",
-}
+RENAMED: Mapping[tuple[str, str], str] = {}
 # new word -> old word, in column names and text values. Empty: the digest was last taken after
 # the 0.2.0 renames (readmissions_30d became early_readmissions), so it holds the new names.
 RENAMED_WORDS: Mapping[str, str] = {}
